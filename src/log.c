@@ -1,0 +1,67 @@
+/* log.c - formats log lines (text or JSON lines) and writes each with one call. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "strbuf.h"
+
+static enum sg_log_level g_level = SG_LOG_INFO;
+static enum sg_log_format g_format = SG_LOG_TEXT;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void sg_log_set(enum sg_log_level level, enum sg_log_format format)
+{
+	g_level = level;
+	g_format = format;
+}
+
+int sg_log_enabled(enum sg_log_level level)
+{
+	return level <= g_level;
+}
+
+void sg_log(enum sg_log_level level, const char *component, const char *id, const char *fmt, ...)
+{
+	char msg[1024];
+	char ts[64];
+	struct timespec now;
+	struct tm tm;
+	va_list ap;
+
+	if (!sg_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(now.tv_nsec / 1000000) % 1000);
+
+	if (g_format == SG_LOG_JSON) {
+		struct sg_strbuf sb;
+		sg_strbuf_init(&sb);
+		sg_strbuf_appendf(&sb, "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":", ts,
+				  level_names[level]);
+		sg_json_append_string(&sb, component, strlen(component));
+		if (id) {
+			sg_strbuf_append(&sb, ",\"id\":", 6);
+			sg_json_append_string(&sb, id, strlen(id));
+		}
+		sg_strbuf_append(&sb, ",\"msg\":", 7);
+		sg_json_append_string(&sb, msg, strlen(msg));
+		sg_strbuf_append(&sb, "}\n", 2);
+		if (!sb.oom)
+			fputs(sb.data, stderr);
+		sg_strbuf_free(&sb);
+	} else if (id) {
+		fprintf(stderr, "%s %s %s '%s': %s\n", ts, level_names[level], component, id, msg);
+	} else {
+		fprintf(stderr, "%s %s %s: %s\n", ts, level_names[level], component, msg);
+	}
+}

@@ -1,0 +1,119 @@
+/* main.c - the siogate daemon: command line, config, signals, and the loop's lifetime. */
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "log.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/siogate/siogate.json"
+
+/* The one global: the signal handlers need to reach the loop. */
+static struct sg_gateway *g_gateway;
+static volatile sig_atomic_t g_signals;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_signals++) /* a second signal: stop waiting for the drain */
+		_exit(1);
+	if (g_gateway)
+		sg_gateway_stop(g_gateway);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: siogate [-c FILE] [--check-config]\n"
+		"A Socket.IO gateway that bridges namespaces and rooms to message brokers.\n\n"
+		"  -c, --config FILE   configuration file (default: $SIOGATE_CONFIG, else %s)\n"
+		"      --check-config  validate the configuration and exit (0 when valid)\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n",
+		DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = getenv("SIOGATE_CONFIG");
+	char err[SG_CONFIG_ERR_MAX];
+	struct sg_config *cfg = NULL;
+	int check_only = 0, opt, rc;
+	struct sigaction sa;
+
+	while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("siogate %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "siogate: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!path || !path[0])
+		path = DEFAULT_CONFIG;
+
+	cfg = sg_config_load_file(path, NULL, NULL, err);
+	if (!cfg) {
+		fprintf(stderr, "siogate: invalid configuration: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration is valid\n", path);
+		sg_config_destroy(cfg);
+		return 0;
+	}
+	sg_log_set(cfg->log.level, cfg->log.format);
+
+	g_gateway = sg_gateway_create(cfg); /* takes cfg */
+	if (!g_gateway) {
+		sg_err("siogate", NULL, "could not start");
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	cfg = (struct sg_config *)sg_gateway_config(g_gateway);
+	sg_info("siogate", NULL, "siogate %s listening on %s:%d%s (config %s, %zu namespace(s))",
+		PACKAGE_VERSION, cfg->server.host, sg_server_port(sg_gateway_server(g_gateway)),
+		cfg->server.path, path, cfg->n_namespaces);
+	rc = sg_gateway_run(g_gateway);
+	sg_gateway_destroy(g_gateway);
+	g_gateway = NULL;
+	sg_info("siogate", NULL, "stopped");
+	return rc;
+}

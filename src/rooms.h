@@ -1,0 +1,52 @@
+/* rooms.h - room membership of one namespace: O(1) join, leave and membership test. */
+#ifndef SG_ROOMS_H
+#define SG_ROOMS_H
+
+#include <stddef.h>
+
+#include "hmap.h"
+
+struct sg_membership;
+
+struct sg_room {
+	char *name;                   /* owned, NUL-terminated */
+	size_t len;
+	struct sg_membership *head;   /* members, most recent first */
+	size_t count;
+};
+
+/* A socket's side of its memberships: embedded in the socket, so that disconnect costs
+ * O(rooms of that socket). */
+struct sg_room_set {
+	struct sg_membership *head;
+	size_t count;
+};
+
+struct sg_membership {
+	struct sg_room *room;
+	void *member;                 /* borrowed: the socket */
+	struct sg_room_set *set;
+	struct sg_membership *room_prev, *room_next;
+	struct sg_membership *set_prev, *set_next;
+	const void *key[2];           /* (room, member): the membership map's key */
+};
+
+struct sg_rooms {
+	struct sg_hmap by_name;       /* name -> sg_room */
+	struct sg_hmap members;       /* (room, member) -> sg_membership */
+};
+
+void sg_rooms_init(struct sg_rooms *r);
+/* Frees every room and membership; the sockets' sets must be reset by their owners. */
+void sg_rooms_free(struct sg_rooms *r);
+
+/* Returns 1 when joined, 0 when already a member, -1 on allocation failure. */
+int sg_rooms_join(struct sg_rooms *r, struct sg_room_set *set, void *member, const char *name, size_t len);
+/* Returns 1 when left, 0 when not a member. An emptied room is freed. */
+int sg_rooms_leave(struct sg_rooms *r, struct sg_room_set *set, void *member, const char *name, size_t len);
+void sg_rooms_leave_all(struct sg_rooms *r, struct sg_room_set *set);
+int sg_rooms_has(const struct sg_rooms *r, const void *member, const char *name, size_t len);
+struct sg_room *sg_rooms_get(const struct sg_rooms *r, const char *name, size_t len);
+size_t sg_rooms_count(const struct sg_rooms *r);
+
+#endif

@@ -1,0 +1,237 @@
+/* server.c - owns the lws context; routes each connection to its Engine.IO endpoint. */
+#include "server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define MAX_ENDPOINTS 8
+
+struct sg_server {
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	struct sg_eio *endpoints[MAX_ENDPOINTS];
+	size_t n_endpoints;
+	sg_http_handler_fn http_fn;
+	void *http_ud;
+	volatile sig_atomic_t stop;
+};
+
+static struct sg_eio *route(struct sg_server *srv, const char *uri)
+{
+	size_t i;
+
+	for (i = 0; i < srv->n_endpoints; i++)
+		if (sg_eio_match_path(srv->endpoints[i], uri))
+			return srv->endpoints[i];
+	return NULL;
+}
+
+static struct sg_eio *route_wsi(struct sg_server *srv, struct lws *wsi)
+{
+	char uri[512];
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0)
+		return NULL;
+	return route(srv, uri);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct sg_server *srv = vh ? lws_vhost_user(vh) : NULL;
+	struct sg_eio_conn *c = user;
+	struct sg_eio *e;
+
+	if (!srv)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		e = route(srv, in);
+		if (c)
+			c->eio = e;
+		if (e)
+			return sg_eio_http_callback(e, wsi, reason, c, in, len);
+		if (srv->http_fn) {
+			int rc = 0;
+			if (srv->http_fn(srv->http_ud, wsi, in, &rc))
+				return rc;
+		}
+		return sg_http_respond(wsi, 404, "application/json",
+				       "{\"error\":\"not found\"}", 21, NULL);
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		e = route_wsi(srv, wsi);
+		if (!e) {
+			int rc = sg_http_respond(wsi, 404, "application/json",
+						 "{\"error\":\"not found\"}", 21, NULL);
+			return rc < 0 ? -1 : 1;
+		}
+		return sg_eio_http_callback(e, wsi, reason, c, in, len);
+	case LWS_CALLBACK_ESTABLISHED:
+		e = route_wsi(srv, wsi);
+		if (!e || !c)
+			return -1;
+		memset(c, 0, sizeof(*c));
+		return sg_eio_http_callback(e, wsi, reason, c, in, len);
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+		if (c && c->eio)
+			return sg_eio_http_callback(c->eio, wsi, reason, c, in, len);
+		if (reason == LWS_CALLBACK_HTTP_BODY_COMPLETION)
+			return sg_http_respond(wsi, 404, NULL, NULL, 0, NULL);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	{"siogate", callback, sizeof(struct sg_eio_conn), 65536, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	char buf[512];
+
+	/* lws lines carry their own timestamp and newline; keep only the message. */
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	memcpy(buf, line, n);
+	buf[n] = '\0';
+	sg_log(level == LLL_ERR ? SG_LOG_ERROR : SG_LOG_WARN, "lws", NULL, "%s", buf);
+}
+
+struct sg_server *sg_server_create(const struct sg_server_config *cfg)
+{
+	struct lws_context_creation_info info;
+	struct sg_server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv)
+		return NULL;
+	lws_set_log_level(LLL_ERR | (sg_log_enabled(SG_LOG_DEBUG) ? LLL_WARN : 0), lws_log_emit);
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (cfg->tls_cert)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.fd_limit_per_thread = 0; /* the process limit */
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx) {
+		sg_err("server", NULL, "cannot create the libwebsockets context");
+		free(srv);
+		return NULL;
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->port;
+	info.iface = strcmp(cfg->host, "0.0.0.0") ? cfg->host : NULL;
+	info.protocols = protocols;
+	info.user = srv;
+	info.vhost_name = "siogate";
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	info.max_http_header_data = 16384;
+	info.keepalive_timeout = 60;
+	info.timeout_secs = 30;
+	if (cfg->tls_cert) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	srv->vhost = lws_create_vhost(srv->ctx, &info);
+	if (!srv->vhost) {
+		sg_err("server", NULL, "cannot listen on %s:%d (address in use, or bad TLS files?)",
+		       cfg->host, cfg->port);
+		lws_context_destroy(srv->ctx);
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void sg_server_destroy(struct sg_server *srv)
+{
+	if (!srv)
+		return;
+	lws_context_destroy(srv->ctx);
+	free(srv);
+}
+
+int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e)
+{
+	if (srv->n_endpoints == MAX_ENDPOINTS)
+		return -1;
+	srv->endpoints[srv->n_endpoints++] = e;
+	return 0;
+}
+
+void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, void *ud)
+{
+	srv->http_fn = fn;
+	srv->http_ud = ud;
+}
+
+struct lws_context *sg_server_context(struct sg_server *srv)
+{
+	return srv->ctx;
+}
+
+int sg_server_port(struct sg_server *srv)
+{
+	return lws_get_vhost_listen_port(srv->vhost);
+}
+
+int sg_server_run(struct sg_server *srv)
+{
+	while (!srv->stop)
+		if (lws_service(srv->ctx, 0) < 0)
+			break;
+	return 0;
+}
+
+void sg_server_stop(struct sg_server *srv)
+{
+	srv->stop = 1;
+	lws_cancel_service(srv->ctx);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_drain_tick(lws_sorted_usec_list_t *sul)
+{
+	(void)sul; /* only here to wake lws_service() up */
+}
+
+void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), void *ud)
+{
+	long long end = now_ms() + ms;
+	lws_sorted_usec_list_t tick;
+
+	memset(&tick, 0, sizeof(tick));
+	while (now_ms() < end && !(done && done(ud))) {
+		/* A short timer bounds each wait, so the deadline is honoured on a quiet loop. */
+		lws_sul_schedule(srv->ctx, 0, &tick, on_drain_tick, 20 * LWS_US_PER_MS);
+		if (lws_service(srv->ctx, 0) < 0)
+			break;
+	}
+	lws_sul_cancel(&tick);
+}

@@ -1,0 +1,34 @@
+/* server.h - the listener: one lws context, HTTP routing to Engine.IO endpoints, the loop. */
+#ifndef SG_SERVER_H
+#define SG_SERVER_H
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "eio.h"
+
+struct sg_server;
+
+/* Answers a plain HTTP request that no endpoint claimed. Return 1 if handled (the handler
+ * called sg_http_respond and its return value is in *rc), 0 to let the server answer 404. */
+typedef int (*sg_http_handler_fn)(void *ud, struct lws *wsi, const char *uri, int *rc);
+
+/* Creates the lws context listening on cfg->host:cfg->port. Returns NULL with a logged
+ * error (port in use, bad TLS files...). The config is borrowed for the call only. */
+struct sg_server *sg_server_create(const struct sg_server_config *cfg);
+void sg_server_destroy(struct sg_server *srv); /* NULL is a no-op; call before freeing endpoints */
+/* Routes requests under the endpoint's path to it (borrowed; at most 8 endpoints). */
+int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e);
+void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, void *ud);
+struct lws_context *sg_server_context(struct sg_server *srv);
+/* The port actually bound (useful when the config asked for port 0). */
+int sg_server_port(struct sg_server *srv);
+
+/* Runs the loop until sg_server_stop(); returns 0. */
+int sg_server_run(struct sg_server *srv);
+/* Asks the loop to return. Safe from any thread and from a signal handler. */
+void sg_server_stop(struct sg_server *srv);
+/* Services the loop for up to `ms` milliseconds or until `done(ud)` returns non-zero. */
+void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), void *ud);
+
+#endif

@@ -1,0 +1,123 @@
+/* sio.h - Socket.IO v5 server: namespaces, sockets, rooms, acks and the CONNECT middleware
+ * chain, on top of Engine.IO sessions. Everything here runs on the loop thread. */
+#ifndef SG_SIO_H
+#define SG_SIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "eio.h"
+#include "sio_codec.h"
+
+struct sg_sio;
+struct sg_nsp;
+struct sg_socket;
+struct sg_connect_req;
+struct sg_stats;
+
+/* Hooks of the application running on the server (the conformance app, a bridge).
+ * Every member may be NULL. */
+struct sg_sio_app {
+	/* A socket joined a namespace (its CONNECT reply has been queued). */
+	void (*on_connection)(void *ud, struct sg_socket *s);
+	/* An event from a client. `args` are the arguments after the event name (a borrowed
+	 * array whose binary arguments are placeholders into `att`). `ack_id` >= 0 when the
+	 * client waits for an acknowledgement (answer it with sg_socket_ack). Return 1 when
+	 * the event was handled, 0 to let the gateway answer "no handler" to an ack. */
+	int (*on_event)(void *ud, struct sg_socket *s, const char *event, json_t *args,
+			const struct sg_bin *att, size_t n_att, int64_t ack_id);
+	/* The socket is leaving its namespace; it is still usable during the call. */
+	void (*on_disconnect)(void *ud, struct sg_socket *s, const char *reason);
+};
+
+struct sg_sio *sg_sio_create(const struct sg_config *cfg, struct sg_stats *stats);
+/* Closes every client and frees everything. NULL is a no-op. */
+void sg_sio_destroy(struct sg_sio *sio);
+void sg_sio_set_app(struct sg_sio *sio, const struct sg_sio_app *app, void *ud);
+/* The loop the timers (connect timeout, ack timeouts) run on. Required before clients. */
+void sg_sio_set_context(struct sg_sio *sio, struct lws_context *ctx);
+/* Engine.IO handlers to create the endpoint with (their user data is the sio). */
+const struct sg_eio_handlers *sg_sio_eio_handlers(void);
+/* Replaces the configuration (borrowed; must outlive the sio or the next call). Connected
+ * sockets of a namespace that still exists keep their connection. */
+void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg);
+/* Sends every socket a DISCONNECT and closes every client (shutdown). */
+void sg_sio_disconnect_all(struct sg_sio *sio);
+size_t sg_sio_client_count(const struct sg_sio *sio);
+
+/* ---- middleware ---- */
+
+enum sg_mw_result { SG_MW_NEXT = 0, SG_MW_REJECT = 1, SG_MW_PENDING = 2 };
+
+/* A middleware step. On SG_MW_REJECT it sets the reason with sg_connect_req_reject() first.
+ * On SG_MW_PENDING it must later call sg_connect_req_done() exactly once (loop thread),
+ * unless sg_connect_req_cancelled() says the client went away (then it must still call
+ * sg_connect_req_done() to release the request). */
+typedef enum sg_mw_result (*sg_mw_fn)(void *ud, struct sg_connect_req *req);
+
+/* Adds a programmatic step to every namespace whose name matches `nsp` exactly, run after
+ * the configured steps. Used by embedding apps and tests. */
+int sg_sio_add_middleware(struct sg_sio *sio, const char *nsp, sg_mw_fn fn, void *ud);
+
+const char *sg_connect_req_nsp(const struct sg_connect_req *req);
+json_t *sg_connect_req_auth(const struct sg_connect_req *req);          /* borrowed, an object */
+struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req);
+int sg_connect_req_cancelled(const struct sg_connect_req *req);
+/* Sets the CONNECT_ERROR message and optional data (a new reference is taken). */
+void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json_t *data);
+/* Completes a pending step: SG_MW_NEXT continues the chain, SG_MW_REJECT rejects. */
+void sg_connect_req_done(struct sg_connect_req *req, enum sg_mw_result result);
+
+/* ---- namespaces and sockets ---- */
+
+struct sg_nsp *sg_sio_find_nsp(struct sg_sio *sio, const char *name);
+const char *sg_nsp_name(const struct sg_nsp *nsp);
+size_t sg_nsp_socket_count(const struct sg_nsp *nsp);
+size_t sg_nsp_room_count(const struct sg_nsp *nsp);
+const struct sg_nsp_config *sg_nsp_config(const struct sg_nsp *nsp); /* NULL for an unconfigured "/" */
+
+const char *sg_socket_id(const struct sg_socket *s);
+struct sg_nsp *sg_socket_nsp(const struct sg_socket *s);
+json_t *sg_socket_auth(const struct sg_socket *s);                     /* borrowed */
+struct sg_eio_session *sg_socket_session(const struct sg_socket *s);
+void sg_socket_set_data(struct sg_socket *s, void *data);
+void *sg_socket_data(const struct sg_socket *s);
+
+/* Returns 1 joined, 0 already in it, -1 out of memory. */
+int sg_socket_join(struct sg_socket *s, const char *room);
+int sg_socket_leave(struct sg_socket *s, const char *room);
+int sg_socket_in_room(const struct sg_socket *s, const char *room);
+/* Server-side disconnect from the namespace: the client gets a DISCONNECT packet. */
+void sg_socket_disconnect(struct sg_socket *s, const char *reason);
+
+/* Called with the client's answer to an emit with ack: `args` (borrowed) and attachments,
+ * or args == NULL and `err` set ("timeout", "disconnected"). */
+typedef void (*sg_ack_fn)(void *ud, struct sg_socket *s, json_t *args, const struct sg_bin *att,
+			  size_t n_att, const char *err);
+
+/* Emits `event` with `args` (a borrowed array; placeholders refer to `att`) to one socket.
+ * With `ack`, the client's answer (or a timeout after `timeout_ms`) is reported once.
+ * Returns 0, or -1 (the socket is gone or its queue overflowed; `ack` is never called). */
+int sg_socket_emit(struct sg_socket *s, const char *event, const json_t *args,
+		   const struct sg_bin *att, size_t n_att, sg_ack_fn ack, void *ack_ud, uint32_t timeout_ms);
+/* Answers a client's ack request. Returns 0 or -1. */
+int sg_socket_ack(struct sg_socket *s, int64_t ack_id, const json_t *args,
+		  const struct sg_bin *att, size_t n_att);
+
+struct sg_broadcast {
+	const char *const *rooms;    /* NULL/0: every socket of the namespace */
+	size_t n_rooms;
+	const char *const *except;   /* rooms whose members are skipped */
+	size_t n_except;
+	const struct sg_socket *except_socket; /* e.g. the sender */
+	int is_volatile;
+};
+
+/* Encodes the event once and queues it to every target socket. Returns the number of
+ * sockets it was queued to, or -1 when it could not be encoded. */
+long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const char *event,
+		      const json_t *args, const struct sg_bin *att, size_t n_att);
+
+#endif

@@ -1,0 +1,20 @@
+/* template.h - expands room and topic templates such as "user:{auth.sub}". */
+#ifndef SG_TEMPLATE_H
+#define SG_TEMPLATE_H
+
+#include <jansson.h>
+
+#include "strbuf.h"
+
+/* Resolves a placeholder name ("nsp", "auth.sub", ...) to a value appended to `out`.
+ * Returns 0, or -1 when the value is missing (the whole expansion then fails). */
+typedef int (*sg_template_lookup_fn)(void *ud, const char *name, size_t len, struct sg_strbuf *out);
+
+/* Expands `tpl` into `out`. Returns 0, or -1 (a placeholder is missing or `tpl` is bad). */
+int sg_template_expand(const char *tpl, sg_template_lookup_fn lookup, void *ud, struct sg_strbuf *out);
+
+/* Appends a JSON scalar as text: strings as they are, numbers as JavaScript prints them,
+ * booleans as true/false. Returns -1 for null, objects and arrays. */
+int sg_json_scalar_append(struct sg_strbuf *out, const json_t *v);
+
+#endif
