@@ -1,7 +1,12 @@
 /* conformance-server.c - the app the official Engine.IO v4 and Socket.IO v5 test suites
  * expect, on the core library: an Engine.IO echo server on /engine.io/ and, on /socket.io/,
  * "auth" on connect, "message" -> "message-back", "message-with-ack" acked with its args.
- * A few extras outside the suites serve the project's own integration tests. */
+ * A few extras outside the suites serve the project's own integration tests:
+ *   /async   an asynchronous middleware (50 ms) that wants auth {"token":"let-me-in"}
+ *   /rooms   client join/leave (names ^[a-z0-9:-]{1,32}$, at most 4), auto-join
+ *            "user:{auth.user}" and "{query.room}"
+ *   events   "request-ack" (server emits "server-ack" with an ack, reports the answer as
+ *            "server-ack-result"), "broadcast" (see below), "disconnect-me". */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +109,35 @@ static int on_event(void *ud, struct sg_socket *s, const char *event, json_t *ar
 			       t > 0 ? (uint32_t)t : 2000);
 		return 1;
 	}
+	/* {"rooms":[...], "except":[...], "event":"x", "args":[...], "volatile":bool,
+	 * "exceptSelf":bool}: a broadcast in the sender's namespace, acked with the count. */
+	if (!strcmp(event, "broadcast")) {
+		json_t *o = json_array_get(args, 0), *ra = json_object_get(o, "rooms"),
+		       *ea = json_object_get(o, "except");
+		const char *rooms[64], *except[64];
+		struct sg_broadcast b;
+		size_t i;
+		long n;
+
+		memset(&b, 0, sizeof(b));
+		for (i = 0; i < json_array_size(ra) && i < 64; i++)
+			rooms[b.n_rooms++] = json_string_value(json_array_get(ra, i));
+		for (i = 0; i < json_array_size(ea) && i < 64; i++)
+			except[b.n_except++] = json_string_value(json_array_get(ea, i));
+		b.rooms = rooms;
+		b.except = except;
+		b.is_volatile = json_is_true(json_object_get(o, "volatile"));
+		b.except_socket = json_is_true(json_object_get(o, "exceptSelf")) ? s : NULL;
+		n = sg_nsp_broadcast(sg_socket_nsp(s), &b,
+				     json_string_value(json_object_get(o, "event")) ?: "broadcast",
+				     json_object_get(o, "args"), att, n_att);
+		if (ack_id >= 0) {
+			json_t *r = json_pack("[i]", (json_int_t)n);
+			sg_socket_ack(s, ack_id, r, NULL, 0);
+			json_decref(r);
+		}
+		return 1;
+	}
 	if (!strcmp(event, "disconnect-me")) {
 		sg_socket_disconnect(s, "server namespace disconnect");
 		return 1;
@@ -170,8 +204,10 @@ int main(int argc, char **argv)
 		 "{\"server\":{\"listen\":\"%s:%d\",\"ping_interval_ms\":300,\"ping_timeout_ms\":200,"
 		 "\"max_payload\":1000000,\"connect_timeout_ms\":1000},"
 		 "\"log\":{\"level\":\"%s\"},"
-		 "\"namespaces\":[{\"name\":\"/custom\"},{\"name\":\"/async\"}]}",
-		 host ? host : "0.0.0.0", port, getenv("SG_DEBUG") ? "debug" : "warn");
+		 "\"namespaces\":[{\"name\":\"/custom\"},{\"name\":\"/async\"},"
+		 "{\"name\":\"/rooms\",\"rooms\":{\"client_join\":true,\"allow\":\"^[a-z0-9:-]{1,32}$\","
+		 "\"max_rooms\":4,\"auto_join\":[\"user:{auth.user}\",\"{query.room}\"]}}]}",
+		 host ? host : "127.0.0.1", port, getenv("SG_DEBUG") ? "debug" : "warn");
 	cfg = sg_config_load_string(text, NULL, NULL, err);
 	if (!cfg) {
 		fprintf(stderr, "conformance-server: %s\n", err);
