@@ -22,19 +22,6 @@ struct loader {
 	char *err; /* borrowed; SG_CONFIG_ERR_MAX bytes */
 };
 
-/* A bridge or broker type this build knows. `check` validates the members other than
- * "type" (the object is already ${VAR}-expanded) and fills `err` with "path: reason";
- * it may be NULL when any members are accepted. */
-struct known_type {
-	const char *name;
-	int (*check)(const json_t *obj, const char *path, char err[SG_CONFIG_ERR_MAX]);
-};
-
-/* No bridge or broker types exist in this build yet: the plugins add an entry here each,
- * before the NULL sentinel, and the "unknown ... type" error starts listing them. */
-static const struct known_type bridge_kinds[] = { { NULL, NULL } };
-static const struct known_type broker_kinds[] = { { NULL, NULL } };
-
 static const char *const root_keys[] = { "server", "log", "brokers", "namespaces", NULL };
 static const char *const server_keys[] = {
 	"listen", "path", "transports", "allow_upgrades", "ping_interval_ms", "ping_timeout_ms",
@@ -831,28 +818,42 @@ static int load_log(struct loader *ld, json_t *root, struct sg_log_config *log)
 	return 0;
 }
 
-/* Checks the "type" of a bridge or broker object against the types this build knows. */
-static int check_kind(struct loader *ld, json_t *obj, const char *path, const char *what,
-		      const struct known_type *kinds)
+/* A broker's "type" names its plugin (loaded and checked later, in src/bridges.c). */
+static int check_type_name(struct loader *ld, json_t *obj, const char *path)
 {
 	json_t *t = json_object_get(obj, "type");
-	char p[PATH_LEN], known[256] = "";
-	const struct known_type *k;
+	char p[PATH_LEN];
 
 	if (!t)
 		return fail(ld, path, "missing required key 'type'");
 	path_key(p, path, "type");
-	if (!json_is_string(t))
-		return fail(ld, p, "expected a string");
-	for (k = kinds; k->name; k++) {
-		if (strcmp(k->name, json_string_value(t)) == 0)
-			return k->check ? k->check(obj, path, ld->err) : 0;
-		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-			 k == kinds ? " (known: " : ", ", k->name);
+	if (!json_is_string(t) || !json_string_length(t))
+		return fail(ld, p, "expected a non-empty string");
+	return 0;
+}
+
+/* A namespace's bridge names a broker (whose type picks the plugin) or a plugin "type". */
+static int check_bridge_ref(struct loader *ld, json_t *obj, const char *path, const json_t *brokers)
+{
+	json_t *broker = json_object_get(obj, "broker"), *type = json_object_get(obj, "type");
+	char p[PATH_LEN];
+
+	if (broker && type)
+		return fail(ld, path, "'broker' and 'type' are mutually exclusive (a broker has its type)");
+	if (!broker && !type)
+		return fail(ld, path, "expected one of 'broker' (a name from brokers) or 'type'");
+	if (type) {
+		path_key(p, path, "type");
+		if (!json_is_string(type) || !json_string_length(type))
+			return fail(ld, p, "expected a non-empty string");
+		return 0;
 	}
-	if (known[0])
-		snprintf(known + strlen(known), sizeof known - strlen(known), ")");
-	return fail(ld, p, "unknown %s type '%s'%s", what, json_string_value(t), known);
+	path_key(p, path, "broker");
+	if (!json_is_string(broker))
+		return fail(ld, p, "expected a string");
+	if (!json_is_object(json_object_get(brokers, json_string_value(broker))))
+		return fail(ld, p, "no broker named '%s' in brokers", json_string_value(broker));
+	return 0;
 }
 
 static int load_brokers(struct loader *ld, json_t *root, struct sg_config *cfg)
@@ -872,7 +873,7 @@ static int load_brokers(struct loader *ld, json_t *root, struct sg_config *cfg)
 			return fail(ld, p, "expected an object");
 		/* Broker settings pass through to the client library: any keys, but every
 		 * string is expanded like the rest of the file. */
-		if (expand_tree(ld, b, p) < 0 || check_kind(ld, b, p, "broker", broker_kinds) < 0)
+		if (expand_tree(ld, b, p) < 0 || check_type_name(ld, b, p) < 0)
 			return -1;
 	}
 	json_decref(cfg->brokers);
@@ -1051,8 +1052,9 @@ static int load_nsp(struct loader *ld, json_t *obj, const char *path, struct sg_
 		path_key(p, path, "bridge");
 		if (!json_is_object(v))
 			return fail(ld, p, "expected an object");
-		/* Only "type" is ours; the rest belongs to the bridge plugin. */
-		if (expand_tree(ld, v, p) < 0 || check_kind(ld, v, p, "bridge", bridge_kinds) < 0)
+		/* Only "broker" and "type" are ours; the rest belongs to the bridge plugin,
+		 * which validates it when the plugins are loaded (src/bridges.c). */
+		if (expand_tree(ld, v, p) < 0 || check_bridge_ref(ld, v, p, cfg->brokers) < 0)
 			return -1;
 		nsp->bridge = json_incref(v);
 	}
@@ -1366,6 +1368,8 @@ int sg_template_check(const char *tpl, char *why, size_t whylen)
 			key = p + 6;
 		else if (strncmp(p, "{query.", 7) == 0)
 			key = p + 7;
+		else if (strncmp(p, "{claims.", 8) == 0)
+			key = p + 8;
 		if (!key)
 			return why_set(why, whylen, "unknown placeholder '%.*s'", len, p);
 		if (key == end)

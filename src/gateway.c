@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridges.h"
 #include "eio.h"
 #include "log.h"
 
@@ -15,6 +16,7 @@ struct sg_gateway {
 	struct sg_sio *sio;
 	struct sg_eio *eio;
 	struct sg_server *server;
+	struct sg_bridges *bridges;
 	char *headers[MAX_CAPTURED_HEADERS];
 	struct sg_eio *extra[4];
 	size_t n_extra;
@@ -47,6 +49,7 @@ void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o,
 struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 {
 	struct sg_gateway *gw = calloc(1, sizeof(*gw));
+	char err[SG_CONFIG_ERR_MAX];
 	struct sg_eio_opts eo;
 
 	if (!gw) {
@@ -54,6 +57,11 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 		return NULL;
 	}
 	gw->cfg = cfg;
+	gw->bridges = sg_bridges_load(cfg, sg_bridges_default_path(), err);
+	if (!gw->bridges) {
+		sg_err("siogate", NULL, "invalid configuration: %s", err);
+		goto fail;
+	}
 	gw->sio = sg_sio_create(cfg, &gw->stats);
 	if (!gw->sio)
 		goto fail;
@@ -65,6 +73,11 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 	if (!gw->server || sg_server_add_endpoint(gw->server, gw->eio))
 		goto fail;
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
+	sg_server_set_wake_handler(gw->server, sg_bridges_run_posted, gw->bridges);
+	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {
+		sg_err("siogate", NULL, "%s", err);
+		goto fail;
+	}
 	return gw;
 fail:
 	sg_gateway_destroy(gw);
@@ -75,7 +88,9 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 {
 	if (!gw)
 		return;
-	/* The lws context goes first: its connections still point at sessions. */
+	/* Bridge threads stop first (they post to the loop); then the lws context, whose
+	 * connections still point at sessions; then what those pointed at. */
+	sg_bridges_destroy(gw->bridges);
 	sg_server_destroy(gw->server);
 	while (gw->n_extra)
 		sg_eio_destroy(gw->extra[--gw->n_extra]);
@@ -97,6 +112,7 @@ int sg_gateway_add_endpoint(struct sg_gateway *gw, struct sg_eio *e)
 struct sg_server *sg_gateway_server(struct sg_gateway *gw) { return gw->server; }
 struct sg_sio *sg_gateway_sio(struct sg_gateway *gw) { return gw->sio; }
 struct sg_stats *sg_gateway_stats(struct sg_gateway *gw) { return &gw->stats; }
+struct sg_bridges *sg_gateway_bridges(struct sg_gateway *gw) { return gw->bridges; }
 const struct sg_config *sg_gateway_config(struct sg_gateway *gw) { return gw->cfg; }
 
 static int drained(void *ud)
@@ -114,6 +130,10 @@ static int drained(void *ud)
 int sg_gateway_run(struct sg_gateway *gw)
 {
 	sg_server_run(gw->server);
+	/* Upstream messages in flight are flushed first, so their acks still reach clients. */
+	if (sg_bridges_count(gw->bridges))
+		sg_info("siogate", NULL, "shutting down: flushing %zu bridge(s)", sg_bridges_count(gw->bridges));
+	sg_bridges_stop(gw->bridges, gw->cfg->server.drain_timeout_ms);
 	sg_info("siogate", NULL, "shutting down: disconnecting %zu client(s)",
 		sg_sio_client_count(gw->sio));
 	sg_sio_disconnect_all(gw->sio);

@@ -17,6 +17,7 @@ void sg_gateway_destroy(struct sg_gateway *gw); /* NULL is a no-op */
 struct sg_server *sg_gateway_server(struct sg_gateway *gw);
 struct sg_sio *sg_gateway_sio(struct sg_gateway *gw);
 struct sg_stats *sg_gateway_stats(struct sg_gateway *gw);
+struct sg_bridges *sg_gateway_bridges(struct sg_gateway *gw);
 const struct sg_config *sg_gateway_config(struct sg_gateway *gw);
 
 /* Serves another Engine.IO endpoint on the same listener; the gateway takes ownership

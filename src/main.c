@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bridges.h"
 #include "gateway.h"
 #include "log.h"
 
@@ -35,10 +36,11 @@ static void usage(FILE *f)
 		"Usage: siogate [-c FILE] [--check-config]\n"
 		"A Socket.IO gateway that bridges namespaces and rooms to message brokers.\n\n"
 		"  -c, --config FILE   configuration file (default: $SIOGATE_CONFIG, else %s)\n"
+		"                      bridge plugins are found in $SIOGATE_PLUGIN_PATH, else %s\n"
 		"      --check-config  validate the configuration and exit (0 when valid)\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n",
-		DEFAULT_CONFIG);
+		DEFAULT_CONFIG, SG_PLUGIN_DIR);
 }
 
 int main(int argc, char **argv)
@@ -89,8 +91,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		printf("%s: configuration is valid\n", path);
+		/* The bridge plugins validate their own objects: load them too. */
+		struct sg_bridges *b = sg_bridges_load(cfg, sg_bridges_default_path(), err);
+
 		sg_config_destroy(cfg);
+		if (!b) {
+			fprintf(stderr, "siogate: invalid configuration: %s\n", err);
+			return 1;
+		}
+		sg_bridges_destroy(b);
+		printf("%s: configuration is valid\n", path);
 		return 0;
 	}
 	sg_log_set(cfg->log.level, cfg->log.format);

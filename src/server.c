@@ -17,6 +17,8 @@ struct sg_server {
 	size_t n_endpoints;
 	sg_http_handler_fn http_fn;
 	void *http_ud;
+	void (*wake_fn)(void *ud);
+	void *wake_ud;
 	volatile sig_atomic_t stop;
 };
 
@@ -89,6 +91,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return sg_eio_http_callback(c->eio, wsi, reason, c, in, len);
 		if (reason == LWS_CALLBACK_HTTP_BODY_COMPLETION)
 			return sg_http_respond(wsi, 404, NULL, NULL, 0, NULL);
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (srv->wake_fn)
+			srv->wake_fn(srv->wake_ud);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -182,6 +188,12 @@ void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, vo
 {
 	srv->http_fn = fn;
 	srv->http_ud = ud;
+}
+
+void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), void *ud)
+{
+	srv->wake_fn = fn;
+	srv->wake_ud = ud;
 }
 
 struct lws_context *sg_server_context(struct sg_server *srv)

@@ -52,6 +52,7 @@ struct sg_socket {
 	struct sg_room_set rooms;
 	size_t client_rooms;              /* rooms joined by the client's own join events */
 	json_t *auth;
+	json_t *claims;
 	struct pending_ack *acks;
 	int64_t next_ack_id;
 	unsigned long sent_epoch, except_epoch;
@@ -88,6 +89,7 @@ struct sg_connect_req {
 	int pending;
 	char *reject_message;
 	json_t *reject_data;
+	json_t *claims;
 	struct sg_connect_req *next;
 };
 
@@ -332,13 +334,94 @@ void sg_sio_destroy(struct sg_sio *sio)
 const char *sg_socket_id(const struct sg_socket *s) { return s->id; }
 struct sg_nsp *sg_socket_nsp(const struct sg_socket *s) { return s->nsp; }
 json_t *sg_socket_auth(const struct sg_socket *s) { return s->auth; }
+json_t *sg_socket_claims(const struct sg_socket *s) { return s->claims; }
 struct sg_eio_session *sg_socket_session(const struct sg_socket *s) { return s->client->session; }
 void sg_socket_set_data(struct sg_socket *s, void *data) { s->data = data; }
 void *sg_socket_data(const struct sg_socket *s) { return s->data; }
 
 int sg_socket_join(struct sg_socket *s, const char *room)
 {
-	return sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
+	int rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
+	struct sg_sio *sio = s->client->sio;
+
+	if (rc == 1 && sio->app.on_join && strcmp(room, s->id))
+		sio->app.on_join(sio->app_ud, s, room);
+	return rc;
+}
+
+struct sg_socket *sg_nsp_find_socket(struct sg_nsp *nsp, const char *sid)
+{
+	struct sg_room *r = sg_rooms_get(&nsp->rooms, sid, strlen(sid));
+	struct sg_socket *s;
+
+	/* Every socket is alone in a room named by its id (unless a client-chosen room
+	 * happens to carry that name: check the id). */
+	for (struct sg_membership *m = r ? r->head : NULL; m; m = m->room_next) {
+		s = m->member;
+		if (!strcmp(s->id, sid))
+			return s;
+	}
+	return NULL;
+}
+
+struct sg_socket **sg_nsp_select(struct sg_nsp *nsp, const char *const *sids, size_t n_sids,
+				 const char *const *rooms, size_t n_rooms,
+				 const char *const *except, size_t n_except, size_t *n)
+{
+	unsigned long epoch = ++nsp->epoch;
+	struct sg_socket **out = NULL, *s;
+	size_t cap = 0, i;
+
+	*n = 0;
+	for (i = 0; i < n_except; i++) {
+		struct sg_room *r = sg_rooms_get(&nsp->rooms, except[i], strlen(except[i]));
+		for (struct sg_membership *m = r ? r->head : NULL; m; m = m->room_next)
+			((struct sg_socket *)m->member)->except_epoch = epoch;
+	}
+#define ADD(sock)                                                                          \
+	do {                                                                               \
+		s = (sock);                                                                \
+		if (s->except_epoch == epoch || s->sent_epoch == epoch || s->gone)         \
+			break;                                                             \
+		s->sent_epoch = epoch;                                                     \
+		if (*n == cap) {                                                           \
+			struct sg_socket **no;                                             \
+			cap = cap ? cap * 2 : 16;                                          \
+			no = realloc(out, cap * sizeof(*out));                             \
+			if (!no) {                                                         \
+				free(out);                                                 \
+				*n = 0;                                                    \
+				return NULL;                                               \
+			}                                                                  \
+			out = no;                                                          \
+		}                                                                          \
+		out[(*n)++] = s;                                                           \
+	} while (0)
+	if (!n_sids && !n_rooms) {
+		for (s = nsp->sockets; s; s = s->nsp_next)
+			ADD(s);
+		return out;
+	}
+	for (i = 0; i < n_sids; i++) {
+		struct sg_socket *f = sg_nsp_find_socket(nsp, sids[i]);
+		if (f)
+			ADD(f);
+	}
+	for (i = 0; i < n_rooms; i++) {
+		struct sg_room *r = sg_rooms_get(&nsp->rooms, rooms[i], strlen(rooms[i]));
+		for (struct sg_membership *m = r ? r->head : NULL; m; m = m->room_next)
+			ADD((struct sg_socket *)m->member);
+	}
+#undef ADD
+	return out;
+}
+
+void sg_sio_foreach_nsp(struct sg_sio *sio, const struct sg_nsp_config *cfg,
+			void (*fn)(void *ud, struct sg_nsp *nsp), void *ud)
+{
+	for (struct sg_nsp *n = sio->nsps; n; n = n->next)
+		if (n->cfg == cfg)
+			fn(ud, n);
 }
 
 int sg_socket_leave(struct sg_socket *s, const char *room)
@@ -434,6 +517,7 @@ static void socket_remove(struct sg_socket *s, const char *reason)
 	c->n_sockets--;
 	sg_dbg("sio", s->id, "left namespace %s (%s)", nsp->name, reason);
 	json_decref(s->auth);
+	json_decref(s->claims);
 	s->magic = 0;
 	free(s);
 }
@@ -607,6 +691,10 @@ static int tpl_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *
 		src = sg_eio_session_query_json(s->client->session);
 		name += 6;
 		len -= 6;
+	} else if (len > 7 && !memcmp(name, "claims.", 7)) {
+		src = s->claims;
+		name += 7;
+		len -= 7;
 	}
 	if (!src || len >= sizeof(key))
 		return -1;
@@ -710,6 +798,7 @@ static void req_free(struct sg_connect_req *req)
 	free(req->nsp_name);
 	json_decref(req->auth);
 	json_decref(req->reject_data);
+	json_decref(req->claims);
 	free(req->reject_message);
 	req->magic = 0;
 	free(req);
@@ -738,6 +827,14 @@ int sg_connect_req_cancelled(const struct sg_connect_req *req) { return req->cli
 struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req)
 {
 	return req->client ? req->client->session : NULL;
+}
+
+void sg_connect_req_set_claim(struct sg_connect_req *req, const char *key, json_t *value)
+{
+	if (!req->claims)
+		req->claims = json_object();
+	if (req->claims)
+		json_object_set(req->claims, key, value);
 }
 
 void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json_t *data)
@@ -789,6 +886,7 @@ static void req_accept(struct sg_connect_req *req)
 	s->client = c;
 	s->nsp = nsp;
 	s->auth = json_incref(req->auth);
+	s->claims = req->claims ? json_incref(req->claims) : json_object();
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->n_sockets++;

@@ -30,6 +30,8 @@ struct sg_sio_app {
 			const struct sg_bin *att, size_t n_att, int64_t ack_id);
 	/* The socket is leaving its namespace; it is still usable during the call. */
 	void (*on_disconnect)(void *ud, struct sg_socket *s, const char *reason);
+	/* The socket joined a room (not its own id room), by policy, client or backend. */
+	void (*on_join)(void *ud, struct sg_socket *s, const char *room);
 };
 
 struct sg_sio *sg_sio_create(const struct sg_config *cfg, struct sg_stats *stats);
@@ -69,6 +71,9 @@ int sg_connect_req_cancelled(const struct sg_connect_req *req);
 void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json_t *data);
 /* Completes a pending step: SG_MW_NEXT continues the chain, SG_MW_REJECT rejects. */
 void sg_connect_req_done(struct sg_connect_req *req, enum sg_mw_result result);
+/* Records a claim (e.g. a verified token's subject) on the socket to be; `value` is
+ * borrowed (a reference is taken). Claims feed {claims.X} templates and bridge headers. */
+void sg_connect_req_set_claim(struct sg_connect_req *req, const char *key, json_t *value);
 
 /* ---- namespaces and sockets ---- */
 
@@ -81,6 +86,18 @@ const struct sg_nsp_config *sg_nsp_config(const struct sg_nsp *nsp); /* NULL for
 const char *sg_socket_id(const struct sg_socket *s);
 struct sg_nsp *sg_socket_nsp(const struct sg_socket *s);
 json_t *sg_socket_auth(const struct sg_socket *s);                     /* borrowed */
+json_t *sg_socket_claims(const struct sg_socket *s);                   /* borrowed object */
+/* The socket with this id in the namespace, or NULL. */
+struct sg_socket *sg_nsp_find_socket(struct sg_nsp *nsp, const char *sid);
+/* Collects the sockets with an id in `sids` plus the members of `rooms`, minus members of
+ * `except` (both sids and rooms empty: every socket). Returns a malloc'ed array (free it)
+ * of *n sockets, each once, or NULL on allocation failure (*n = 0 and NULL: none). */
+struct sg_socket **sg_nsp_select(struct sg_nsp *nsp, const char *const *sids, size_t n_sids,
+				 const char *const *rooms, size_t n_rooms,
+				 const char *const *except, size_t n_except, size_t *n);
+/* Calls fn for every namespace that exists now and is served by `cfg`. */
+void sg_sio_foreach_nsp(struct sg_sio *sio, const struct sg_nsp_config *cfg,
+			void (*fn)(void *ud, struct sg_nsp *nsp), void *ud);
 struct sg_eio_session *sg_socket_session(const struct sg_socket *s);
 void sg_socket_set_data(struct sg_socket *s, void *data);
 void *sg_socket_data(const struct sg_socket *s);

@@ -1,0 +1,1146 @@
+/* mapping.c - validation and execution of to_clients / from_clients / control mappings,
+ * shared by every bridge plugin (compiled into each; plugins never link the host). */
+#include "mapping.h"
+
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eio_codec.h"
+#include "strbuf.h"
+#include "template.h"
+
+#define JSON_FLAGS (JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
+
+enum args_mode { ARGS_VALUE = 0, ARGS_SPREAD, ARGS_BINARY };
+
+struct down {
+	char *topic;                 /* literal or template */
+	enum sgm_rooms_from rooms;
+	char *event;
+	enum args_mode args;
+	int is_volatile;
+	int except_sender;
+};
+
+struct up {
+	char *event;                 /* "*" = any */
+	char *topic;                 /* template */
+	char *key;                   /* template */
+	char *room_field;
+	char *rooms;                 /* template for sio-rooms, or NULL */
+	size_t n_headers;
+	char **hname, **htpl;
+};
+
+struct sgm_binding {
+	char *nsp;                   /* a name, or the regex of a dynamic namespace */
+	int is_pattern;
+	regex_t re;
+	struct down *down;
+	size_t n_down;
+	struct up *up;
+	size_t n_up;
+	char *control;
+	char *dead_letter;
+	struct sgm_sub *subs;
+	size_t n_subs;
+	char **sub_strings;          /* owned strings the subs point to */
+	size_t n_sub_strings;
+};
+
+/* ---------------------------------------------------------------- checking */
+
+static int errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int errf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_clients",
+					  "control_topic", "dead_letter_topic", NULL};
+static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender", NULL};
+static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers", NULL};
+
+static int in_list(const char *k, const char *const *l)
+{
+	for (; l && *l; l++)
+		if (!strcmp(k, *l))
+			return 1;
+	return 0;
+}
+
+static int check_keys(const json_t *o, const char *path, const char *const *keys,
+		      const char *const *extra, char *err, size_t len)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)o, k, v) {
+		if (!in_list(k, keys) && !in_list(k, extra))
+			return errf(err, len, "%s%sunknown key '%s'", path, path[0] ? ": " : ": ", k);
+	}
+	return 0;
+}
+
+/* Placeholders allowed in upstream templates. */
+static int up_placeholder_ok(const char *name, size_t n)
+{
+	static const char *const simple[] = {"nsp", "event", "room", "sid", NULL};
+	static const char *const prefixes[] = {"auth.", "claims.", "query.", NULL};
+
+	for (const char *const *s = simple; *s; s++)
+		if (strlen(*s) == n && !memcmp(*s, name, n))
+			return 1;
+	for (const char *const *p = prefixes; *p; p++)
+		if (n > strlen(*p) && !memcmp(*p, name, strlen(*p)))
+			return 1;
+	return 0;
+}
+
+static int check_template(const char *tpl, int (*ok)(const char *, size_t), char *why, size_t len)
+{
+	const char *p = tpl;
+
+	if (!*tpl)
+		return errf(why, len, "expected a non-empty string");
+	while ((p = strchr(p, '{'))) {
+		const char *end = strchr(p + 1, '}');
+
+		if (!end)
+			return errf(why, len, "unclosed '{'");
+		if (!ok(p + 1, (size_t)(end - p - 1)))
+			return errf(why, len, "unknown placeholder '%.*s'", (int)(end - p + 1), p);
+		p = end + 1;
+	}
+	return 0;
+}
+
+static int room_placeholder_only(const char *name, size_t n)
+{
+	return n == 4 && !memcmp(name, "room", 4);
+}
+
+static int str_member(const json_t *o, const char *key, const char *path, int required,
+		      const char **out, char *err, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return errf(err, len, "%s: missing required key '%s'", path, key);
+		return 0;
+	}
+	if (!json_is_string(v) || !json_string_length(v))
+		return errf(err, len, "%s%s%s: expected a non-empty string", path, path[0] ? "." : "", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int enum_member(const json_t *o, const char *key, const char *path, const char *const *vals,
+		       int *out, char *err, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+
+	if (!v)
+		return 0;
+	s = json_string_value(v);
+	for (int i = 0; s && vals[i]; i++)
+		if (!strcmp(s, vals[i])) {
+			*out = i;
+			return 0;
+		}
+	{
+		char known[128] = "";
+		for (int i = 0; vals[i]; i++)
+			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", vals[i]);
+		return errf(err, len, "%s.%s: expected one of %s", path, key, known);
+	}
+}
+
+static int bool_member(const json_t *o, const char *key, const char *path, int *out, char *err, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return errf(err, len, "%s.%s: expected a boolean", path, key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int topic_check(const struct sgm_flavor *fl, const char *path, const char *topic, int tpl_ok,
+		       char *err, size_t len)
+{
+	char why[160];
+
+	if (strchr(topic, '{')) {
+		if (!tpl_ok)
+			return errf(err, len, "%s: placeholders are not allowed here", path);
+		return 0; /* templates are checked separately; their literal parts below */
+	}
+	if (fl && fl->topic_ok && fl->topic_ok(topic, why, sizeof(why)))
+		return errf(err, len, "%s: %s", path, why);
+	return 0;
+}
+
+static const char *const rooms_vals[] = {"auto", "header", "key", "topic", "all", NULL};
+static const char *const args_vals[] = {"value", "spread", "binary", NULL};
+
+static int parse_down(const json_t *o, const char *path, const struct sgm_flavor *fl, struct down *d,
+		      char *err, size_t len)
+{
+	const char *topic, *event;
+	char p[96], why[160];
+	int rooms = SGM_ROOMS_AUTO, args = ARGS_VALUE;
+
+	memset(d, 0, sizeof(*d));
+	if (!json_is_object(o))
+		return errf(err, len, "%s: expected an object", path);
+	if (check_keys(o, path, down_keys, NULL, err, len) ||
+	    str_member(o, "topic", path, 1, &topic, err, len) ||
+	    str_member(o, "event", path, 0, &event, err, len) ||
+	    enum_member(o, "rooms", path, rooms_vals, &rooms, err, len) ||
+	    enum_member(o, "args", path, args_vals, &args, err, len) ||
+	    bool_member(o, "volatile", path, &d->is_volatile, err, len) ||
+	    bool_member(o, "except_sender", path, &d->except_sender, err, len))
+		return -1;
+	snprintf(p, sizeof(p), "%s.topic", path);
+	if (strchr(topic, '{')) {
+		const char *a = strchr(topic, '{');
+		if (check_template(topic, room_placeholder_only, why, sizeof(why)))
+			return errf(err, len, "%s: %s (only {room} may appear in a to_clients topic)", p, why);
+		if (strchr(strchr(a, '}') + 1, '{'))
+			return errf(err, len, "%s: {room} may appear only once", p);
+		if (rooms != SGM_ROOMS_AUTO && rooms != SGM_ROOMS_TOPIC)
+			return errf(err, len, "%s.rooms: a topic template takes its room from the topic ('topic')", path);
+		rooms = SGM_ROOMS_TOPIC;
+	} else {
+		if (topic_check(fl, p, topic, 0, err, len))
+			return -1;
+		if (rooms == SGM_ROOMS_TOPIC)
+			return errf(err, len, "%s.rooms: 'topic' needs a topic template with {room}", path);
+	}
+	d->topic = strdup(topic);
+	d->event = strdup(event ? event : "message");
+	d->rooms = (enum sgm_rooms_from)rooms;
+	d->args = (enum args_mode)args;
+	return d->topic && d->event ? 0 : errf(err, len, "%s: out of memory", path);
+}
+
+static void free_down(struct down *d)
+{
+	free(d->topic);
+	free(d->event);
+}
+
+static int parse_up(const json_t *o, const char *path, struct up *u, char *err, size_t len)
+{
+	const char *event, *topic, *key, *room_field, *rooms;
+	json_t *headers;
+	char why[160];
+
+	memset(u, 0, sizeof(*u));
+	if (!json_is_object(o))
+		return errf(err, len, "%s: expected an object", path);
+	if (check_keys(o, path, up_keys, NULL, err, len) ||
+	    str_member(o, "event", path, 1, &event, err, len) ||
+	    str_member(o, "topic", path, 1, &topic, err, len) ||
+	    str_member(o, "key", path, 0, &key, err, len) ||
+	    str_member(o, "room_field", path, 0, &room_field, err, len) ||
+	    str_member(o, "rooms", path, 0, &rooms, err, len))
+		return -1;
+	if (check_template(topic, up_placeholder_ok, why, sizeof(why)))
+		return errf(err, len, "%s.topic: %s", path, why);
+	if (key && check_template(key, up_placeholder_ok, why, sizeof(why)))
+		return errf(err, len, "%s.key: %s", path, why);
+	if (rooms && check_template(rooms, up_placeholder_ok, why, sizeof(why)))
+		return errf(err, len, "%s.rooms: %s", path, why);
+	headers = json_object_get(o, "headers");
+	if (headers) {
+		const char *k;
+		json_t *v;
+
+		if (!json_is_object(headers))
+			return errf(err, len, "%s.headers: expected an object", path);
+		u->hname = calloc(json_object_size(headers) + 1, sizeof(char *));
+		u->htpl = calloc(json_object_size(headers) + 1, sizeof(char *));
+		if (!u->hname || !u->htpl)
+			return errf(err, len, "%s.headers: out of memory", path);
+		json_object_foreach(headers, k, v) {
+			if (!json_is_string(v) || check_template(json_string_value(v), up_placeholder_ok, why, sizeof(why)))
+				return errf(err, len, "%s.headers.%s: %s", path, k,
+					    json_is_string(v) ? why : "expected a string");
+			if (!strncmp(k, "sio-", 4))
+				return errf(err, len, "%s.headers.%s: the sio- prefix is reserved", path, k);
+			if (u->n_headers + 4 >= SGM_MAX_HEADERS)
+				return errf(err, len, "%s.headers: too many headers", path);
+			u->hname[u->n_headers] = strdup(k);
+			u->htpl[u->n_headers] = strdup(json_string_value(v));
+			u->n_headers++;
+		}
+	}
+	u->event = strdup(event);
+	u->topic = strdup(topic);
+	u->key = strdup(key ? key : "{sid}");
+	u->room_field = strdup(room_field ? room_field : "room");
+	u->rooms = rooms ? strdup(rooms) : NULL;
+	return 0;
+}
+
+static void free_up(struct up *u)
+{
+	free(u->event);
+	free(u->topic);
+	free(u->key);
+	free(u->room_field);
+	free(u->rooms);
+	for (size_t i = 0; i < u->n_headers; i++) {
+		free(u->hname[i]);
+		free(u->htpl[i]);
+	}
+	free(u->hname);
+	free(u->htpl);
+}
+
+void sgm_binding_free(struct sgm_binding *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n_down; i++)
+		free_down(&b->down[i]);
+	for (size_t i = 0; i < b->n_up; i++)
+		free_up(&b->up[i]);
+	free(b->down);
+	free(b->up);
+	if (b->is_pattern)
+		regfree(&b->re);
+	free(b->nsp);
+	free(b->control);
+	free(b->dead_letter);
+	free(b->subs);
+	for (size_t i = 0; i < b->n_sub_strings; i++)
+		free(b->sub_strings[i]);
+	free(b->sub_strings);
+	free(b);
+}
+
+static char *keep(struct sgm_binding *b, char *s)
+{
+	char **n = realloc(b->sub_strings, (b->n_sub_strings + 1) * sizeof(*n));
+
+	if (!n || !s) {
+		free(s);
+		return NULL;
+	}
+	b->sub_strings = n;
+	b->sub_strings[b->n_sub_strings++] = s;
+	return s;
+}
+
+/* "^<escaped prefix>(.+)<escaped suffix>$" for a {room} template. */
+static char *template_regex(const char *prefix, size_t plen, const char *suffix)
+{
+	struct sg_strbuf sb;
+
+	sg_strbuf_init(&sb);
+	sg_strbuf_appendc(&sb, '^');
+	for (size_t i = 0; i < plen; i++) {
+		if (strchr(".[]{}()\\*+?|^$", prefix[i]))
+			sg_strbuf_appendc(&sb, '\\');
+		sg_strbuf_appendc(&sb, prefix[i]);
+	}
+	sg_strbuf_append(&sb, "(.+)", 4);
+	for (const char *c = suffix; *c; c++) {
+		if (strchr(".[]{}()\\*+?|^$", *c))
+			sg_strbuf_appendc(&sb, '\\');
+		sg_strbuf_appendc(&sb, *c);
+	}
+	sg_strbuf_appendc(&sb, '$');
+	if (sb.oom) {
+		sg_strbuf_free(&sb);
+		return NULL;
+	}
+	return sg_strbuf_steal(&sb);
+}
+
+static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *bridge,
+				 const struct sgm_flavor *fl, const char *const *extra_keys,
+				 char *err, size_t len)
+{
+	struct sgm_binding *b = calloc(1, sizeof(*b));
+	json_t *down = json_object_get(bridge, "to_clients"), *up = json_object_get(bridge, "from_clients");
+	const char *control, *dlq;
+	char p[64];
+
+	if (!b) {
+		errf(err, len, ": out of memory");
+		return NULL;
+	}
+	if (check_keys(bridge, "", bridge_keys, extra_keys, err, len) ||
+	    str_member(bridge, "control_topic", "", 0, &control, err, len) ||
+	    str_member(bridge, "dead_letter_topic", "", 0, &dlq, err, len))
+		goto fail;
+	/* str_member's path is empty at the top: drop the leading '.' it would print. */
+	if ((control && topic_check(fl, "control_topic", control, 0, err, len)) ||
+	    (dlq && topic_check(fl, "dead_letter_topic", dlq, 0, err, len)))
+		goto fail;
+	if (down && !json_is_array(down)) {
+		errf(err, len, "to_clients: expected an array");
+		goto fail;
+	}
+	if (up && !json_is_array(up)) {
+		errf(err, len, "from_clients: expected an array");
+		goto fail;
+	}
+	if (!json_array_size(down) && !json_array_size(up) && !control) {
+		errf(err, len, ": a bridge needs at least one of to_clients, from_clients or control_topic");
+		goto fail;
+	}
+	b->down = calloc(json_array_size(down) + 1, sizeof(*b->down));
+	b->up = calloc(json_array_size(up) + 1, sizeof(*b->up));
+	if (!b->down || !b->up) {
+		errf(err, len, ": out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < json_array_size(down); i++) {
+		snprintf(p, sizeof(p), "to_clients[%zu]", i);
+		b->n_down = i + 1;
+		if (parse_down(json_array_get(down, i), p, fl, &b->down[i], err, len))
+			goto fail;
+	}
+	for (size_t i = 0; i < json_array_size(up); i++) {
+		snprintf(p, sizeof(p), "from_clients[%zu]", i);
+		b->n_up = i + 1;
+		if (parse_up(json_array_get(up, i), p, &b->up[i], err, len))
+			goto fail;
+	}
+	b->control = control ? strdup(control) : NULL;
+	b->dead_letter = dlq ? strdup(dlq) : NULL;
+	b->nsp = strdup(nsp ? nsp : "/");
+	b->is_pattern = is_pattern;
+	if (is_pattern && regcomp(&b->re, nsp, REG_EXTENDED)) {
+		b->is_pattern = 0;
+		errf(err, len, ": invalid namespace pattern");
+		goto fail;
+	}
+
+	/* Subscriptions. */
+	b->subs = calloc(b->n_down + 1, sizeof(*b->subs));
+	if (!b->subs)
+		goto oom;
+	for (size_t i = 0; i < b->n_down; i++) {
+		struct sgm_sub *s = &b->subs[b->n_subs++];
+		const char *t = b->down[i].topic, *open = strchr(t, '{');
+
+		s->index = (int)i;
+		if (!open) {
+			s->literal = t;
+			continue;
+		}
+		s->prefix = keep(b, strndup(t, (size_t)(open - t)));
+		s->suffix = strchr(open, '}') + 1;
+		s->regex = keep(b, template_regex(t, (size_t)(open - t), s->suffix));
+		if (!s->prefix || !s->regex)
+			goto oom;
+	}
+	if (b->control) {
+		struct sgm_sub *s = &b->subs[b->n_subs++];
+		s->literal = b->control;
+		s->control = 1;
+		s->index = -1;
+	}
+	return b;
+oom:
+	errf(err, len, ": out of memory");
+fail:
+	sgm_binding_free(b);
+	return NULL;
+}
+
+int sgm_check(const json_t *bridge, const struct sgm_flavor *fl, char *err, size_t errlen)
+{
+	struct sgm_binding *b = parse("/", 0, bridge, fl, fl ? fl->extra_keys : NULL, err, errlen);
+
+	if (!b)
+		return -1;
+	sgm_binding_free(b);
+	return 0;
+}
+
+struct sgm_binding *sgm_binding_new(const char *nsp, int is_pattern, const json_t *bridge,
+				    const struct sgm_flavor *fl, char *err, size_t errlen)
+{
+	return parse(nsp, is_pattern, bridge, fl, fl ? fl->extra_keys : NULL, err, errlen);
+}
+
+size_t sgm_subs(const struct sgm_binding *b, const struct sgm_sub **subs)
+{
+	*subs = b->subs;
+	return b->n_subs;
+}
+
+int sgm_sub_match(const struct sgm_sub *s, const char *topic, char *room, size_t roomlen)
+{
+	size_t tl = strlen(topic), pl, sl;
+
+	if (s->literal)
+		return !strcmp(s->literal, topic);
+	pl = strlen(s->prefix);
+	sl = strlen(s->suffix);
+	if (tl <= pl + sl || strncmp(topic, s->prefix, pl) || strcmp(topic + tl - sl, s->suffix))
+		return 0;
+	if (room) {
+		size_t n = tl - pl - sl;
+		if (n >= roomlen)
+			return 0;
+		memcpy(room, topic + pl, n);
+		room[n] = '\0';
+	}
+	return 1;
+}
+
+const char *sgm_dead_letter(const struct sgm_binding *b) { return b->dead_letter; }
+const char *sgm_namespace(const struct sgm_binding *b) { return b->nsp; }
+
+/* ---------------------------------------------------------------- downstream */
+
+const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len)
+{
+	for (size_t i = 0; i < m->n_headers; i++)
+		if (!strcasecmp(m->headers[i].name, name)) {
+			*len = m->headers[i].len;
+			return m->headers[i].value;
+		}
+	*len = 0;
+	return NULL;
+}
+
+static int header_is(const struct sgm_msg *m, const char *name, const char *want)
+{
+	size_t n;
+	const char *v = sgm_header(m, name, &n);
+
+	return v && n == strlen(want) && !strncasecmp(v, want, n);
+}
+
+/* Splits "a, b,c" into owned strings; returns the count or -1 (too many / bad). */
+static long split_list(const char *v, size_t n, char **out, size_t max, char *buf, size_t buflen)
+{
+	size_t count = 0, o = 0, i = 0;
+
+	if (n >= buflen)
+		return -1;
+	while (i < n) {
+		size_t start, end;
+
+		while (i < n && (v[i] == ' ' || v[i] == ','))
+			i++;
+		start = i;
+		while (i < n && v[i] != ',')
+			i++;
+		end = i;
+		while (end > start && v[end - 1] == ' ')
+			end--;
+		if (end == start)
+			continue;
+		if (count == max || memchr(v + start, '\0', end - start))
+			return -1;
+		memcpy(buf + o, v + start, end - start);
+		buf[o + end - start] = '\0';
+		out[count++] = buf + o;
+		o += end - start + 1;
+	}
+	return (long)count;
+}
+
+struct bins {
+	struct sg_bridge_bin *b;     /* b[0] may point into the message (a binary value) */
+	unsigned char **owned;       /* decoded {"$binary"} buffers */
+	size_t n, cap;
+};
+
+static void bins_free(struct bins *bs)
+{
+	for (size_t i = 0; i < bs->n; i++)
+		free(bs->owned[i]);
+	free(bs->owned);
+	free(bs->b);
+	memset(bs, 0, sizeof(*bs));
+}
+
+static long bins_add(struct bins *bs, const unsigned char *data, size_t len, unsigned char *owned)
+{
+	if (bs->n == bs->cap) {
+		size_t ncap = bs->cap ? bs->cap * 2 : 4;
+		struct sg_bridge_bin *nb = realloc(bs->b, ncap * sizeof(*nb));
+		unsigned char **no;
+
+		if (!nb)
+			return -1;
+		bs->b = nb;
+		no = realloc(bs->owned, ncap * sizeof(*no));
+		if (!no)
+			return -1;
+		bs->owned = no;
+		bs->cap = ncap;
+	}
+	bs->b[bs->n].data = data;
+	bs->b[bs->n].len = len;
+	bs->owned[bs->n] = owned;
+	return (long)bs->n++;
+}
+
+/* Replaces every {"$binary":"<base64>"} inside `v` by an attachment placeholder (the form
+ * upstream messages use for binary arguments, so a relay gives clients their bytes back). */
+static int decode_binaries(json_t *v, struct bins *bs, char *why, size_t whylen)
+{
+	if (json_is_object(v)) {
+		const char *k;
+		json_t *x;
+		void *tmp;
+
+		json_object_foreach_safe(v, tmp, k, x) {
+			const char *b64 = json_string_value(json_object_get(x, "$binary"));
+
+			if (b64 && json_object_size(x) == 1) {
+				size_t n = strlen(b64);
+				unsigned char *buf = malloc(n / 4 * 3 + 1);
+				long len = buf ? sg_base64_decode(b64, n, buf) : -1;
+				long idx = len < 0 || bs->n >= SGM_MAX_ROOMS ? -1 : bins_add(bs, buf, (size_t)len, buf);
+
+				if (idx < 0) {
+					free(buf);
+					return errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
+				}
+				json_object_set_new(v, k, json_pack("{sbsi}", "_placeholder", 1, "num", (json_int_t)idx));
+			} else if (decode_binaries(x, bs, why, whylen)) {
+				return -1;
+			}
+		}
+	} else if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *x = json_array_get(v, i);
+			const char *b64 = json_string_value(json_object_get(x, "$binary"));
+
+			if (b64 && json_object_size(x) == 1) {
+				size_t n = strlen(b64);
+				unsigned char *buf = malloc(n / 4 * 3 + 1);
+				long len = buf ? sg_base64_decode(b64, n, buf) : -1;
+				long idx = len < 0 || bs->n >= SGM_MAX_ROOMS ? -1 : bins_add(bs, buf, (size_t)len, buf);
+
+				if (idx < 0) {
+					free(buf);
+					return errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
+				}
+				json_array_set_new(v, i, json_pack("{sbsi}", "_placeholder", 1, "num", (json_int_t)idx));
+			} else if (decode_binaries(x, bs, why, whylen)) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Turns the value into arguments per the mapping and the sio-args header: a JSON value is
+ * one argument (spread: a JSON array is the arguments), anything else one binary argument;
+ * {"$binary":"<base64>"} objects inside JSON become binary arguments too. */
+static int make_args(const struct down *d, const struct sgm_msg *m, json_t **args,
+		     struct bins *bs, char *why, size_t whylen)
+{
+	enum args_mode mode = d->args;
+	json_t *v = NULL;
+
+	if (header_is(m, SGM_H_ARGS, "spread"))
+		mode = ARGS_SPREAD;
+	else if (header_is(m, SGM_H_ARGS, "binary"))
+		mode = ARGS_BINARY;
+	else if (header_is(m, SGM_H_ARGS, "value"))
+		mode = ARGS_VALUE;
+	else if (sgm_header(m, SGM_H_ARGS, &(size_t){0}))
+		return errf(why, whylen, "unknown sio-args value (expected value, spread or binary)");
+
+	if (mode != ARGS_BINARY && m->value_len)
+		v = json_loadb(m->value, m->value_len, JSON_FLAGS, NULL);
+	if (mode == ARGS_SPREAD) {
+		if (!json_is_array(v)) {
+			json_decref(v);
+			return errf(why, whylen, "sio-args: spread needs a JSON array value");
+		}
+		*args = v;
+	} else {
+		*args = json_array();
+		if (!*args) {
+			json_decref(v);
+			return errf(why, whylen, "out of memory");
+		}
+		if (v) {
+			json_array_append_new(*args, v);
+		} else if (m->value_len || mode == ARGS_BINARY) {
+			/* Not JSON (or forced): one binary argument, the bytes as they are. */
+			if (bins_add(bs, m->value, m->value_len, NULL) < 0) {
+				json_decref(*args);
+				return errf(why, whylen, "out of memory");
+			}
+			json_array_append_new(*args, json_pack("{sbsi}", "_placeholder", 1, "num", 0));
+			return 0;
+		} /* an empty value: an event without arguments */
+	}
+	if (decode_binaries(*args, bs, why, whylen)) {
+		json_decref(*args);
+		return -1;
+	}
+	return 0;
+}
+
+static long deliver_event(struct sgm_binding *b, const struct down *d, const char *nsp, const char *topic_room,
+			  const struct sgm_msg *m, const struct sg_host_api *api, struct sg_host *h,
+			  char *why, size_t whylen)
+{
+	char rbuf[4096], ebuf[4096], evbuf[256], sidbuf[64];
+	char *rooms[SGM_MAX_ROOMS], *except[SGM_MAX_ROOMS];
+	long n_rooms = 0, n_except = 0, rc;
+	struct sg_bridge_emit em;
+	struct bins bs = {0};
+	size_t hl;
+	const char *hv;
+	json_t *args = NULL;
+
+	(void)b;
+	switch (d->rooms) {
+	case SGM_ROOMS_TOPIC:
+		rooms[0] = (char *)topic_room;
+		n_rooms = 1;
+		break;
+	case SGM_ROOMS_ALL:
+		break;
+	case SGM_ROOMS_HEADER:
+	case SGM_ROOMS_KEY:
+	case SGM_ROOMS_AUTO:
+		if (d->rooms != SGM_ROOMS_KEY && (hv = sgm_header(m, SGM_H_ROOMS, &hl))) {
+			n_rooms = split_list(hv, hl, rooms, SGM_MAX_ROOMS, rbuf, sizeof(rbuf));
+			if (n_rooms < 0)
+				return errf(why, whylen, "bad sio-rooms header (at most %d rooms, no NUL)", SGM_MAX_ROOMS);
+		} else if (d->rooms != SGM_ROOMS_HEADER && m->key && m->key_len) {
+			if (m->key_len >= sizeof(rbuf) || memchr(m->key, '\0', m->key_len))
+				return errf(why, whylen, "the key is not a room name");
+			memcpy(rbuf, m->key, m->key_len);
+			rbuf[m->key_len] = '\0';
+			rooms[0] = rbuf;
+			n_rooms = 1;
+		}
+		if (!n_rooms)
+			return errf(why, whylen, "no room (%s)",
+				    d->rooms == SGM_ROOMS_HEADER ? "no sio-rooms header"
+				    : d->rooms == SGM_ROOMS_KEY  ? "no key"
+								 : "no sio-rooms header and no key");
+		break;
+	}
+	if ((hv = sgm_header(m, SGM_H_EXCEPT, &hl))) {
+		n_except = split_list(hv, hl, except, SGM_MAX_ROOMS, ebuf, sizeof(ebuf));
+		if (n_except < 0)
+			return errf(why, whylen, "bad sio-except header");
+	}
+	memset(&em, 0, sizeof(em));
+	em.event = d->event;
+	if ((hv = sgm_header(m, SGM_H_EVENT, &hl))) {
+		if (!hl || hl >= sizeof(evbuf) || memchr(hv, '\0', hl))
+			return errf(why, whylen, "bad sio-event header");
+		memcpy(evbuf, hv, hl);
+		evbuf[hl] = '\0';
+		em.event = evbuf;
+	}
+	if (make_args(d, m, &args, &bs, why, whylen)) {
+		bins_free(&bs);
+		return -1;
+	}
+	em.nsp = nsp;
+	em.rooms = (const char *const *)rooms;
+	em.n_rooms = (size_t)n_rooms;
+	em.except = (const char *const *)except;
+	em.n_except = (size_t)n_except;
+	em.args = args;
+	em.att = bs.b;
+	em.n_att = bs.n;
+	em.is_volatile = d->is_volatile || header_is(m, SGM_H_VOLATILE, "true");
+	if (d->except_sender && (hv = sgm_header(m, SGM_H_SID, &hl)) && hl < sizeof(sidbuf)) {
+		memcpy(sidbuf, hv, hl);
+		sidbuf[hl] = '\0';
+		em.except_sid = sidbuf;
+	}
+	rc = api->emit(h, &em);
+	json_decref(args);
+	bins_free(&bs);
+	if (rc == -1)
+		return errf(why, whylen, "the event could not be encoded");
+	return rc < 0 ? 0 : rc; /* -2: nobody connected to that namespace here */
+}
+
+static int strlist(json_t *a, const char **out, size_t max, size_t *n, const char *what, char *why, size_t whylen)
+{
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > max)
+		return errf(why, whylen, "'%s' must be an array of at most %zu strings", what, max);
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		out[i] = json_string_value(json_array_get(a, i));
+		if (!out[i] || !out[i][0])
+			return errf(why, whylen, "'%s' must be an array of non-empty strings", what);
+	}
+	*n = json_array_size(a);
+	return 0;
+}
+
+static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg *m, const struct sg_host_api *api,
+		    struct sg_host *h, char *why, size_t whylen)
+{
+	const char *sids[SGM_MAX_ROOMS], *in[SGM_MAX_ROOMS], *except[SGM_MAX_ROOMS], *rooms[SGM_MAX_ROOMS];
+	size_t n_sids, n_in, n_except, n_rooms;
+	struct sg_bridge_target t;
+	json_t *cmd = json_loadb(m->value, m->value_len, JSON_FLAGS, NULL), *ns;
+	const char *op, *target_nsp = nsp;
+	long rc = -1;
+
+	if (!json_is_object(cmd)) {
+		errf(why, whylen, "a control command must be a JSON object");
+		goto out;
+	}
+	op = json_string_value(json_object_get(cmd, "op"));
+	if (!op) {
+		errf(why, whylen, "a control command needs \"op\"");
+		goto out;
+	}
+	ns = json_object_get(cmd, "namespace");
+	if (ns) {
+		target_nsp = json_string_value(ns);
+		if (!target_nsp) {
+			errf(why, whylen, "\"namespace\" must be a string");
+			goto out;
+		}
+		if (b->is_pattern ? regexec(&b->re, target_nsp, 0, NULL, 0) != 0 : strcmp(target_nsp, b->nsp)) {
+			rc = -2; /* for another binding */
+			goto out;
+		}
+	} else if (b->is_pattern) {
+		errf(why, whylen, "a control command for a dynamic namespace needs \"namespace\"");
+		goto out;
+	}
+	if (strlist(json_object_get(cmd, "sids"), sids, SGM_MAX_ROOMS, &n_sids, "sids", why, whylen) ||
+	    strlist(json_object_get(cmd, "in"), in, SGM_MAX_ROOMS, &n_in, "in", why, whylen) ||
+	    strlist(json_object_get(cmd, "except"), except, SGM_MAX_ROOMS, &n_except, "except", why, whylen) ||
+	    strlist(json_object_get(cmd, "rooms"), rooms, SGM_MAX_ROOMS, &n_rooms, "rooms", why, whylen))
+		goto out;
+	memset(&t, 0, sizeof(t));
+	t.nsp = target_nsp;
+	t.sids = sids;
+	t.n_sids = n_sids;
+	t.rooms = in;
+	t.n_rooms = n_in;
+	t.except = except;
+	t.n_except = n_except;
+	if (!strcmp(op, "join") || !strcmp(op, "leave")) {
+		if (!n_rooms) {
+			errf(why, whylen, "\"%s\" needs \"rooms\" (the rooms to %s)", op, op);
+			goto out;
+		}
+		if (!n_sids && !n_in) {
+			errf(why, whylen, "\"%s\" needs \"sids\" or \"in\" (which sockets)", op);
+			goto out;
+		}
+		rc = op[0] == 'j' ? api->join(h, &t, rooms, n_rooms) : api->leave(h, &t, rooms, n_rooms);
+	} else if (!strcmp(op, "disconnect")) {
+		if (!n_sids && !n_in && !json_is_true(json_object_get(cmd, "all"))) {
+			errf(why, whylen, "\"disconnect\" needs \"sids\", \"in\", or \"all\": true");
+			goto out;
+		}
+		rc = api->disconnect(h, &t);
+	} else if (!strcmp(op, "emit")) {
+		const char *event = json_string_value(json_object_get(cmd, "event"));
+		json_t *args = json_object_get(cmd, "args");
+		struct sg_bridge_emit em;
+
+		if (!event || !event[0] || (args && !json_is_array(args))) {
+			errf(why, whylen, "\"emit\" needs \"event\" (a string) and \"args\" (an array, optional)");
+			goto out;
+		}
+		if (n_sids) {
+			errf(why, whylen, "\"emit\" targets rooms: use \"in\" (a socket id is a room too)");
+			goto out;
+		}
+		memset(&em, 0, sizeof(em));
+		em.nsp = target_nsp;
+		em.rooms = in;
+		em.n_rooms = n_in;
+		em.except = except;
+		em.n_except = n_except;
+		em.event = event;
+		em.args = args;
+		em.is_volatile = json_is_true(json_object_get(cmd, "volatile"));
+		rc = api->emit(h, &em);
+		if (rc == -1) {
+			errf(why, whylen, "the event could not be encoded");
+			goto out;
+		}
+	} else {
+		errf(why, whylen, "unknown op '%.32s' (known: join, leave, disconnect, emit)", op);
+		goto out;
+	}
+	if (rc == -2)
+		rc = 0; /* nobody connected to that namespace on this replica */
+out:
+	json_decref(cmd);
+	return rc;
+}
+
+long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sgm_msg *m,
+		 const struct sg_host_api *api, struct sg_host *h, char *why, size_t whylen)
+{
+	char room[1024], nsp[256];
+	const char *hv;
+	size_t hl;
+
+	if (s->control)
+		return control(b, b->nsp, m, api, h, why, whylen);
+	if (!sgm_sub_match(s, m->topic, room, sizeof(room)))
+		return -2;
+	hv = sgm_header(m, SGM_H_NAMESPACE, &hl);
+	if (hv) {
+		if (!hl || hl >= sizeof(nsp) || memchr(hv, '\0', hl))
+			return errf(why, whylen, "bad sio-namespace header");
+		memcpy(nsp, hv, hl);
+		nsp[hl] = '\0';
+		if (b->is_pattern ? regexec(&b->re, nsp, 0, NULL, 0) != 0 : strcmp(nsp, b->nsp))
+			return -2;
+	} else if (b->is_pattern) {
+		return errf(why, whylen, "no sio-namespace header (the topic feeds a dynamic namespace)");
+	} else {
+		snprintf(nsp, sizeof(nsp), "%s", b->nsp);
+	}
+	return deliver_event(b, &b->down[s->index], nsp, room, m, api, h, why, whylen);
+}
+
+/* ---------------------------------------------------------------- upstream */
+
+int sgm_route(const struct sgm_binding *b, const char *event)
+{
+	for (size_t i = 0; i < b->n_up; i++)
+		if (!strcmp(b->up[i].event, "*") || !strcmp(b->up[i].event, event))
+			return (int)i;
+	return -1;
+}
+
+struct up_ctx {
+	const struct up *u;
+	const struct sg_bridge_event *ev;
+	int topic;   /* expanding a topic: {nsp} loses its '/' */
+};
+
+static int up_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *out)
+{
+	struct up_ctx *c = ud;
+	const json_t *src = NULL;
+	char key[128];
+
+	if (len == 3 && !memcmp(name, "nsp", 3)) {
+		const char *n = c->ev->nsp;
+		if (!c->topic) {
+			sg_strbuf_append(out, n, strlen(n));
+		} else if (!strcmp(n, "/")) {
+			sg_strbuf_appendc(out, '_');
+		} else {
+			/* "/chat/eu" -> "chat.eu": brokers' topic names have no '/' (Kafka). */
+			for (n++; *n; n++)
+				sg_strbuf_appendc(out, *n == '/' ? '.' : *n);
+		}
+		return 0;
+	}
+	if (len == 5 && !memcmp(name, "event", 5)) {
+		sg_strbuf_append(out, c->ev->event, strlen(c->ev->event));
+		return 0;
+	}
+	if (len == 3 && !memcmp(name, "sid", 3)) {
+		sg_strbuf_append(out, c->ev->sid, strlen(c->ev->sid));
+		return 0;
+	}
+	if (len == 4 && !memcmp(name, "room", 4)) {
+		const json_t *first = json_array_get(c->ev->args, 0);
+		const char *room = json_string_value(json_object_get(first, c->u->room_field));
+		if (!room || !room[0])
+			return -1;
+		sg_strbuf_append(out, room, strlen(room));
+		return 0;
+	}
+	if (len > 5 && !memcmp(name, "auth.", 5)) {
+		src = c->ev->auth;
+		name += 5, len -= 5;
+	} else if (len > 7 && !memcmp(name, "claims.", 7)) {
+		src = c->ev->claims;
+		name += 7, len -= 7;
+	} else if (len > 6 && !memcmp(name, "query.", 6)) {
+		src = c->ev->query;
+		name += 6, len -= 6;
+	}
+	if (!src || len >= sizeof(key))
+		return -1;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	return sg_json_scalar_append(out, json_object_get(src, key));
+}
+
+static char *expand(const char *tpl, struct up_ctx *c, int topic, const char *what, char *why, size_t whylen)
+{
+	struct sg_strbuf sb;
+
+	c->topic = topic;
+	sg_strbuf_init(&sb);
+	if (sg_template_expand(tpl, up_lookup, c, &sb) || sb.oom) {
+		sg_strbuf_free(&sb);
+		if (strstr(tpl, "{room}") && !sb.oom)
+			errf(why, whylen, "%s: the event has no room (expected a '%s' string in its first argument)",
+			     what, c->u->room_field);
+		else
+			errf(why, whylen, "%s: a value for the template '%s' is missing", what, tpl);
+		return NULL;
+	}
+	if (!sb.data)
+		sg_strbuf_append(&sb, "", 0);
+	return sg_strbuf_steal(&sb);
+}
+
+/* The args as JSON, with each binary placeholder replaced by {"$binary":"<base64>"}. */
+static json_t *args_with_binary(const json_t *v, const struct sg_bridge_event *ev)
+{
+	if (json_is_object(v)) {
+		const json_t *ph = json_object_get(v, "_placeholder"), *num = json_object_get(v, "num");
+		const char *k;
+		json_t *x, *o;
+
+		if (json_is_true(ph) && json_is_number(num) && json_object_size(v) == 2) {
+			size_t i = (size_t)json_number_value(num), el;
+			char *b64;
+			if (i >= ev->n_att)
+				return NULL;
+			el = sg_base64_encoded_len(ev->att[i].len);
+			b64 = malloc(el + 1);
+			if (!b64)
+				return NULL;
+			sg_base64_encode(ev->att[i].data, ev->att[i].len, b64);
+			b64[el] = '\0';
+			o = json_pack("{ss}", "$binary", b64);
+			free(b64);
+			return o;
+		}
+		o = json_object();
+		json_object_foreach((json_t *)v, k, x) {
+			json_t *c = args_with_binary(x, ev);
+			if (!c || json_object_set_new(o, k, c)) {
+				json_decref(o);
+				return NULL;
+			}
+		}
+		return o;
+	}
+	if (json_is_array(v)) {
+		json_t *a = json_array();
+		for (size_t i = 0; a && i < json_array_size(v); i++) {
+			json_t *c = args_with_binary(json_array_get(v, i), ev);
+			if (!c || json_array_append_new(a, c)) {
+				json_decref(a);
+				return NULL;
+			}
+		}
+		return a;
+	}
+	return json_incref((json_t *)v);
+}
+
+static int add_header(struct sgm_out *o, const char *name, char *value)
+{
+	if (!value || o->n_headers == SGM_MAX_HEADERS) {
+		free(value);
+		return -1;
+	}
+	o->hname[o->n_headers] = strdup(name);
+	o->hvalue[o->n_headers] = value;
+	if (!o->hname[o->n_headers]) {
+		free(value);
+		return -1;
+	}
+	o->n_headers++;
+	return 0;
+}
+
+int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
+	      struct sgm_out *out, char *why, size_t whylen)
+{
+	const struct up *u = &b->up[route];
+	struct up_ctx c = {u, ev, 0};
+	struct sg_strbuf sb;
+	json_t *args;
+
+	memset(out, 0, sizeof(*out));
+	if (!(out->topic = expand(u->topic, &c, 1, "topic", why, whylen)) ||
+	    !(out->key = expand(u->key, &c, 0, "key", why, whylen)))
+		goto fail;
+	/* The value is the array of arguments: "spread" says so, and lets a to_clients
+	 * mapping relay it back to clients as the same arguments. */
+	if (add_header(out, SGM_H_NAMESPACE, strdup(ev->nsp)) ||
+	    add_header(out, SGM_H_EVENT, strdup(ev->event)) ||
+	    add_header(out, SGM_H_SID, strdup(ev->sid)) ||
+	    add_header(out, SGM_H_ARGS, strdup("spread")))
+		goto oom;
+	if (u->rooms) {
+		char *r = expand(u->rooms, &c, 0, "rooms", why, whylen);
+		if (!r || add_header(out, SGM_H_ROOMS, r))
+			goto fail;
+	}
+	for (size_t i = 0; i < u->n_headers; i++) {
+		char *v = expand(u->htpl[i], &c, 0, u->hname[i], why, whylen);
+		if (!v || add_header(out, u->hname[i], v))
+			goto fail;
+	}
+	args = args_with_binary(ev->args, ev);
+	if (!args)
+		goto oom;
+	sg_strbuf_init(&sb);
+	if (sg_json_append(&sb, args) || sb.oom) {
+		json_decref(args);
+		sg_strbuf_free(&sb);
+		errf(why, whylen, "the arguments cannot be encoded as JSON");
+		goto fail;
+	}
+	json_decref(args);
+	out->value_len = sb.len;
+	out->value = sg_strbuf_steal(&sb);
+	if (!out->value)
+		goto oom;
+	return 0;
+oom:
+	errf(why, whylen, "out of memory");
+fail:
+	sgm_out_clear(out);
+	return -1;
+}
+
+void sgm_out_clear(struct sgm_out *o)
+{
+	free(o->topic);
+	free(o->key);
+	free(o->value);
+	for (size_t i = 0; i < o->n_headers; i++) {
+		free(o->hname[i]);
+		free(o->hvalue[i]);
+	}
+	memset(o, 0, sizeof(*o));
+}

@@ -1,0 +1,114 @@
+/* mapping.h - the broker-neutral mapping model every bridge compiles in: which topics feed
+ * which rooms (to_clients), how client events become broker messages (from_clients), and
+ * control commands. A broker plugin only moves sgm_msg values in and out. */
+#ifndef SGM_MAPPING_H
+#define SGM_MAPPING_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "siogate/bridge.h"
+
+/* Wire names (docs/bridges.md). */
+#define SGM_H_NAMESPACE "sio-namespace"
+#define SGM_H_ROOMS "sio-rooms"
+#define SGM_H_EXCEPT "sio-except"
+#define SGM_H_EVENT "sio-event"
+#define SGM_H_ARGS "sio-args"
+#define SGM_H_VOLATILE "sio-volatile"
+#define SGM_H_SID "sio-sid"
+#define SGM_H_ERROR "sio-error"
+
+#define SGM_MAX_HEADERS 32
+#define SGM_MAX_ROOMS 256
+
+struct sgm_header {
+	const char *name;
+	const char *value;     /* not necessarily NUL-terminated */
+	size_t len;
+};
+
+/* A broker message as the mapping sees it (all borrowed). */
+struct sgm_msg {
+	const char *topic;
+	const void *key;       /* NULL: no key */
+	size_t key_len;
+	const struct sgm_header *headers;
+	size_t n_headers;
+	const void *value;
+	size_t value_len;
+};
+
+/* A message the mapping asks the plugin to produce (owned; free with sgm_out_clear). */
+struct sgm_out {
+	char *topic;
+	char *key;             /* may be NULL */
+	size_t n_headers;
+	char *hname[SGM_MAX_HEADERS];
+	char *hvalue[SGM_MAX_HEADERS];
+	char *value;           /* JSON text */
+	size_t value_len;
+};
+
+enum sgm_rooms_from { SGM_ROOMS_AUTO = 0, SGM_ROOMS_HEADER, SGM_ROOMS_KEY, SGM_ROOMS_TOPIC, SGM_ROOMS_ALL };
+
+/* Options a broker gives the checker: what a topic may look like. */
+struct sgm_flavor {
+	const char *name;      /* "kafka", "local" */
+	/* Checks a literal topic name (after templates are filled in); NULL accepts any
+	 * non-empty string. Returns 0 or -1 with a reason. */
+	int (*topic_ok)(const char *topic, char *why, size_t len);
+	/* Broker-specific keys a bridge object may have besides the common ones. */
+	const char *const *extra_keys;
+};
+
+struct sgm_binding;
+
+/* Validates a namespace's bridge object (pure). err gets "rel.path: reason". */
+int sgm_check(const json_t *bridge, const struct sgm_flavor *fl, char *err, size_t errlen);
+/* Builds a binding (after sgm_check passed). */
+struct sgm_binding *sgm_binding_new(const char *nsp, int is_pattern, const json_t *bridge,
+				    const struct sgm_flavor *fl, char *err, size_t errlen);
+void sgm_binding_free(struct sgm_binding *b);
+
+/* ---- what to consume */
+
+/* Topic subscriptions of a binding: to_clients mappings, then the control topic.
+ * `literal` is the exact topic, or NULL when `regex` (a POSIX ERE for the whole name,
+ * "^...$") must be used (a template with {room}). */
+struct sgm_sub {
+	const char *literal;
+	const char *regex;
+	const char *prefix, *suffix; /* template literal parts around {room} */
+	int control;                 /* 1: the control topic */
+	int index;                   /* to_clients index */
+};
+size_t sgm_subs(const struct sgm_binding *b, const struct sgm_sub **subs);
+/* Does `topic` match subscription `s`? Fills the room from a template when room != NULL. */
+int sgm_sub_match(const struct sgm_sub *s, const char *topic, char *room, size_t roomlen);
+
+/* ---- downstream */
+
+/* Delivers a consumed message that matched subscription `s`. Returns the number of sockets
+ * reached (>= 0), -1 when the message is malformed (reason in why), or -2 when it is not
+ * for this binding (another namespace on a shared topic). */
+long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sgm_msg *m,
+		 const struct sg_host_api *api, struct sg_host *h, char *why, size_t whylen);
+
+/* ---- upstream */
+
+/* Which from_clients mapping takes this event (-1: none). */
+int sgm_route(const struct sgm_binding *b, const char *event);
+/* Builds the broker message for a client event. Returns 0, or -1 with a reason (e.g. a
+ * template value is missing) that the plugin sends back as {"ok":false,"error":why}. */
+int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
+	      struct sgm_out *out, char *why, size_t whylen);
+void sgm_out_clear(struct sgm_out *o);
+/* The dead-letter topic, or NULL. */
+const char *sgm_dead_letter(const struct sgm_binding *b);
+const char *sgm_namespace(const struct sgm_binding *b);
+
+/* A header's value from a message, or NULL (*len set). */
+const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len);
+
+#endif

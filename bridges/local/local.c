@@ -1,0 +1,227 @@
+/* local.c - the "local" bridge: the mapping model with an in-process broker. A client event
+ * routed by from_clients is "produced" to a topic name, and every to_clients mapping (of any
+ * namespace bound to this bridge) that consumes that topic delivers it, on the loop thread.
+ * A single instance is a plain Socket.IO relay; it is also the reference for the mapping
+ * semantics the broker bridges share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapping.h"
+#include "siogate/bridge.h"
+
+struct pending {
+	struct local *l;
+	struct sgm_out out;
+	struct sg_bridge_ticket *ticket;
+	struct pending *next;
+};
+
+struct local {
+	const struct sg_host_api *api;
+	struct sg_host *host;
+	struct sgm_binding **bindings;
+	size_t n_bindings;
+	struct pending *head, *tail;  /* messages waiting for the loop to deliver them */
+	int scheduled;
+	int stopped;
+	unsigned long malformed;
+};
+
+static const struct sgm_flavor flavor = {"local", NULL, NULL};
+
+static int check_binding(const json_t *bridge, char *err, size_t errlen)
+{
+	return sgm_check(bridge, &flavor, err, errlen);
+}
+
+static void *init(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
+		  const json_t *broker, char *err, size_t errlen)
+{
+	struct local *l = calloc(1, sizeof(*l));
+
+	(void)broker_name;
+	(void)broker;
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->api = api;
+	l->host = host;
+	return l;
+}
+
+static int bind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t errlen)
+{
+	struct local *l = inst;
+	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, &flavor, err, errlen), **nb;
+
+	if (!b)
+		return -1;
+	nb = realloc(l->bindings, (l->n_bindings + 1) * sizeof(*nb));
+	if (!nb) {
+		sgm_binding_free(b);
+		snprintf(err, errlen, ": out of memory");
+		return -1;
+	}
+	l->bindings = nb;
+	l->bindings[l->n_bindings] = b;
+	return (int)l->n_bindings++;
+}
+
+static int start(void *inst, char *err, size_t errlen)
+{
+	struct local *l = inst;
+
+	(void)err;
+	(void)errlen;
+	l->api->set_ready(l->host, 1, NULL);
+	return 0;
+}
+
+/* Hands one produced message to every subscription of every binding that matches it. */
+static long deliver(struct local *l, const struct sgm_out *o)
+{
+	struct sgm_header h[SGM_MAX_HEADERS];
+	struct sgm_msg m;
+	long total = 0;
+	int claimed = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.topic = o->topic;
+	m.key = o->key;
+	m.key_len = o->key ? strlen(o->key) : 0;
+	for (size_t i = 0; i < o->n_headers; i++) {
+		h[i].name = o->hname[i];
+		h[i].value = o->hvalue[i];
+		h[i].len = strlen(o->hvalue[i]);
+	}
+	m.headers = h;
+	m.n_headers = o->n_headers;
+	m.value = o->value;
+	m.value_len = o->value_len;
+
+	for (size_t i = 0; i < l->n_bindings; i++) {
+		const struct sgm_sub *subs;
+		size_t n = sgm_subs(l->bindings[i], &subs);
+
+		for (size_t j = 0; j < n; j++) {
+			char why[256];
+			long rc;
+
+			if (!sgm_sub_match(&subs[j], o->topic, NULL, 0))
+				continue;
+			rc = sgm_deliver(l->bindings[i], &subs[j], &m, l->api, l->host, why, sizeof(why));
+			if (rc == -2)
+				continue;
+			claimed = 1;
+			if (rc < 0) {
+				l->malformed++;
+				l->api->count(l->host, "messages_malformed", "", 1);
+				l->api->log(l->host, SG_BRIDGE_LOG_WARN, "topic '%s': message skipped (%s)",
+					    o->topic, why);
+				continue;
+			}
+			l->api->count(l->host, "messages_consumed", "", 1);
+			total += rc;
+		}
+	}
+	(void)claimed;
+	return total;
+}
+
+static void run_pending(void *ud)
+{
+	struct local *l = ud;
+	struct pending *p;
+
+	l->scheduled = 0;
+	while ((p = l->head)) {
+		json_t *res;
+		long n;
+
+		l->head = p->next;
+		if (!l->head)
+			l->tail = NULL;
+		n = deliver(l, &p->out);
+		res = json_pack("{sbsssi}", "ok", 1, "topic", p->out.topic, "delivered", (json_int_t)n);
+		l->api->complete(l->host, p->ticket, res);
+		json_decref(res);
+		sgm_out_clear(&p->out);
+		free(p);
+	}
+}
+
+static void fail_ticket(struct local *l, struct sg_bridge_ticket *t, const char *why)
+{
+	json_t *res = json_pack("{sbss}", "ok", 0, "error", why);
+
+	l->api->complete(l->host, t, res);
+	json_decref(res);
+}
+
+static int publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *ticket)
+{
+	struct local *l = inst;
+	struct sgm_binding *b = l->bindings[binding];
+	int route = sgm_route(b, ev->event);
+	struct pending *p;
+	char why[256];
+
+	if (route < 0)
+		return 1;
+	if (l->stopped) {
+		fail_ticket(l, ticket, "the gateway is shutting down");
+		return -1;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		fail_ticket(l, ticket, "out of memory");
+		return -1;
+	}
+	if (sgm_build(b, route, ev, &p->out, why, sizeof(why))) {
+		free(p);
+		l->api->count(l->host, "messages_refused", "", 1);
+		fail_ticket(l, ticket, why);
+		return -1;
+	}
+	l->api->count(l->host, "messages_produced", "", 1);
+	p->l = l;
+	p->ticket = ticket;
+	if (l->tail)
+		l->tail->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+	/* Delivered from the loop, not from inside the client's event: like a real broker,
+	 * and without re-entering the socket that is being served. */
+	if (!l->scheduled && l->api->post(l->host, run_pending, l) == 0)
+		l->scheduled = 1;
+	else if (!l->scheduled)
+		run_pending(l);
+	return 0;
+}
+
+static void stop(void *inst, unsigned drain_ms)
+{
+	struct local *l = inst;
+
+	(void)drain_ms;
+	l->stopped = 1;
+	run_pending(l); /* everything accepted is delivered: there is no broker to wait for */
+}
+
+static void fini(void *inst)
+{
+	struct local *l = inst;
+
+	for (size_t i = 0; i < l->n_bindings; i++)
+		sgm_binding_free(l->bindings[i]);
+	free(l->bindings);
+	free(l);
+}
+
+__attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
+	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "local", PACKAGE_VERSION,
+	NULL, check_binding, init, bind, start, publish, NULL, stop, fini,
+};

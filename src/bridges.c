@@ -1,0 +1,813 @@
+/* bridges.c - loads bridge plugins with dlopen, checks their ABI, validates their config
+ * objects, and implements the host functions they call. */
+#include "bridges.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "siogate/bridge.h"
+#include "stats.h"
+#include "strbuf.h"
+
+#define HOST_MAGIC 0x40570570u
+#define TICKET_MAGIC 0x71c4e771u
+#define MAX_POSTS 65536
+
+struct plugin {
+	char *type;
+	char *file;
+	void *dl;
+	const struct sg_bridge_plugin *p;
+};
+
+/* One plugin instance: the struct sg_host its calls carry. */
+struct sg_host {
+	unsigned magic;
+	struct sg_bridges *b;
+	struct plugin *pl;
+	char *label;                   /* the broker's name, or the plugin type */
+	const json_t *broker;          /* borrowed from the config, or NULL */
+	void *inst;
+	int started;
+	int ready;                     /* guarded by b->mu */
+	char reason[160];
+};
+
+struct binding {
+	const struct sg_nsp_config *nsp;
+	struct sg_host *host;
+	int id;
+};
+
+struct sg_bridge_ticket {
+	unsigned magic;
+	struct sg_bridges *b;
+	char *nsp;
+	char sid[32];
+	int64_t ack_id;
+};
+
+struct post_item {
+	void (*fn)(void *ud);
+	void *ud;
+	struct post_item *next;
+};
+
+struct counter {
+	char *name, *labels;
+	double value;
+	struct counter *next;
+};
+
+struct sg_bridges {
+	const struct sg_config *cfg;
+	struct plugin *plugins;
+	size_t n_plugins;
+	struct sg_host **hosts;
+	size_t n_hosts;
+	struct binding *bindings;
+	size_t n_bindings;
+	struct sg_sio *sio;
+	struct lws_context *ctx;
+	struct sg_stats *stats;
+	pthread_mutex_t mu;            /* posts, readiness, counters */
+	struct post_item *post_head, *post_tail;
+	size_t n_posts;
+	int stopping;
+	struct counter *counters;
+	char instance_id[64];
+	int stopped;
+};
+
+const char *sg_bridges_default_path(void)
+{
+	const char *p = getenv("SIOGATE_PLUGIN_PATH");
+
+	return p && p[0] ? p : SG_PLUGIN_DIR;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int set_err(char *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, SG_CONFIG_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Joins a plugin's "rel.path: reason" (or ": reason") to the object's JSON path. */
+static int plugin_err(char *err, const char *base, const char *rel)
+{
+	if (rel[0] == ':' || rel[0] == '\0')
+		return set_err(err, "%s%s", base, rel[0] ? rel : ": invalid");
+	if (rel[0] == '[')
+		return set_err(err, "%s%s", base, rel);
+	return set_err(err, "%s.%s", base, rel);
+}
+
+static struct plugin *find_plugin(struct sg_bridges *b, const char *type)
+{
+	for (size_t i = 0; i < b->n_plugins; i++)
+		if (!strcmp(b->plugins[i].type, type))
+			return &b->plugins[i];
+	return NULL;
+}
+
+/* Finds TYPE.so on the path, dlopens it and checks its descriptor. */
+static struct plugin *load_plugin(struct sg_bridges *b, const char *type, const char *path,
+				  const char *where, char *err)
+{
+	char file[1024], found[1024] = "";
+	const char *p = path;
+	struct plugin *pl, *np;
+	const struct sg_bridge_plugin *d;
+	void *dl;
+
+	if ((pl = find_plugin(b, type)))
+		return pl;
+	for (const char *c = type; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-')) {
+			set_err(err, "%s: invalid type '%s' (lower-case letters, digits, '_' and '-')", where, type);
+			return NULL;
+		}
+	while (*p) {
+		size_t n = strcspn(p, ":");
+
+		if (n) {
+			snprintf(file, sizeof(file), "%.*s/%s.so", (int)n, p, type);
+			if (access(file, F_OK) == 0) {
+				if (found[0]) {
+					set_err(err, "%s: bridge plugin '%s' found twice: %s and %s", where,
+						type, found, file);
+					return NULL;
+				}
+				snprintf(found, sizeof(found), "%s", file);
+			}
+		}
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	if (!found[0]) {
+		set_err(err, "%s: unknown type '%s' (no %s.so in the plugin path %s)", where, type, type, path);
+		return NULL;
+	}
+	dl = dlopen(found, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		set_err(err, "%s: cannot load bridge plugin %s (%s)", where, found, dlerror());
+		return NULL;
+	}
+	d = dlsym(dl, SG_BRIDGE_SYMBOL);
+	if (!d) {
+		set_err(err, "%s: %s is not a siogate bridge plugin (no '%s' symbol)", where, found,
+			SG_BRIDGE_SYMBOL);
+		goto fail;
+	}
+	if (d->abi_major != SG_BRIDGE_ABI_MAJOR || d->abi_minor > SG_BRIDGE_ABI_MINOR) {
+		set_err(err, "%s: bridge plugin %s was built for ABI %u.%u; this siogate provides %u.%u",
+			where, found, d->abi_major, d->abi_minor, SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR);
+		goto fail;
+	}
+	if (!d->name || strcmp(d->name, type)) {
+		set_err(err, "%s: bridge plugin %s calls itself '%s', expected '%s'", where, found,
+			d->name ? d->name : "(null)", type);
+		goto fail;
+	}
+	if (!d->check_binding || !d->init || !d->bind || !d->start || !d->publish || !d->stop || !d->fini) {
+		set_err(err, "%s: bridge plugin %s lacks a required entry point", where, found);
+		goto fail;
+	}
+	np = realloc(b->plugins, (b->n_plugins + 1) * sizeof(*np));
+	if (!np) {
+		set_err(err, "%s: out of memory", where);
+		goto fail;
+	}
+	b->plugins = np;
+	pl = &b->plugins[b->n_plugins];
+	pl->type = strdup(type);
+	pl->file = strdup(found);
+	pl->dl = dl;
+	pl->p = d;
+	if (!pl->type || !pl->file) {
+		free(pl->type);
+		free(pl->file);
+		set_err(err, "%s: out of memory", where);
+		goto fail;
+	}
+	b->n_plugins++;
+	return pl;
+fail:
+	dlclose(dl);
+	return NULL;
+}
+
+/* The plugin serving a namespace's bridge object: via its broker, or its own "type". */
+static struct plugin *bridge_plugin(struct sg_bridges *b, const json_t *bridge, const char *where,
+				    const json_t **broker_out, const char **broker_name, const char *path,
+				    char *err)
+{
+	const char *bname = json_string_value(json_object_get(bridge, "broker"));
+	const char *type = json_string_value(json_object_get(bridge, "type"));
+	const json_t *broker = NULL;
+	struct plugin *pl;
+	char p[256];
+
+	if (bname) {
+		broker = json_object_get(b->cfg->brokers, bname);
+		if (!broker) {
+			set_err(err, "%s.broker: no broker named '%s' in brokers", where, bname);
+			return NULL;
+		}
+		type = json_string_value(json_object_get(broker, "type"));
+	}
+	if (!type) {
+		set_err(err, "%s: expected 'broker' (a name from brokers) or 'type'", where);
+		return NULL;
+	}
+	snprintf(p, sizeof(p), "%s.%s", where, bname ? "broker" : "type");
+	pl = load_plugin(b, type, path, p, err);
+	if (pl && !bname && pl->p->check_broker) {
+		set_err(err, "%s.type: a '%s' bridge needs a broker: name one with 'broker'", where, type);
+		return NULL;
+	}
+	*broker_out = broker;
+	*broker_name = bname;
+	return pl;
+}
+
+struct sg_bridges *sg_bridges_load(const struct sg_config *cfg, const char *path,
+				   char err[SG_CONFIG_ERR_MAX])
+{
+	struct sg_bridges *b = calloc(1, sizeof(*b));
+	char rel[SG_BRIDGE_ERR_MAX], where[256];
+	const char *key;
+	json_t *val;
+
+	if (!b) {
+		set_err(err, "(root): out of memory");
+		return NULL;
+	}
+	b->cfg = cfg;
+	pthread_mutex_init(&b->mu, NULL);
+	json_object_foreach(cfg->brokers, key, val) {
+		const char *type = json_string_value(json_object_get(val, "type"));
+		struct plugin *pl;
+
+		snprintf(where, sizeof(where), "brokers.%s", key);
+		if (!type) {
+			set_err(err, "%s.type: expected a string", where);
+			goto fail;
+		}
+		snprintf(where, sizeof(where), "brokers.%s.type", key);
+		if (!(pl = load_plugin(b, type, path, where, err)))
+			goto fail;
+		snprintf(where, sizeof(where), "brokers.%s", key);
+		if (!pl->p->check_broker) {
+			set_err(err, "%s.type: '%s' bridges take no broker (use \"type\": \"%s\" in the namespace's bridge)",
+				where, type, type);
+			goto fail;
+		}
+		rel[0] = '\0';
+		if (pl->p->check_broker(val, rel, sizeof(rel))) {
+			plugin_err(err, where, rel);
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_namespaces; i++) {
+		const json_t *bridge = cfg->namespaces[i].bridge, *broker;
+		const char *bname;
+		struct plugin *pl;
+
+		if (!bridge)
+			continue;
+		snprintf(where, sizeof(where), "namespaces[%zu].bridge", i);
+		if (!(pl = bridge_plugin(b, bridge, where, &broker, &bname, path, err)))
+			goto fail;
+		rel[0] = '\0';
+		if (pl->p->check_binding(bridge, rel, sizeof(rel))) {
+			plugin_err(err, where, rel);
+			goto fail;
+		}
+	}
+	return b;
+fail:
+	sg_bridges_destroy(b);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- host functions */
+
+static void h_log(struct sg_host *h, enum sg_bridge_log_level level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!sg_log_enabled((enum sg_log_level)level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sg_log((enum sg_log_level)level, "bridge", h->label, "%s", msg);
+}
+
+static int h_post(struct sg_host *h, void (*fn)(void *ud), void *ud)
+{
+	struct sg_bridges *b = h->b;
+	struct post_item *it = malloc(sizeof(*it));
+	int rc = 0;
+
+	if (!it)
+		return -1;
+	it->fn = fn;
+	it->ud = ud;
+	it->next = NULL;
+	pthread_mutex_lock(&b->mu);
+	if (b->stopping || b->n_posts >= MAX_POSTS) {
+		rc = -1;
+	} else {
+		if (b->post_tail)
+			b->post_tail->next = it;
+		else
+			b->post_head = it;
+		b->post_tail = it;
+		b->n_posts++;
+	}
+	pthread_mutex_unlock(&b->mu);
+	if (rc) {
+		free(it);
+		return rc;
+	}
+	lws_cancel_service(b->ctx);
+	return 0;
+}
+
+void sg_bridges_run_posted(void *ud)
+{
+	struct sg_bridges *b = ud;
+	struct post_item *it;
+
+	pthread_mutex_lock(&b->mu);
+	it = b->post_head;
+	b->post_head = b->post_tail = NULL;
+	b->n_posts = 0;
+	pthread_mutex_unlock(&b->mu);
+	while (it) {
+		struct post_item *next = it->next;
+		it->fn(it->ud);
+		free(it);
+		it = next;
+	}
+}
+
+static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
+{
+	struct sg_nsp *nsp = sg_sio_find_nsp(h->b->sio, em->nsp);
+	struct sg_broadcast bc;
+
+	if (!nsp)
+		return -2;
+	memset(&bc, 0, sizeof(bc));
+	bc.rooms = em->rooms;
+	bc.n_rooms = em->n_rooms;
+	bc.except = em->except;
+	bc.n_except = em->n_except;
+	bc.is_volatile = em->is_volatile;
+	bc.except_socket = em->except_sid ? sg_nsp_find_socket(nsp, em->except_sid) : NULL;
+	/* The sg_bridge_bin and sg_bin layouts differ in constness only. */
+	return sg_nsp_broadcast(nsp, &bc, em->event, em->args, (const struct sg_bin *)em->att, em->n_att);
+}
+
+static struct sg_socket **select_target(struct sg_host *h, const struct sg_bridge_target *t, size_t *n,
+					struct sg_nsp **nsp_out)
+{
+	struct sg_nsp *nsp = sg_sio_find_nsp(h->b->sio, t->nsp);
+
+	*n = 0;
+	*nsp_out = nsp;
+	if (!nsp)
+		return NULL;
+	return sg_nsp_select(nsp, t->sids, t->n_sids, t->rooms, t->n_rooms, t->except, t->n_except, n);
+}
+
+static long h_join(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n_rooms)
+{
+	struct sg_nsp *nsp;
+	size_t n, i, j;
+	struct sg_socket **ss = select_target(h, t, &n, &nsp);
+
+	if (!nsp)
+		return -2;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n_rooms; j++)
+			sg_socket_join(ss[i], rooms[j]);
+	free(ss);
+	return (long)n;
+}
+
+static long h_leave(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n_rooms)
+{
+	struct sg_nsp *nsp;
+	size_t n, i, j;
+	struct sg_socket **ss = select_target(h, t, &n, &nsp);
+
+	if (!nsp)
+		return -2;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n_rooms; j++)
+			if (strcmp(rooms[j], sg_socket_id(ss[i]))) /* a socket keeps its own room */
+				sg_socket_leave(ss[i], rooms[j]);
+	free(ss);
+	return (long)n;
+}
+
+static long h_disconnect(struct sg_host *h, const struct sg_bridge_target *t)
+{
+	struct sg_nsp *nsp;
+	size_t n, i;
+	struct sg_socket **ss = select_target(h, t, &n, &nsp);
+
+	if (!nsp)
+		return -2;
+	for (i = 0; i < n; i++)
+		sg_socket_disconnect(ss[i], "disconnected by the backend");
+	free(ss);
+	return (long)n;
+}
+
+static void h_complete(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *result)
+{
+	struct sg_bridges *b = h->b;
+	int ok = json_is_true(json_object_get(result, "ok"));
+
+	if (!t || t->magic != TICKET_MAGIC) {
+		sg_err("bridge", h->label, "completed an invalid ticket (plugin bug)");
+		return;
+	}
+	if (ok)
+		b->stats->acks_ok += t->ack_id >= 0;
+	else
+		b->stats->acks_error += t->ack_id >= 0;
+	if (!ok && t->ack_id < 0)
+		sg_dbg("bridge", h->label, "upstream message from %s failed: %s", t->sid,
+		       json_string_value(json_object_get(result, "error")) ?: "(no reason)");
+	if (t->ack_id >= 0) {
+		struct sg_nsp *nsp = sg_sio_find_nsp(b->sio, t->nsp);
+		struct sg_socket *s = nsp ? sg_nsp_find_socket(nsp, t->sid) : NULL;
+		if (s) {
+			json_t *args = json_pack("[O]", result);
+			sg_socket_ack(s, t->ack_id, args, NULL, 0);
+			json_decref(args);
+		}
+	}
+	t->magic = 0;
+	free(t->nsp);
+	free(t);
+}
+
+static void h_set_ready(struct sg_host *h, int ready, const char *reason)
+{
+	int changed;
+
+	pthread_mutex_lock(&h->b->mu);
+	changed = h->ready != !!ready;
+	h->ready = !!ready;
+	snprintf(h->reason, sizeof(h->reason), "%s", reason ? reason : "");
+	pthread_mutex_unlock(&h->b->mu);
+	if (changed)
+		sg_log(ready ? SG_LOG_INFO : SG_LOG_WARN, "bridge", h->label, "%s%s%s",
+		       ready ? "ready" : "not ready", reason && reason[0] ? ": " : "", reason ? reason : "");
+}
+
+static void h_count(struct sg_host *h, const char *name, const char *labels, double delta)
+{
+	struct sg_bridges *b = h->b;
+	char full[512];
+	struct counter *c;
+
+	snprintf(full, sizeof(full), "bridge=\"%s\"%s%s", h->label, labels && labels[0] ? "," : "",
+		 labels ? labels : "");
+	pthread_mutex_lock(&b->mu);
+	for (c = b->counters; c; c = c->next)
+		if (!strcmp(c->name, name) && !strcmp(c->labels, full))
+			break;
+	if (!c && (c = calloc(1, sizeof(*c)))) {
+		c->name = strdup(name);
+		c->labels = strdup(full);
+		if (!c->name || !c->labels) {
+			free(c->name);
+			free(c->labels);
+			free(c);
+			c = NULL;
+		} else {
+			c->next = b->counters;
+			b->counters = c;
+		}
+	}
+	if (c)
+		c->value += delta;
+	pthread_mutex_unlock(&b->mu);
+}
+
+struct nsp_iter {
+	void (*fn)(void *ud, const char *nsp);
+	void *ud;
+};
+
+static void nsp_iter_cb(void *ud, struct sg_nsp *nsp)
+{
+	struct nsp_iter *it = ud;
+
+	it->fn(it->ud, sg_nsp_name(nsp));
+}
+
+static void h_foreach_nsp(struct sg_host *h, const char *pattern, void (*fn)(void *ud, const char *nsp), void *ud)
+{
+	const struct sg_config *cfg = h->b->cfg;
+	struct nsp_iter it = {fn, ud};
+
+	for (size_t i = 0; i < cfg->n_namespaces; i++) {
+		const struct sg_nsp_config *nc = &cfg->namespaces[i];
+		if ((nc->match && !strcmp(nc->match, pattern)) || (nc->name && !strcmp(nc->name, pattern)))
+			sg_sio_foreach_nsp(h->b->sio, nc, nsp_iter_cb, &it);
+	}
+}
+
+static const char *h_instance_id(struct sg_host *h)
+{
+	return h->b->instance_id;
+}
+
+static const struct sg_host_api host_api = {
+	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
+	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
+	h_foreach_nsp, h_instance_id,
+};
+
+/* ---------------------------------------------------------------- the Socket.IO app */
+
+static struct binding *binding_of(struct sg_bridges *b, struct sg_socket *s)
+{
+	const struct sg_nsp_config *nc = sg_nsp_config(sg_socket_nsp(s));
+
+	for (size_t i = 0; nc && i < b->n_bindings; i++)
+		if (b->bindings[i].nsp == nc)
+			return &b->bindings[i];
+	return NULL;
+}
+
+static int app_event(void *ud, struct sg_socket *s, const char *event, json_t *args,
+		     const struct sg_bin *att, size_t n_att, int64_t ack_id)
+{
+	struct sg_bridges *b = ud;
+	struct binding *bd = binding_of(b, s);
+	struct sg_bridge_ticket *t;
+	struct sg_bridge_event ev;
+	int rc;
+
+	if (!bd || b->stopped)
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->nsp = strdup(sg_nsp_name(sg_socket_nsp(s))))) {
+		free(t);
+		return 0;
+	}
+	t->magic = TICKET_MAGIC;
+	t->b = b;
+	t->ack_id = ack_id;
+	snprintf(t->sid, sizeof(t->sid), "%s", sg_socket_id(s));
+
+	memset(&ev, 0, sizeof(ev));
+	ev.nsp = t->nsp;
+	ev.sid = t->sid;
+	ev.event = event;
+	ev.args = args;
+	ev.att = (const struct sg_bridge_bin *)att;
+	ev.n_att = n_att;
+	ev.auth = sg_socket_auth(s);
+	ev.claims = sg_socket_claims(s);
+	ev.query = sg_eio_session_query_json(sg_socket_session(s));
+	ev.wants_ack = ack_id >= 0;
+	rc = bd->host->pl->p->publish(bd->host->inst, bd->id, &ev, t);
+	if (rc == 1) {
+		t->magic = 0;
+		free(t->nsp);
+		free(t);
+		return 0;
+	}
+	return 1;
+}
+
+static void app_join(void *ud, struct sg_socket *s, const char *room)
+{
+	struct sg_bridges *b = ud;
+	struct binding *bd = binding_of(b, s);
+
+	if (bd && bd->host->pl->p->on_join && !b->stopped)
+		bd->host->pl->p->on_join(bd->host->inst, bd->id, sg_nsp_name(sg_socket_nsp(s)),
+					  sg_socket_id(s), room);
+}
+
+static const struct sg_sio_app bridges_app = {NULL, app_event, NULL, app_join};
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static struct sg_host *host_for(struct sg_bridges *b, struct plugin *pl, const char *broker_name,
+				const json_t *broker, char *err)
+{
+	const char *label = broker_name ? broker_name : pl->type;
+	char e[SG_BRIDGE_ERR_MAX] = "";
+	struct sg_host *h, **nh;
+
+	for (size_t i = 0; i < b->n_hosts; i++)
+		if (b->hosts[i]->pl == pl && !strcmp(b->hosts[i]->label, label))
+			return b->hosts[i];
+	h = calloc(1, sizeof(*h));
+	nh = realloc(b->hosts, (b->n_hosts + 1) * sizeof(*nh));
+	if (!h || !nh || !(h->label = strdup(label))) {
+		free(h);
+		if (nh)
+			b->hosts = nh;
+		set_err(err, "%s: out of memory", label);
+		return NULL;
+	}
+	b->hosts = nh;
+	h->magic = HOST_MAGIC;
+	h->b = b;
+	h->pl = pl;
+	h->broker = broker;
+	snprintf(h->reason, sizeof(h->reason), "starting");
+	h->inst = pl->p->init(&host_api, h, broker_name, broker, e, sizeof(e));
+	if (!h->inst) {
+		set_err(err, "%s%s: cannot start the %s bridge: %s", broker_name ? "brokers." : "", label,
+			pl->type, e[0] ? e : "unknown error");
+		free(h->label);
+		free(h);
+		return NULL;
+	}
+	b->hosts[b->n_hosts++] = h;
+	return h;
+}
+
+int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_context *ctx,
+		     struct sg_stats *stats, char err[SG_CONFIG_ERR_MAX])
+{
+	const struct sg_config *cfg = b->cfg;
+	unsigned char rnd[6];
+	char host[64] = "siogate";
+
+	b->sio = sio;
+	b->ctx = ctx;
+	b->stats = stats;
+	gethostname(host, sizeof(host) - 1);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(b->instance_id, sizeof(b->instance_id), "%.32s-%ld-%02x%02x%02x%02x%02x%02x", host,
+		 (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+
+	for (size_t i = 0; i < cfg->n_namespaces; i++) {
+		const struct sg_nsp_config *nc = &cfg->namespaces[i];
+		const json_t *broker;
+		const char *bname;
+		char where[64], e[SG_BRIDGE_ERR_MAX] = "";
+		struct plugin *pl;
+		struct sg_host *h;
+		struct binding *nb;
+		int id;
+
+		if (!nc->bridge)
+			continue;
+		snprintf(where, sizeof(where), "namespaces[%zu].bridge", i);
+		pl = bridge_plugin(b, nc->bridge, where, &broker, &bname, "", err);
+		if (!pl || !(h = host_for(b, pl, bname, broker, err)))
+			return -1;
+		id = pl->p->bind(h->inst, nc->name ? nc->name : nc->match, nc->name == NULL, nc->bridge,
+				 e, sizeof(e));
+		if (id < 0)
+			return plugin_err(err, where, e[0] ? e : ": cannot bind");
+		nb = realloc(b->bindings, (b->n_bindings + 1) * sizeof(*nb));
+		if (!nb)
+			return set_err(err, "%s: out of memory", where);
+		b->bindings = nb;
+		b->bindings[b->n_bindings].nsp = nc;
+		b->bindings[b->n_bindings].host = h;
+		b->bindings[b->n_bindings].id = id;
+		b->n_bindings++;
+	}
+	for (size_t i = 0; i < b->n_hosts; i++) {
+		char e[SG_BRIDGE_ERR_MAX] = "";
+		struct sg_host *h = b->hosts[i];
+
+		if (h->pl->p->start(h->inst, e, sizeof(e)))
+			return set_err(err, "bridge '%s': cannot start (%s)", h->label, e[0] ? e : "unknown error");
+		h->started = 1;
+		sg_info("bridge", h->label, "%s bridge started (%s)", h->pl->type, h->pl->file);
+	}
+	if (b->n_bindings)
+		sg_sio_set_app(sio, &bridges_app, b);
+	return 0;
+}
+
+void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms)
+{
+	if (!b || b->stopped)
+		return;
+	b->stopped = 1;
+	for (size_t i = 0; i < b->n_hosts; i++)
+		if (b->hosts[i]->started)
+			b->hosts[i]->pl->p->stop(b->hosts[i]->inst, drain_ms);
+	/* What the plugins posted before they stopped still runs (it may complete tickets). */
+	if (b->ctx)
+		sg_bridges_run_posted(b);
+	pthread_mutex_lock(&b->mu);
+	b->stopping = 1;
+	pthread_mutex_unlock(&b->mu);
+}
+
+void sg_bridges_destroy(struct sg_bridges *b)
+{
+	if (!b)
+		return;
+	sg_bridges_stop(b, 0);
+	for (size_t i = 0; i < b->n_hosts; i++) {
+		b->hosts[i]->pl->p->fini(b->hosts[i]->inst);
+		free(b->hosts[i]->label);
+		free(b->hosts[i]);
+	}
+	free(b->hosts);
+	free(b->bindings);
+	for (size_t i = 0; i < b->n_plugins; i++) {
+		dlclose(b->plugins[i].dl);
+		free(b->plugins[i].type);
+		free(b->plugins[i].file);
+	}
+	free(b->plugins);
+	while (b->post_head) {
+		struct post_item *it = b->post_head;
+		b->post_head = it->next;
+		free(it);
+	}
+	while (b->counters) {
+		struct counter *c = b->counters;
+		b->counters = c->next;
+		free(c->name);
+		free(c->labels);
+		free(c);
+	}
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
+
+size_t sg_bridges_count(const struct sg_bridges *b)
+{
+	return b ? b->n_hosts : 0;
+}
+
+int sg_bridges_ready(struct sg_bridges *b, char *reason, size_t len)
+{
+	int ready = 1;
+
+	if (!b)
+		return 1;
+	pthread_mutex_lock(&b->mu);
+	for (size_t i = 0; i < b->n_hosts && ready; i++)
+		if (!b->hosts[i]->ready) {
+			ready = 0;
+			snprintf(reason, len, "bridge '%s': %s", b->hosts[i]->label, b->hosts[i]->reason);
+		}
+	pthread_mutex_unlock(&b->mu);
+	return ready;
+}
+
+void sg_bridges_metrics(struct sg_bridges *b, struct sg_strbuf *out)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->mu);
+	/* One TYPE line per metric name, then all its series (first occurrence leads). */
+	for (struct counter *c = b->counters; c; c = c->next) {
+		struct counter *d;
+
+		for (d = b->counters; d != c && strcmp(d->name, c->name); d = d->next)
+			;
+		if (d != c)
+			continue;
+		sg_strbuf_appendf(out, "# TYPE siogate_bridge_%s_total counter\n", c->name);
+		for (d = c; d; d = d->next)
+			if (!strcmp(d->name, c->name))
+				sg_strbuf_appendf(out, "siogate_bridge_%s_total{%s} %.17g\n", d->name,
+						  d->labels, d->value);
+	}
+	pthread_mutex_unlock(&b->mu);
+}

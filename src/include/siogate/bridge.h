@@ -1,0 +1,185 @@
+/* siogate/bridge.h - the bridge plugin ABI: the only header a bridge plugin includes.
+ *
+ * A bridge maps Socket.IO namespaces and rooms to a message broker. It is a shared object
+ * loaded with dlopen(RTLD_NOW|RTLD_LOCAL) that exports one symbol, `siogate_bridge`, a
+ * const struct sg_bridge_plugin. Plugins never link against the host: everything they may
+ * call on the host is in the struct sg_host_api table passed to init(), so a unit test can
+ * drive a plugin with a fake table.
+ *
+ * Versioning (as Varnish VRT does): the host accepts a plugin with the same major and a
+ * minor <= its own. Appending members at the end of a struct bumps the minor; any other
+ * change bumps the major.
+ *
+ * ABI changelog (newest first)
+ *   1.0  2026-11-23  first version.
+ *
+ * Threads: one loop thread owns every socket, namespace and room. Each host function says
+ * which threads may call it. A plugin's own threads (librdkafka's, libmosquitto's) hand work
+ * to the loop with post(). Plugin entry points are called on the loop thread, except
+ * check_broker and check_binding, which are pure and may run anywhere.
+ *
+ * Ownership: pointers passed to a plugin are borrowed for the duration of the call unless
+ * said otherwise; pointers a plugin passes to the host likewise. JSON values are jansson
+ * values (the plugin and the host use the same system libjansson).
+ */
+#ifndef SIOGATE_BRIDGE_H
+#define SIOGATE_BRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define SG_BRIDGE_ABI_MAJOR 1
+#define SG_BRIDGE_ABI_MINOR 0
+
+/* The name of the symbol every plugin exports. */
+#define SG_BRIDGE_SYMBOL "siogate_bridge"
+
+/* Error texts the host prefixes with the JSON path of the object being checked. */
+#define SG_BRIDGE_ERR_MAX 384
+
+struct sg_host;          /* the host's context for one plugin instance (opaque) */
+struct sg_bridge_ticket; /* one upstream message waiting for the broker's answer (opaque) */
+
+enum sg_bridge_log_level {
+	SG_BRIDGE_LOG_ERROR = 0,
+	SG_BRIDGE_LOG_WARN = 1,
+	SG_BRIDGE_LOG_INFO = 2,
+	SG_BRIDGE_LOG_DEBUG = 3,
+};
+
+/* Binary data: a Socket.IO binary argument (Buffer / ArrayBuffer on the client). */
+struct sg_bridge_bin {
+	const unsigned char *data;
+	size_t len;
+};
+
+/* A downstream delivery: one event to the sockets of a namespace (backend -> clients). */
+struct sg_bridge_emit {
+	const char *nsp;                 /* the namespace's name */
+	const char *const *rooms;        /* target rooms; n_rooms == 0: every socket */
+	size_t n_rooms;
+	const char *const *except;       /* members of these rooms are skipped */
+	size_t n_except;
+	const char *except_sid;          /* this socket is skipped (e.g. the sender), or NULL */
+	const char *event;
+	const json_t *args;              /* array of arguments; binary ones are
+	                                    {"_placeholder":true,"num":N} into `att` */
+	const struct sg_bridge_bin *att;
+	size_t n_att;
+	int is_volatile;                 /* may be dropped for a slow client */
+};
+
+/* Sockets a control command applies to: those with an id in `sids`, plus the members of
+ * `rooms`, minus the members of `except`. Both empty: every socket of the namespace. */
+struct sg_bridge_target {
+	const char *nsp;
+	const char *const *sids;
+	size_t n_sids;
+	const char *const *rooms;
+	size_t n_rooms;
+	const char *const *except;
+	size_t n_except;
+};
+
+/* An event a client emitted in a bridged namespace (clients -> backend). */
+struct sg_bridge_event {
+	const char *nsp;                 /* the namespace's name */
+	const char *sid;                 /* the socket's id */
+	const char *event;
+	const json_t *args;              /* array; binary arguments are placeholders into `att` */
+	const struct sg_bridge_bin *att;
+	size_t n_att;
+	const json_t *auth;              /* the CONNECT auth object */
+	const json_t *claims;            /* claims from auth middleware (object, may be empty) */
+	const json_t *query;             /* the handshake query (object of strings) */
+	int wants_ack;                   /* the client waits for the broker's answer */
+};
+
+/* The host functions. Unless noted, loop thread only. */
+struct sg_host_api {
+	unsigned abi_major, abi_minor;   /* the host's ABI version */
+
+	/* Any thread. The host prefixes the line with "bridge 'NAME'". */
+	void (*log)(struct sg_host *h, enum sg_bridge_log_level level, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+
+	/* Runs fn(ud) on the loop thread soon. Any thread. Returns 0, or -1 when the host
+	 * is stopping or out of memory (fn will then never run). Bounded by the host: a
+	 * plugin should post "there is work" signals, not one call per message. */
+	int (*post)(struct sg_host *h, void (*fn)(void *ud), void *ud);
+
+	/* Delivers an event to sockets. Returns the number of sockets it was queued to,
+	 * -2 when the namespace does not exist here, -1 when it could not be encoded. */
+	long (*emit)(struct sg_host *h, const struct sg_bridge_emit *em);
+
+	/* Control commands (applied to this instance's local sockets). Each returns the number
+	 * of sockets affected, or -2 for an unknown namespace. */
+	long (*join)(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n);
+	long (*leave)(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n);
+	long (*disconnect)(struct sg_host *h, const struct sg_bridge_target *t);
+
+	/* Completes an upstream message: `result` is the object the client's ack receives,
+	 * {"ok":true,...} or {"ok":false,"error":"..."}. Exactly once per ticket, on the loop
+	 * thread; the ticket is freed by the call. */
+	void (*complete)(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *result);
+
+	/* Readiness of this instance, shown by /readyz. `reason` says why not. Any thread. */
+	void (*set_ready)(struct sg_host *h, int ready, const char *reason);
+
+	/* Adds `delta` to the counter siogate_bridge_<name>_total{bridge="...",<labels>}.
+	 * `labels` is "" or Prometheus label pairs without braces (`topic="a"`). Any thread. */
+	void (*count)(struct sg_host *h, const char *name, const char *labels, double delta);
+
+	/* The namespace names that exist now and match `pattern` (a dynamic namespace's
+	 * regular expression as configured): calls fn once per name. */
+	void (*foreach_nsp)(struct sg_host *h, const char *pattern, void (*fn)(void *ud, const char *nsp), void *ud);
+
+	/* A unique id of this gateway process (stable for its lifetime): for per-instance
+	 * consumer group ids and MQTT client ids. */
+	const char *(*instance_id)(struct sg_host *h);
+};
+
+/* The plugin descriptor, exported as `siogate_bridge`. */
+struct sg_bridge_plugin {
+	unsigned abi_major, abi_minor;   /* SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR */
+	const char *name;                /* the broker/bridge "type" it implements */
+	const char *version;
+
+	/* Validates a broker object (brokers.NAME, with "type" already checked), pure.
+	 * NULL: the plugin needs no broker (a bridge names it with "type"). Returns 0, or -1
+	 * with "relative.path: reason" in err (the host adds "brokers.NAME."). */
+	int (*check_broker)(const json_t *broker, char *err, size_t errlen);
+	/* Validates a namespace's bridge object, pure; same contract (host adds
+	 * "namespaces[i].bridge."). */
+	int (*check_binding)(const json_t *bridge, char *err, size_t errlen);
+
+	/* Creates an instance for one broker connection (broker is NULL for a plugin without
+	 * check_broker: then one instance serves every binding). Nothing is started yet.
+	 * Returns the instance, or NULL with err set. */
+	void *(*init)(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
+		      const json_t *broker, char *err, size_t errlen);
+	/* Adds a namespace (is_pattern: `nsp` is a dynamic namespace's regex) with its bridge
+	 * object. Returns a binding id >= 0 used in publish(), or -1 with err set. */
+	int (*bind)(void *inst, const char *nsp, int is_pattern, const json_t *bridge,
+		    char *err, size_t errlen);
+	/* Connects and starts consuming. Returns 0 or -1 with err set. Failing to reach the
+	 * broker is not an error here: report it with set_ready and keep retrying. */
+	int (*start)(void *inst, char *err, size_t errlen);
+	/* A client event for `binding`. Returns 0 when the plugin took it (the ticket will be
+	 * completed later), 1 when this binding does not forward that event (the host then
+	 * answers "no handler"; the ticket is untouched), or -1 when it was refused at once
+	 * (the plugin has completed the ticket with an error). */
+	int (*publish)(void *inst, int binding, const struct sg_bridge_event *ev,
+		       struct sg_bridge_ticket *ticket);
+	/* Optional (may be NULL): a socket joined a room of a bound namespace. */
+	void (*on_join)(void *inst, int binding, const char *nsp, const char *sid, const char *room);
+	/* Stops: flushes upstream messages for at most drain_ms, completes every ticket still
+	 * open (with an error if undelivered), joins its threads. No host calls after it
+	 * returns. */
+	void (*stop)(void *inst, unsigned drain_ms);
+	/* Frees the instance (after stop). */
+	void (*fini)(void *inst);
+};
+
+#endif
