@@ -51,7 +51,7 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	return l;
 }
 
-static int bind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t errlen)
+static int lbind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t errlen)
 {
 	struct local *l = inst;
 	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, &flavor, err, errlen), **nb;
@@ -223,5 +223,5 @@ static void fini(void *inst)
 
 __attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "local", PACKAGE_VERSION,
-	NULL, check_binding, init, bind, start, publish, NULL, stop, fini,
+	NULL, check_binding, init, lbind, start, publish, NULL, stop, fini,
 };

@@ -1,0 +1,712 @@
+/* kafka.c - the Kafka bridge on librdkafka: consumes the to_clients and control topics into
+ * rooms, produces client events with acks answered from the delivery report.
+ *
+ * Threads: librdkafka's threads only signal (queue event callbacks -> host post()); every
+ * poll, delivery report and delivery to sockets runs on the gateway's loop thread. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "mapping.h"
+#include "siogate/bridge.h"
+
+#define CONSUME_BATCH 2000       /* messages handled per loop turn before yielding */
+#define LOG_INTERVAL_S 10        /* malformed-message warnings, at most one per interval */
+
+struct binding {
+	struct sgm_binding *m;
+};
+
+struct kafka {
+	const struct sg_host_api *api;
+	struct sg_host *host;
+	char *name;
+	rd_kafka_t *producer;
+	rd_kafka_t *consumer;        /* NULL when nothing is consumed */
+	rd_kafka_queue_t *pq, *cq;   /* producer main queue, consumer queue */
+	struct binding *bindings;
+	size_t n_bindings;
+	json_t *broker;              /* the broker object (a reference) */
+	atomic_int p_posted, c_posted;
+	int stopped;
+	int assigned;                /* the consumer has its partitions */
+	int producer_up, consumer_up;
+	char down_reason[200];
+	unsigned long malformed, malformed_logged;
+	time_t malformed_last_log;
+	long long delivery_timeout_ms;
+};
+
+/* ---------------------------------------------------------------- config */
+
+static const char *const broker_keys[] = {"type", "bootstrap_servers", "properties", "producer", "consumer",
+					  "group_id", "start", "delivery_timeout_ms", NULL};
+static const char *const bridge_extra_keys[] = {NULL};
+
+static int kafka_topic_ok(const char *t, char *why, size_t len)
+{
+	size_t n = strlen(t);
+
+	if (n > 249) {
+		snprintf(why, len, "a Kafka topic name has at most 249 characters");
+		return -1;
+	}
+	for (const char *c = t; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '.' || *c == '_' || *c == '-')) {
+			snprintf(why, len, "'%s' is not a valid Kafka topic name (letters, digits, '.', '_', '-')", t);
+			return -1;
+		}
+	if (!strcmp(t, ".") || !strcmp(t, "..")) {
+		snprintf(why, len, "'%s' is not a valid Kafka topic name", t);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct sgm_flavor flavor = {"kafka", kafka_topic_ok, bridge_extra_keys};
+
+static int check_props(const json_t *o, const char *key, char *err, size_t len)
+{
+	json_t *p = json_object_get(o, key), *v;
+	const char *k;
+
+	if (!p)
+		return 0;
+	if (!json_is_object(p)) {
+		snprintf(err, len, "%s: expected an object of librdkafka properties", key);
+		return -1;
+	}
+	json_object_foreach(p, k, v) {
+		if (!json_is_string(v) && !json_is_number(v) && !json_is_boolean(v)) {
+			snprintf(err, len, "%s.%s: expected a string, number or boolean", key, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int check_broker(const json_t *b, char *err, size_t len)
+{
+	const char *k, *start;
+	json_t *v;
+
+	json_object_foreach((json_t *)b, k, v) {
+		int ok = 0;
+		for (const char *const *kk = broker_keys; *kk; kk++)
+			ok |= !strcmp(k, *kk);
+		if (!ok) {
+			snprintf(err, len, ": unknown key '%s' (librdkafka settings go in \"properties\")", k);
+			return -1;
+		}
+	}
+	v = json_object_get(b, "bootstrap_servers");
+	if (!json_is_string(v) || !json_string_length(v)) {
+		snprintf(err, len, v ? "bootstrap_servers: expected a non-empty string"
+				     : ": missing required key 'bootstrap_servers'");
+		return -1;
+	}
+	v = json_object_get(b, "group_id");
+	if (v && (!json_is_string(v) || !json_string_length(v))) {
+		snprintf(err, len, "group_id: expected a non-empty string");
+		return -1;
+	}
+	v = json_object_get(b, "start");
+	start = json_string_value(v);
+	if (v && (!start || (strcmp(start, "latest") && strcmp(start, "earliest")))) {
+		snprintf(err, len, "start: expected one of latest, earliest");
+		return -1;
+	}
+	v = json_object_get(b, "delivery_timeout_ms");
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 3600000)) {
+		snprintf(err, len, "delivery_timeout_ms: expected an integer from 1 to 3600000");
+		return -1;
+	}
+	if (check_props(b, "properties", err, len) || check_props(b, "producer", err, len) ||
+	    check_props(b, "consumer", err, len))
+		return -1;
+	return 0;
+}
+
+static int check_binding(const json_t *bridge, char *err, size_t errlen)
+{
+	return sgm_check(bridge, &flavor, err, errlen);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int set_prop(rd_kafka_conf_t *conf, const char *k, const json_t *v, char *err, size_t len)
+{
+	char buf[64], e[256];
+	const char *s = json_string_value(v);
+
+	if (!s) {
+		if (json_is_integer(v))
+			snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+		else
+			snprintf(buf, sizeof(buf), "%s", json_is_true(v) ? "true" : "false");
+		s = buf;
+	}
+	if (rd_kafka_conf_set(conf, k, s, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+		snprintf(err, len, "property '%s': %s", k, e);
+		return -1;
+	}
+	return 0;
+}
+
+static int apply_props(rd_kafka_conf_t *conf, const json_t *o, char *err, size_t len)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)o, k, v)
+		if (set_prop(conf, k, v, err, len))
+			return -1;
+	return 0;
+}
+
+static void update_ready(struct kafka *k)
+{
+	int ready = k->producer_up && (!k->consumer || (k->consumer_up && k->assigned));
+
+	if (ready)
+		k->api->set_ready(k->host, 1, NULL);
+	else
+		k->api->set_ready(k->host, 0,
+				  k->down_reason[0] ? k->down_reason
+				  : !k->producer_up ? "connecting to Kafka"
+						    : "waiting for the consumer's partitions");
+}
+
+/* Statistics (every second) say which brokers are up: that is the readiness signal. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct kafka *k = opaque;
+	json_t *st = json_loadb(json, len, 0, NULL), *brokers = json_object_get(st, "brokers"), *b;
+	const char *name;
+	int up = 0;
+
+	json_object_foreach(brokers, name, b) {
+		const char *state = json_string_value(json_object_get(b, "state"));
+		/* Only real brokers count, not the bootstrap placeholders. */
+		if (json_integer_value(json_object_get(b, "nodeid")) >= 0 && state && !strcmp(state, "UP"))
+			up = 1;
+	}
+	json_decref(st);
+	if (rk == k->producer)
+		k->producer_up = up;
+	else
+		k->consumer_up = up;
+	if (up)
+		k->down_reason[0] = '\0';
+	update_ready(k);
+	return 0;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kafka *k = opaque;
+
+	(void)rk;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+	    err == RD_KAFKA_RESP_ERR__RESOLVE) {
+		if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+			k->producer_up = k->consumer_up = 0;
+			snprintf(k->down_reason, sizeof(k->down_reason), "all Kafka brokers are down");
+			update_ready(k);
+		}
+		k->api->log(k->host, SG_BRIDGE_LOG_DEBUG, "%s", reason);
+		return;
+	}
+	k->api->log(k->host, SG_BRIDGE_LOG_WARN, "librdkafka: %s (%s)", reason, rd_kafka_err2str(err));
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	struct kafka *k = rd_kafka_opaque(rk);
+
+	/* Called from librdkafka threads: the host's log is thread-safe. */
+	if (k && level <= 4)
+		k->api->log(k->host, level <= 3 ? SG_BRIDGE_LOG_ERROR : SG_BRIDGE_LOG_WARN, "%s: %s", fac, buf);
+}
+
+/* ---------------------------------------------------------------- producing */
+
+static void complete(struct kafka *k, struct sg_bridge_ticket *t, json_t *res)
+{
+	if (t)
+		k->api->complete(k->host, t, res);
+	json_decref(res);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct kafka *k = opaque;
+	struct sg_bridge_ticket *t = m->_private;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+
+	(void)rk;
+	if (m->err) {
+		k->api->count(k->host, "messages_failed", "", 1);
+		complete(k, t, json_pack("{sbssss}", "ok", 0, "error", rd_kafka_err2str(m->err), "topic", topic));
+		return;
+	}
+	k->api->count(k->host, "messages_produced", "", 1);
+	complete(k, t, json_pack("{sbsssisI}", "ok", 1, "topic", topic, "partition", (int)m->partition,
+				 "offset", (json_int_t)m->offset));
+}
+
+static int produce(struct kafka *k, const struct sgm_out *o, const struct sgm_header *extra,
+		   const void *value, size_t value_len, struct sg_bridge_ticket *t)
+{
+	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(o->n_headers + 1);
+	rd_kafka_resp_err_t err;
+
+	for (size_t i = 0; i < o->n_headers; i++)
+		rd_kafka_header_add(hdrs, o->hname[i], -1, o->hvalue[i], -1);
+	if (extra)
+		rd_kafka_header_add(hdrs, extra->name, -1, extra->value, (ssize_t)extra->len);
+	err = rd_kafka_producev(k->producer, RD_KAFKA_V_TOPIC(o->topic),
+				RD_KAFKA_V_KEY(o->key, o->key ? strlen(o->key) : 0),
+				RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(hdrs),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
+	if (err) {
+		rd_kafka_headers_destroy(hdrs); /* not taken on failure */
+		return (int)err;
+	}
+	return 0;
+}
+
+static int publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *t)
+{
+	struct kafka *k = inst;
+	struct sgm_binding *b = k->bindings[binding].m;
+	int route = sgm_route(b, ev->event), err;
+	struct sgm_out o;
+	char why[256];
+
+	if (route < 0)
+		return 1;
+	if (k->stopped) {
+		complete(k, t, json_pack("{sbss}", "ok", 0, "error", "the gateway is shutting down"));
+		return -1;
+	}
+	if (sgm_build(b, route, ev, &o, why, sizeof(why))) {
+		k->api->count(k->host, "messages_refused", "", 1);
+		complete(k, t, json_pack("{sbss}", "ok", 0, "error", why));
+		return -1;
+	}
+	err = produce(k, &o, NULL, o.value, o.value_len, t);
+	sgm_out_clear(&o);
+	if (err) {
+		/* Refused locally (queue full, unknown topic...): say so at once. */
+		k->api->count(k->host, "messages_failed", "", 1);
+		complete(k, t, json_pack("{sbss}", "ok", 0, "error", rd_kafka_err2str(err)));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- consuming */
+
+static void malformed(struct kafka *k, struct sgm_binding *b, const rd_kafka_message_t *m, const char *why)
+{
+	time_t now = time(NULL);
+	const char *dlq = b ? sgm_dead_letter(b) : NULL;
+
+	k->malformed++;
+	k->api->count(k->host, "messages_malformed", "", 1);
+	if (now - k->malformed_last_log >= LOG_INTERVAL_S) {
+		k->api->log(k->host, SG_BRIDGE_LOG_WARN,
+			    "topic '%s' partition %d offset %lld: message skipped (%s); %lu malformed so far",
+			    rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, why, k->malformed);
+		k->malformed_last_log = now;
+	}
+	if (dlq) {
+		struct sgm_out o;
+		struct sgm_header eh = {SGM_H_ERROR, why, strlen(why)};
+		rd_kafka_headers_t *src = NULL;
+		size_t idx = 0;
+		const char *hn;
+		const void *hv;
+		size_t hl;
+
+		/* The original key, value and headers, plus sio-error. */
+		memset(&o, 0, sizeof(o));
+		o.topic = (char *)dlq;
+		o.key = NULL;
+		if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			while (o.n_headers < SGM_MAX_HEADERS - 1 &&
+			       rd_kafka_header_get_all(src, idx++, &hn, &hv, &hl) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+				o.hname[o.n_headers] = strdup(hn);
+				o.hvalue[o.n_headers] = hv ? strndup(hv, hl) : strdup("");
+				o.n_headers++;
+			}
+		}
+		if (m->key) {
+			o.key = strndup(m->key, m->key_len);
+		}
+		if (produce(k, &o, &eh, m->payload, m->len, NULL))
+			k->api->count(k->host, "dead_letters_failed", "", 1);
+		else
+			k->api->count(k->host, "dead_letters", "", 1);
+		free(o.key);
+		for (size_t i = 0; i < o.n_headers; i++) {
+			free(o.hname[i]);
+			free(o.hvalue[i]);
+		}
+	}
+}
+
+static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
+{
+	struct sgm_header h[SGM_MAX_HEADERS];
+	rd_kafka_headers_t *hdrs = NULL;
+	struct sgm_binding *first = NULL;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	struct sgm_msg msg;
+	int claimed = 0, subscribed = 0;
+	size_t idx = 0;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.topic = topic;
+	msg.key = m->key;
+	msg.key_len = m->key_len;
+	msg.value = m->payload;
+	msg.value_len = m->len;
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		const void *v;
+		size_t l;
+		while (msg.n_headers < SGM_MAX_HEADERS &&
+		       rd_kafka_header_get_all(hdrs, idx++, &h[msg.n_headers].name, &v, &l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			h[msg.n_headers].value = v ? v : "";
+			h[msg.n_headers].len = v ? l : 0;
+			msg.n_headers++;
+		}
+	}
+	msg.headers = h;
+	k->api->count(k->host, "messages_consumed", "", 1);
+
+	for (size_t i = 0; i < k->n_bindings; i++) {
+		const struct sgm_sub *subs;
+		size_t n = sgm_subs(k->bindings[i].m, &subs);
+
+		for (size_t j = 0; j < n; j++) {
+			char why[256];
+			long rc;
+
+			if (!sgm_sub_match(&subs[j], topic, NULL, 0))
+				continue;
+			subscribed = 1;
+			if (!first)
+				first = k->bindings[i].m;
+			rc = sgm_deliver(k->bindings[i].m, &subs[j], &msg, k->api, k->host, why, sizeof(why));
+			if (rc == -2)
+				continue;
+			claimed = 1;
+			if (rc < 0)
+				malformed(k, k->bindings[i].m, m, why);
+		}
+	}
+	if (subscribed && !claimed)
+		malformed(k, first, m, "unknown namespace (no bridged namespace takes its sio-namespace)");
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kafka *k = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		rd_kafka_assign(rk, parts);
+		k->assigned = 1;
+		k->api->log(k->host, SG_BRIDGE_LOG_DEBUG, "consumer assigned %d partition(s)", parts->cnt);
+	} else {
+		rd_kafka_assign(rk, NULL);
+		k->assigned = 0;
+	}
+	update_ready(k);
+}
+
+static void drain_consumer(void *ud);
+static void drain_producer(void *ud);
+
+/* librdkafka thread: a queue went from empty to non-empty. Ask the loop to poll it once. */
+static void consumer_event(rd_kafka_t *rk, void *opaque)
+{
+	struct kafka *k = opaque;
+
+	(void)rk;
+	if (!atomic_exchange(&k->c_posted, 1) && k->api->post(k->host, drain_consumer, k))
+		atomic_store(&k->c_posted, 0);
+}
+
+static void producer_event(rd_kafka_t *rk, void *opaque)
+{
+	struct kafka *k = opaque;
+
+	(void)rk;
+	if (!atomic_exchange(&k->p_posted, 1) && k->api->post(k->host, drain_producer, k))
+		atomic_store(&k->p_posted, 0);
+}
+
+static void drain_producer(void *ud)
+{
+	struct kafka *k = ud;
+
+	atomic_store(&k->p_posted, 0);
+	if (!k->stopped)
+		rd_kafka_poll(k->producer, 0); /* delivery reports, stats, errors: here, on the loop */
+}
+
+static void drain_consumer(void *ud)
+{
+	struct kafka *k = ud;
+	int budget = CONSUME_BATCH;
+
+	atomic_store(&k->c_posted, 0);
+	while (!k->stopped && budget--) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(k->consumer, 0);
+
+		if (!m)
+			return;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				k->api->log(k->host, SG_BRIDGE_LOG_WARN, "consumer: %s",
+					    rd_kafka_message_errstr(m));
+		} else {
+			handle_message(k, m);
+		}
+		rd_kafka_message_destroy(m);
+	}
+	/* More may be waiting: yield to sockets, then come back. */
+	if (!k->stopped)
+		consumer_event(k->consumer, k);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static rd_kafka_conf_t *base_conf(struct kafka *k, const char *section, char *err, size_t len)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char e[256];
+
+	if (rd_kafka_conf_set(conf, "bootstrap.servers",
+			      json_string_value(json_object_get(k->broker, "bootstrap_servers")), e,
+			      sizeof(e)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", e, sizeof(e)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "client.id", k->api->instance_id(k->host), e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+		snprintf(err, len, "%s", e);
+		goto fail;
+	}
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_stats_cb(conf, stats_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	if (apply_props(conf, json_object_get(k->broker, "properties"), err, len) ||
+	    apply_props(conf, json_object_get(k->broker, section), err, len))
+		goto fail;
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+static void *init(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
+		  const json_t *broker, char *err, size_t len)
+{
+	struct kafka *k = calloc(1, sizeof(*k));
+	json_t *dt = json_object_get(broker, "delivery_timeout_ms");
+
+	if (!k || !(k->name = strdup(broker_name ? broker_name : "kafka"))) {
+		free(k);
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
+	k->api = api;
+	k->host = host;
+	k->broker = json_incref((json_t *)broker);
+	k->delivery_timeout_ms = dt ? json_integer_value(dt) : 30000;
+	api->set_ready(host, 0, "starting");
+	return k;
+}
+
+static int kbind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t len)
+{
+	struct kafka *k = inst;
+	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, &flavor, err, len);
+	struct binding *nb;
+
+	if (!b)
+		return -1;
+	nb = realloc(k->bindings, (k->n_bindings + 1) * sizeof(*nb));
+	if (!nb) {
+		sgm_binding_free(b);
+		snprintf(err, len, ": out of memory");
+		return -1;
+	}
+	k->bindings = nb;
+	k->bindings[k->n_bindings].m = b;
+	return (int)k->n_bindings++;
+}
+
+/* The topics every binding consumes, without duplicates. */
+static rd_kafka_topic_partition_list_t *subscription(struct kafka *k)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+
+	for (size_t i = 0; i < k->n_bindings; i++) {
+		const struct sgm_sub *subs;
+		size_t n = sgm_subs(k->bindings[i].m, &subs);
+
+		for (size_t j = 0; j < n; j++) {
+			const char *t = subs[j].literal ? subs[j].literal : subs[j].regex;
+			if (!rd_kafka_topic_partition_list_find(l, t, RD_KAFKA_PARTITION_UA))
+				rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
+		}
+	}
+	return l;
+}
+
+static int start(void *inst, char *err, size_t len)
+{
+	struct kafka *k = inst;
+	rd_kafka_conf_t *conf;
+	rd_kafka_topic_partition_list_t *subs;
+	char e[512], tmo[32];
+	const char *gid = json_string_value(json_object_get(k->broker, "group_id"));
+	const char *startpos = json_string_value(json_object_get(k->broker, "start"));
+	char group[160];
+	rd_kafka_resp_err_t rerr;
+
+	/* Producer: idempotent, acks from every in-sync replica, a bounded delivery time. */
+	conf = base_conf(k, "producer", err, len);
+	if (!conf)
+		return -1;
+	snprintf(tmo, sizeof(tmo), "%lld", k->delivery_timeout_ms);
+	if (rd_kafka_conf_set(conf, "enable.idempotence", "true", e, sizeof(e)) ||
+	    rd_kafka_conf_set(conf, "acks", "all", e, sizeof(e)) ||
+	    rd_kafka_conf_set(conf, "message.timeout.ms", tmo, e, sizeof(e)) ||
+	    rd_kafka_conf_set(conf, "linger.ms", "1", e, sizeof(e))) {
+		snprintf(err, len, "%s", e);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	/* User properties win over these defaults: apply them again. */
+	if (apply_props(conf, json_object_get(k->broker, "properties"), err, len) ||
+	    apply_props(conf, json_object_get(k->broker, "producer"), err, len)) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+	if (!k->producer) {
+		snprintf(err, len, "producer: %s", e);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	k->pq = rd_kafka_queue_get_main(k->producer);
+	rd_kafka_queue_cb_event_enable(k->pq, producer_event, k);
+
+	subs = subscription(k);
+	if (subs->cnt) {
+		/* Every replica must see every message: a group of its own (unless configured),
+		 * starting at the end by default. */
+		if (!gid) {
+			snprintf(group, sizeof(group), "siogate-%s", k->api->instance_id(k->host));
+			gid = group;
+		}
+		conf = base_conf(k, "consumer", err, len);
+		if (!conf ||
+		    rd_kafka_conf_set(conf, "group.id", gid, e, sizeof(e)) ||
+		    rd_kafka_conf_set(conf, "auto.offset.reset", startpos ? startpos : "latest", e, sizeof(e)) ||
+		    rd_kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "10000", e, sizeof(e)) ||
+		    rd_kafka_conf_set(conf, "allow.auto.create.topics", "true", e, sizeof(e)) ||
+		    apply_props(conf, json_object_get(k->broker, "properties"), err, len) ||
+		    apply_props(conf, json_object_get(k->broker, "consumer"), err, len)) {
+			if (conf)
+				rd_kafka_conf_destroy(conf);
+			if (!err[0])
+				snprintf(err, len, "consumer: %s", e);
+			rd_kafka_topic_partition_list_destroy(subs);
+			return -1;
+		}
+		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+		k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+		if (!k->consumer) {
+			snprintf(err, len, "consumer: %s", e);
+			rd_kafka_conf_destroy(conf);
+			rd_kafka_topic_partition_list_destroy(subs);
+			return -1;
+		}
+		rd_kafka_poll_set_consumer(k->consumer);
+		k->cq = rd_kafka_queue_get_consumer(k->consumer);
+		rd_kafka_queue_cb_event_enable(k->cq, consumer_event, k);
+		rerr = rd_kafka_subscribe(k->consumer, subs);
+		rd_kafka_topic_partition_list_destroy(subs);
+		if (rerr) {
+			snprintf(err, len, "subscribe: %s", rd_kafka_err2str(rerr));
+			return -1;
+		}
+		k->api->log(k->host, SG_BRIDGE_LOG_INFO, "consuming as group '%s' from the %s offset", gid,
+			    startpos ? startpos : "latest");
+	} else {
+		rd_kafka_topic_partition_list_destroy(subs);
+	}
+	update_ready(k);
+	return 0;
+}
+
+static void stop(void *inst, unsigned drain_ms)
+{
+	struct kafka *k = inst;
+
+	if (k->stopped)
+		return;
+	if (k->consumer) {
+		rd_kafka_queue_cb_event_enable(k->cq, NULL, NULL);
+		rd_kafka_consumer_close(k->consumer);
+	}
+	k->stopped = 1;
+	if (k->producer) {
+		/* Flushing serves delivery reports right here, on the loop thread. */
+		rd_kafka_flush(k->producer, (int)drain_ms);
+		rd_kafka_queue_cb_event_enable(k->pq, NULL, NULL);
+		/* What is left will not make it: fail it (its tickets get an error). */
+		rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(k->producer, 0);
+		if (rd_kafka_outq_len(k->producer))
+			k->api->log(k->host, SG_BRIDGE_LOG_WARN, "%d message(s) still queued at shutdown",
+				    rd_kafka_outq_len(k->producer));
+	}
+}
+
+static void fini(void *inst)
+{
+	struct kafka *k = inst;
+
+	if (k->cq)
+		rd_kafka_queue_destroy(k->cq);
+	if (k->consumer)
+		rd_kafka_destroy(k->consumer);
+	if (k->pq)
+		rd_kafka_queue_destroy(k->pq);
+	if (k->producer)
+		rd_kafka_destroy(k->producer);
+	for (size_t i = 0; i < k->n_bindings; i++)
+		sgm_binding_free(k->bindings[i].m);
+	free(k->bindings);
+	json_decref(k->broker);
+	free(k->name);
+	free(k);
+}
+
+__attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
+	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "kafka", PACKAGE_VERSION,
+	check_broker, check_binding, init, kbind, start, publish, NULL, stop, fini,
+};
