@@ -6,6 +6,7 @@
 
 #include "bridges.h"
 #include "eio.h"
+#include "http_admin.h"
 #include "log.h"
 
 #define MAX_CAPTURED_HEADERS 64
@@ -20,7 +21,15 @@ struct sg_gateway {
 	char *headers[MAX_CAPTURED_HEADERS];
 	struct sg_eio *extra[4];
 	size_t n_extra;
+	int stopping;
 };
+
+static int admin_http(void *ud, struct lws *wsi, const char *uri, int *rc)
+{
+	struct sg_gateway *gw = ud;
+
+	return sg_admin_handle(&gw->stats, gw->bridges, gw->stopping, wsi, uri, rc);
+}
 
 void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o, char **headers, size_t max)
 {
@@ -74,6 +83,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 		goto fail;
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
 	sg_server_set_wake_handler(gw->server, sg_bridges_run_posted, gw->bridges);
+	sg_server_set_http_handler(gw->server, admin_http, gw);
 	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {
 		sg_err("siogate", NULL, "%s", err);
 		goto fail;
@@ -130,6 +140,7 @@ static int drained(void *ud)
 int sg_gateway_run(struct sg_gateway *gw)
 {
 	sg_server_run(gw->server);
+	gw->stopping = 1;
 	/* Upstream messages in flight are flushed first, so their acks still reach clients. */
 	if (sg_bridges_count(gw->bridges))
 		sg_info("siogate", NULL, "shutting down: flushing %zu bridge(s)", sg_bridges_count(gw->bridges));

@@ -1,0 +1,78 @@
+/* http_admin.c - /healthz, /readyz and /metrics for orchestrators and Prometheus. */
+#include "http_admin.h"
+
+#include <string.h>
+
+#include "bridges.h"
+#include "eio.h"
+#include "strbuf.h"
+
+static void metric(struct sg_strbuf *sb, const char *name, const char *type, const char *help, double v)
+{
+	sg_strbuf_appendf(sb, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+void sg_admin_metrics(const struct sg_stats *st, struct sg_bridges *b, struct sg_strbuf *sb)
+{
+	sg_strbuf_appendf(sb, "# HELP siogate_connected_clients Engine.IO sessions open now, by transport.\n"
+			      "# TYPE siogate_connected_clients gauge\n"
+			      "siogate_connected_clients{transport=\"polling\"} %llu\n"
+			      "siogate_connected_clients{transport=\"websocket\"} %llu\n",
+			  (unsigned long long)st->sessions_polling, (unsigned long long)st->sessions_websocket);
+	metric(sb, "siogate_sessions_opened_total", "counter", "Engine.IO sessions opened.", (double)st->sessions_opened);
+	metric(sb, "siogate_sessions_closed_total", "counter", "Engine.IO sessions closed.", (double)st->sessions_closed);
+	metric(sb, "siogate_upgrades_total", "counter", "Sessions upgraded from polling to WebSocket.", (double)st->upgrades);
+	metric(sb, "siogate_packets_received_total", "counter", "Engine.IO messages received.", (double)st->frames_in);
+	metric(sb, "siogate_received_bytes_total", "counter", "Bytes of Engine.IO messages received.", (double)st->bytes_in);
+	metric(sb, "siogate_packets_sent_total", "counter", "Engine.IO frames sent.", (double)st->frames_out);
+	metric(sb, "siogate_sent_bytes_total", "counter", "Bytes of Engine.IO frames sent.", (double)st->bytes_out);
+	metric(sb, "siogate_invalid_packets_total", "counter", "Sessions closed for a malformed packet.", (double)st->invalid_packets);
+	metric(sb, "siogate_oversize_payloads_total", "counter", "Sessions closed for exceeding max_payload.", (double)st->oversize_payloads);
+	metric(sb, "siogate_ping_timeouts_total", "counter", "Sessions closed by the heartbeat.", (double)st->ping_timeouts);
+	metric(sb, "siogate_send_queue_drops_total", "counter", "Volatile packets dropped on a full send queue.", (double)st->volatile_dropped);
+	metric(sb, "siogate_slow_client_disconnects_total", "counter", "Clients disconnected because their send queue overflowed.", (double)st->slow_disconnects);
+	metric(sb, "siogate_socket_connects_total", "counter", "Namespace connections accepted.", (double)st->sockets_connected);
+	metric(sb, "siogate_socket_rejects_total", "counter", "Namespace connections refused (CONNECT_ERROR).", (double)st->sockets_rejected);
+	sg_strbuf_appendf(sb, "# HELP siogate_acks_total Client acks answered by the gateway, by result.\n"
+			      "# TYPE siogate_acks_total counter\n"
+			      "siogate_acks_total{result=\"ok\"} %llu\nsiogate_acks_total{result=\"error\"} %llu\n",
+			  (unsigned long long)st->acks_ok, (unsigned long long)st->acks_error);
+	metric(sb, "siogate_broadcasts_total", "counter", "Packets encoded once for a room broadcast.", (double)st->broadcasts);
+	sg_bridges_metrics(b, sb);
+}
+
+int sg_admin_handle(const struct sg_stats *st, struct sg_bridges *b, int stopping, struct lws *wsi,
+		    const char *uri, int *rc)
+{
+	struct sg_strbuf sb;
+	char reason[256];
+
+	if (!strcmp(uri, "/healthz")) {
+		*rc = sg_http_respond(wsi, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+		return 1;
+	}
+	if (!strcmp(uri, "/readyz")) {
+		int ready = !stopping && sg_bridges_ready(b, reason, sizeof(reason));
+
+		if (stopping)
+			strcpy(reason, "shutting down");
+		sg_strbuf_init(&sb);
+		sg_strbuf_appendf(&sb, "{\"status\":\"%s\"", ready ? "ready" : "not ready");
+		if (!ready) {
+			sg_strbuf_append(&sb, ",\"reason\":", 10);
+			sg_json_append_string(&sb, reason, strlen(reason));
+		}
+		sg_strbuf_appendc(&sb, '}');
+		*rc = sb.oom ? -1 : sg_http_respond(wsi, ready ? 200 : 503, "application/json", sb.data, sb.len, NULL);
+		sg_strbuf_free(&sb);
+		return 1;
+	}
+	if (!strcmp(uri, "/metrics")) {
+		sg_strbuf_init(&sb);
+		sg_admin_metrics(st, b, &sb);
+		*rc = sb.oom ? -1 : sg_http_respond(wsi, 200, "text/plain; version=0.0.4", sb.data, sb.len, NULL);
+		sg_strbuf_free(&sb);
+		return 1;
+	}
+	return 0;
+}
