@@ -301,11 +301,26 @@ static int respond_error(struct sg_eio *e, struct lws *wsi, unsigned status, int
 	return sg_http_respond(wsi, status, "application/json", body, (size_t)n, extra);
 }
 
+/* A query argument's value, or NULL when absent. A value too long for `buf` comes back as
+ * "\x01" (never a valid EIO, transport or sid), so that it is refused rather than taken
+ * for a missing argument. `name` includes the '='. */
 static const char *arg(struct lws *wsi, const char *name, char *buf, size_t len)
 {
-	const char *v = lws_get_urlarg_by_name(wsi, name, buf, (int)len);
+	char frag[16400]; /* larger than the request's header space (max_http_header_data) */
+	size_t nl = strlen(name);
+	int i, n;
 
-	return v;
+	for (i = 0; (n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i)) >= 0; i++) {
+		if (strncmp(frag, name, nl))
+			continue;
+		if ((size_t)n - nl >= len) {
+			snprintf(buf, len, "\x01");
+			return buf;
+		}
+		memcpy(buf, frag + nl, (size_t)n - nl + 1);
+		return buf;
+	}
+	return NULL;
 }
 
 /* ---------------------------------------------------------------- sessions */
@@ -359,7 +374,7 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 			json_object_set_new(s->query, buf, json_string(eq ? eq + 1 : ""));
 	}
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (copy_header(wsi, known[i].tok, buf, sizeof(buf)) >= 0)
+		if (copy_header(wsi, known[i].tok, buf, sizeof(buf)) > 0)
 			json_object_set_new(s->headers, known[i].name, json_string(buf));
 	for (i = 0; i < e->opts.n_capture_headers; i++) {
 		char name[128];
@@ -369,7 +384,7 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 			continue;
 		snprintf(name, sizeof(name), "%s:", h);
 		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), name, (int)strlen(name));
-		if (n >= 0)
+		if (n > 0)
 			json_object_set_new(s->headers, h, json_string(buf));
 	}
 	lws_get_peer_simple(wsi, s->remote, sizeof(s->remote));

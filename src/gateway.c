@@ -1,8 +1,10 @@
 /* gateway.c - wires the layers together and owns the shutdown sequence. */
 #include "gateway.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bridges.h"
 #include "eio.h"
@@ -22,7 +24,25 @@ struct sg_gateway {
 	struct sg_eio *extra[4];
 	size_t n_extra;
 	int stopping;
+	char *config_path;             /* what SIGHUP reloads, or NULL */
+	volatile sig_atomic_t reload_requested;
 };
+
+static const struct sg_sio_app no_app = {NULL, NULL, NULL, NULL};
+
+static void reload(struct sg_gateway *gw);
+
+/* The loop was woken (lws_cancel_service): a reload request, or bridge work. */
+static void wake(void *ud)
+{
+	struct sg_gateway *gw = ud;
+
+	if (gw->reload_requested) {
+		gw->reload_requested = 0;
+		reload(gw);
+	}
+	sg_bridges_run_posted(gw->bridges);
+}
 
 static int admin_http(void *ud, struct lws *wsi, const char *uri, int *rc)
 {
@@ -82,7 +102,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 	if (!gw->server || sg_server_add_endpoint(gw->server, gw->eio))
 		goto fail;
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
-	sg_server_set_wake_handler(gw->server, sg_bridges_run_posted, gw->bridges);
+	sg_server_set_wake_handler(gw->server, wake, gw);
 	sg_server_set_http_handler(gw->server, admin_http, gw);
 	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {
 		sg_err("siogate", NULL, "%s", err);
@@ -107,7 +127,76 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	sg_eio_destroy(gw->eio);
 	sg_sio_destroy(gw->sio);
 	sg_config_destroy(gw->cfg);
+	free(gw->config_path);
 	free(gw);
+}
+
+int sg_gateway_set_config_path(struct sg_gateway *gw, const char *path)
+{
+	char *p = strdup(path);
+
+	if (!p)
+		return -1;
+	free(gw->config_path);
+	gw->config_path = p;
+	return 0;
+}
+
+void sg_gateway_request_reload(struct sg_gateway *gw)
+{
+	gw->reload_requested = 1;
+	lws_cancel_service(sg_server_context(gw->server));
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Loads the file again; a config that fails validation changes nothing. Sockets stay
+ * connected wherever their namespace still exists. Bridges are restarted on the new
+ * mappings (their upstream messages are flushed first). */
+static void reload(struct sg_gateway *gw)
+{
+	char err[SG_CONFIG_ERR_MAX];
+	struct sg_config *ncfg, *old = gw->cfg;
+	struct sg_bridges *nb, *ob = gw->bridges;
+	struct sg_eio_opts eo;
+
+	if (!gw->config_path) {
+		sg_warn("siogate", NULL, "reload requested, but this gateway has no config file");
+		return;
+	}
+	ncfg = sg_config_load_file(gw->config_path, NULL, NULL, err);
+	if (!ncfg) {
+		sg_err("siogate", NULL, "reload: invalid configuration, keeping the running one: %s", err);
+		return;
+	}
+	nb = sg_bridges_load(ncfg, sg_bridges_default_path(), err);
+	if (!nb) {
+		sg_err("siogate", NULL, "reload: invalid configuration, keeping the running one: %s", err);
+		sg_config_destroy(ncfg);
+		return;
+	}
+	if (!same_str(old->server.host, ncfg->server.host) || old->server.port != ncfg->server.port ||
+	    !same_str(old->server.path, ncfg->server.path) || !same_str(old->server.tls_cert, ncfg->server.tls_cert) ||
+	    !same_str(old->server.tls_key, ncfg->server.tls_key))
+		sg_warn("siogate", NULL, "reload: server.listen, server.path and server.tls changes take effect at the next start");
+
+	sg_sio_set_app(gw->sio, &no_app, NULL);
+	sg_bridges_stop(ob, old->server.drain_timeout_ms);
+	sg_sio_set_config(gw->sio, ncfg);
+	sg_eio_opts_from_config(ncfg, &eo, gw->headers, MAX_CAPTURED_HEADERS);
+	sg_eio_set_opts(gw->eio, &eo);
+	sg_log_set(ncfg->log.level, ncfg->log.format);
+	gw->cfg = ncfg;
+	gw->bridges = nb;
+	if (sg_bridges_start(nb, gw->sio, sg_server_context(gw->server), &gw->stats, err))
+		sg_err("siogate", NULL, "reload: %s (the bridges stay stopped until the next reload)", err);
+	sg_bridges_destroy(ob);
+	sg_config_destroy(old);
+	sg_info("siogate", NULL, "configuration reloaded from %s (%zu namespace(s))", gw->config_path,
+		ncfg->n_namespaces);
 }
 
 int sg_gateway_add_endpoint(struct sg_gateway *gw, struct sg_eio *e)
@@ -137,20 +226,35 @@ static int drained(void *ud)
 	return sg_eio_idle(gw->eio);
 }
 
+static unsigned long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
 int sg_gateway_run(struct sg_gateway *gw)
 {
+	unsigned long long start, spent;
+	unsigned left;
+
 	sg_server_run(gw->server);
 	gw->stopping = 1;
 	/* Upstream messages in flight are flushed first, so their acks still reach clients. */
 	if (sg_bridges_count(gw->bridges))
 		sg_info("siogate", NULL, "shutting down: flushing %zu bridge(s)", sg_bridges_count(gw->bridges));
+	/* One budget for the whole drain: what the bridges' flush uses, the clients lose. */
+	start = now_ms();
 	sg_bridges_stop(gw->bridges, gw->cfg->server.drain_timeout_ms);
+	spent = now_ms() - start;
+	left = spent >= gw->cfg->server.drain_timeout_ms ? 100 : gw->cfg->server.drain_timeout_ms - (unsigned)spent;
 	sg_info("siogate", NULL, "shutting down: disconnecting %zu client(s)",
 		sg_sio_client_count(gw->sio));
-	sg_sio_disconnect_all(gw->sio);
+	sg_sio_close_all(gw->sio, "server shutting down");
 	for (size_t i = 0; i < gw->n_extra; i++)
 		sg_eio_close_all(gw->extra[i], "server shutting down");
-	sg_server_drain(gw->server, gw->cfg->server.drain_timeout_ms, drained, gw);
+	sg_server_drain(gw->server, left, drained, gw);
 	return 0;
 }
 

@@ -33,5 +33,9 @@ void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o,
 int sg_gateway_run(struct sg_gateway *gw);
 /* Safe from a signal handler. */
 void sg_gateway_stop(struct sg_gateway *gw);
+/* The file a reload reads (copied). Returns 0 or -1. */
+int sg_gateway_set_config_path(struct sg_gateway *gw, const char *path);
+/* Asks the loop to reload the config file (SIGHUP). Safe from a signal handler. */
+void sg_gateway_request_reload(struct sg_gateway *gw);
 
 #endif

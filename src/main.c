@@ -23,7 +23,11 @@ static volatile sig_atomic_t g_signals;
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (sig == SIGHUP) {
+		if (g_gateway)
+			sg_gateway_request_reload(g_gateway);
+		return;
+	}
 	if (g_signals++) /* a second signal: stop waiting for the drain */
 		_exit(1);
 	if (g_gateway)
@@ -110,10 +114,15 @@ int main(int argc, char **argv)
 		sg_err("siogate", NULL, "could not start");
 		return 1;
 	}
+	if (sg_gateway_set_config_path(g_gateway, path)) {
+		sg_gateway_destroy(g_gateway);
+		return 1;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 

@@ -50,7 +50,7 @@ struct sg_socket {
 	struct sg_client *client;
 	struct sg_nsp *nsp;
 	struct sg_room_set rooms;
-	size_t client_rooms;              /* rooms joined by the client's own join events */
+	json_t *client_rooms;             /* rooms joined by the client's own join events (a set) */
 	json_t *auth;
 	json_t *claims;
 	struct pending_ack *acks;
@@ -299,22 +299,20 @@ size_t sg_sio_client_count(const struct sg_sio *sio)
 	return sio->n_clients;
 }
 
-void sg_sio_disconnect_all(struct sg_sio *sio)
+void sg_sio_close_all(struct sg_sio *sio, const char *reason)
 {
-	while (sio->clients) {
-		struct sg_client *c = sio->clients;
-
-		while (c->sockets)
-			sg_socket_disconnect(c->sockets, "server shutting down");
-		client_close(c, "server shutting down");
-	}
+	/* No DISCONNECT packets: like the reference server's close(), the transports just
+	 * close, so that clients reconnect (to this gateway's successor) instead of taking it
+	 * as "io server disconnect", which stops them for good. */
+	while (sio->clients)
+		client_close(sio->clients, reason);
 }
 
 void sg_sio_destroy(struct sg_sio *sio)
 {
 	if (!sio)
 		return;
-	sg_sio_disconnect_all(sio);
+	sg_sio_close_all(sio, "server shutting down");
 	while (sio->nsps) {
 		struct sg_nsp *n = sio->nsps;
 		sio->nsps = n->next;
@@ -343,6 +341,7 @@ int sg_socket_join(struct sg_socket *s, const char *room)
 {
 	int rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
 	struct sg_sio *sio = s->client->sio;
+
 
 	if (rc == 1 && sio->app.on_join && strcmp(room, s->id))
 		sio->app.on_join(sio->app_ud, s, room);
@@ -426,6 +425,7 @@ void sg_sio_foreach_nsp(struct sg_sio *sio, const struct sg_nsp_config *cfg,
 
 int sg_socket_leave(struct sg_socket *s, const char *room)
 {
+	json_object_del(s->client_rooms, room); /* frees a max_rooms slot if the client chose it */
 	return sg_rooms_leave(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
 }
 
@@ -518,6 +518,7 @@ static void socket_remove(struct sg_socket *s, const char *reason)
 	sg_dbg("sio", s->id, "left namespace %s (%s)", nsp->name, reason);
 	json_decref(s->auth);
 	json_decref(s->claims);
+	json_decref(s->client_rooms);
 	s->magic = 0;
 	free(s);
 }
@@ -773,19 +774,20 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 			ack_result(s, ack_id, NULL);
 			return 1;
 		}
-		if (s->client_rooms >= rp->max_rooms) {
+		/* Only rooms the client chose count against max_rooms, not auto-joined ones. */
+		if (json_object_size(s->client_rooms) >= rp->max_rooms) {
 			ack_result(s, ack_id, "too many rooms");
 			return 1;
 		}
 		rc = sg_socket_join(s, room);
-		if (rc < 0) {
+		if (rc < 0 || json_object_set_new(s->client_rooms, room, json_true())) {
+			if (rc > 0)
+				sg_socket_leave(s, room);
 			ack_result(s, ack_id, "out of memory");
 			return 1;
 		}
-		s->client_rooms++;
 	} else {
-		if (sg_socket_leave(s, room) > 0 && s->client_rooms)
-			s->client_rooms--;
+		sg_socket_leave(s, room);
 	}
 	ack_result(s, ack_id, NULL);
 	return 1;
@@ -887,6 +889,7 @@ static void req_accept(struct sg_connect_req *req)
 	s->nsp = nsp;
 	s->auth = json_incref(req->auth);
 	s->claims = req->claims ? json_incref(req->claims) : json_object();
+	s->client_rooms = json_object();
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->n_sockets++;

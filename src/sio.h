@@ -45,8 +45,8 @@ const struct sg_eio_handlers *sg_sio_eio_handlers(void);
 /* Replaces the configuration (borrowed; must outlive the sio or the next call). Connected
  * sockets of a namespace that still exists keep their connection. */
 void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg);
-/* Sends every socket a DISCONNECT and closes every client (shutdown). */
-void sg_sio_disconnect_all(struct sg_sio *sio);
+/* Closes every client's transport (shutdown): clients see "transport close" and reconnect. */
+void sg_sio_close_all(struct sg_sio *sio, const char *reason);
 size_t sg_sio_client_count(const struct sg_sio *sio);
 
 /* ---- middleware ---- */

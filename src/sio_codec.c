@@ -163,9 +163,11 @@ int sg_sio_decode(const char *s, size_t n, struct sg_sio_packet *out, char *why,
 	if ((out->type == SG_SIO_ACK || out->type == SG_SIO_BINARY_ACK) && out->id < 0)
 		FAIL("missing ack id");
 
+	/* Every placeholder must name an announced attachment, in every packet type: a
+	 * dangling one would later be taken for binary data that does not exist. */
+	if (sg_sio_check_placeholders(out->data, out->n_attachments) < 0)
+		FAIL("invalid attachment placeholder");
 	if (out->n_attachments) {
-		if (sg_sio_check_placeholders(out->data, out->n_attachments) < 0)
-			FAIL("invalid attachment placeholder");
 		out->attachments = calloc(out->n_attachments, sizeof(*out->attachments));
 		if (!out->attachments)
 			FAIL("out of memory");

@@ -126,6 +126,31 @@ void sg_json_append_string(struct sg_strbuf *sb, const char *s, size_t n)
 	sg_strbuf_appendc(sb, '"');
 }
 
+/* Adds one unit in the last mantissa digit of "d.ddde+XX" (carrying; 9.99e5 -> 1.00e6).
+ * Returns 0 when the string has no digits to bump. */
+static int bump_last_digit(char *s)
+{
+	char *e = strchr(s, 'e'), *p;
+	int exp;
+
+	if (!e)
+		return 0;
+	for (p = e - 1; p >= s; p--) {
+		if (*p == '.')
+			continue;
+		if (*p < '9') {
+			(*p)++;
+			return 1;
+		}
+		*p = '0';
+	}
+	/* Carried out of the first digit: 9.99e5 became 0.00e5; make it 1.00e6. */
+	s[0] = '1';
+	exp = atoi(e + 1) + 1;
+	sprintf(e, "e%+03d", exp);
+	return 1;
+}
+
 /* Number::toString as ECMAScript defines it: the shortest digits that read back as the same
  * double, laid out in plain or exponent notation by the decimal exponent. */
 static int append_real(struct sg_strbuf *sb, double v)
@@ -144,9 +169,13 @@ static int append_real(struct sg_strbuf *sb, double v)
 		sg_strbuf_appendc(sb, '-');
 		v = -v;
 	}
+	/* The fewest digits that read back as v. printf rounds a tie to even, which can miss
+	 * the candidate one unit above (2^-24 needs ...063, not ...062): try both. */
 	for (prec = 0; prec < 17; prec++) {
 		snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
 		if (strtod(tmp, NULL) == v)
+			break;
+		if (bump_last_digit(tmp) && strtod(tmp, NULL) == v)
 			break;
 	}
 	e = strchr(tmp, 'e');

@@ -34,6 +34,7 @@ struct kafka {
 	atomic_int p_posted, c_posted;
 	int stopped;
 	int assigned;                /* the consumer has its partitions */
+	int skip_close;              /* destroy the consumer without leaving its group */
 	int producer_up, consumer_up;
 	char down_reason[200];
 	unsigned long malformed, malformed_logged;
@@ -231,9 +232,13 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
 	struct kafka *k = rd_kafka_opaque(rk);
 
-	/* Called from librdkafka threads: the host's log is thread-safe. */
-	if (k && level <= 4)
-		k->api->log(k->host, level <= 3 ? SG_BRIDGE_LOG_ERROR : SG_BRIDGE_LOG_WARN, "%s: %s", fac, buf);
+	/* Called from librdkafka threads: the host's log is thread-safe. Connection failures
+	 * (level 3, "FAIL") repeat while a broker is down and error_cb already reports the
+	 * outage once, so they go to debug; only critical lines are errors. */
+	if (k && level <= 2)
+		k->api->log(k->host, SG_BRIDGE_LOG_ERROR, "%s: %s", fac, buf);
+	else if (k && level <= 4)
+		k->api->log(k->host, SG_BRIDGE_LOG_DEBUG, "%s: %s", fac, buf);
 }
 
 /* ---------------------------------------------------------------- producing */
@@ -670,7 +675,12 @@ static void stop(void *inst, unsigned drain_ms)
 		return;
 	if (k->consumer) {
 		rd_kafka_queue_cb_event_enable(k->cq, NULL, NULL);
-		rd_kafka_consumer_close(k->consumer);
+		/* Leaving the group cleanly needs its coordinator: with the brokers down that
+		 * would block the shutdown, so fini() destroys without the close instead. */
+		if (k->consumer_up)
+			rd_kafka_consumer_close(k->consumer);
+		else
+			k->skip_close = 1;
 	}
 	k->stopped = 1;
 	if (k->producer) {
@@ -693,7 +703,7 @@ static void fini(void *inst)
 	if (k->cq)
 		rd_kafka_queue_destroy(k->cq);
 	if (k->consumer)
-		rd_kafka_destroy(k->consumer);
+		rd_kafka_destroy_flags(k->consumer, k->skip_close ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
 	if (k->pq)
 		rd_kafka_queue_destroy(k->pq);
 	if (k->producer)
