@@ -114,7 +114,8 @@ int sg_sio_decode(const char *s, size_t n, struct sg_sio_packet *out, char *why,
 				FAIL("too many attachments (the limit is %d)", SG_SIO_MAX_ATTACHMENTS);
 			i++;
 		}
-		if (i == start || i >= n || s[i] != '-')
+		/* At least one: a binary type announcing none is illegal (socket.io-parser 4.2.7). */
+		if (i == start || i >= n || s[i] != '-' || count == 0)
 			FAIL("illegal attachments");
 		i++;
 		out->n_attachments = count;

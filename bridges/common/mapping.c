@@ -123,6 +123,26 @@ static int check_template(const char *tpl, int (*ok)(const char *, size_t), char
 	return 0;
 }
 
+/* The literal parts of a topic template must obey the broker's topic rules: checks a
+ * sample with every placeholder written as "x". */
+static int template_topic_ok(const struct sgm_flavor *fl, const char *tpl, char *why, size_t len)
+{
+	char sample[512], *w = sample;
+
+	if (!fl || !fl->topic_ok)
+		return 0;
+	for (const char *c = tpl; *c && w < sample + sizeof(sample) - 2; c++) {
+		if (*c == '{' && strchr(c, '}')) {
+			*w++ = 'x';
+			c = strchr(c, '}');
+		} else {
+			*w++ = *c;
+		}
+	}
+	*w = '\0';
+	return fl->topic_ok(sample, why, len);
+}
+
 static int room_placeholder_only(const char *name, size_t n)
 {
 	return n == 4 && !memcmp(name, "room", 4);
@@ -222,6 +242,8 @@ static int parse_down(const json_t *o, const char *path, const struct sgm_flavor
 			return errf(err, len, "%s: %s (only {room} may appear in a to_clients topic)", p, why);
 		if (strchr(strchr(a, '}') + 1, '{'))
 			return errf(err, len, "%s: {room} may appear only once", p);
+		if (template_topic_ok(fl, topic, why, sizeof(why)))
+			return errf(err, len, "%s: %s", p, why);
 		if (rooms != SGM_ROOMS_AUTO && rooms != SGM_ROOMS_TOPIC)
 			return errf(err, len, "%s.rooms: a topic template takes its room from the topic ('topic')", path);
 		rooms = SGM_ROOMS_TOPIC;
@@ -244,7 +266,8 @@ static void free_down(struct down *d)
 	free(d->event);
 }
 
-static int parse_up(const json_t *o, const char *path, struct up *u, char *err, size_t len)
+static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *fl, struct up *u,
+		    char *err, size_t len)
 {
 	const char *event, *topic, *key, *room_field, *rooms;
 	json_t *headers;
@@ -261,6 +284,8 @@ static int parse_up(const json_t *o, const char *path, struct up *u, char *err, 
 	    str_member(o, "rooms", path, 0, &rooms, err, len))
 		return -1;
 	if (check_template(topic, up_placeholder_ok, why, sizeof(why)))
+		return errf(err, len, "%s.topic: %s", path, why);
+	if (template_topic_ok(fl, topic, why, sizeof(why)))
 		return errf(err, len, "%s.topic: %s", path, why);
 	if (key && check_template(key, up_placeholder_ok, why, sizeof(why)))
 		return errf(err, len, "%s.key: %s", path, why);
@@ -422,7 +447,7 @@ static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *
 	for (size_t i = 0; i < json_array_size(up); i++) {
 		snprintf(p, sizeof(p), "from_clients[%zu]", i);
 		b->n_up = i + 1;
-		if (parse_up(json_array_get(up, i), p, &b->up[i], err, len))
+		if (parse_up(json_array_get(up, i), p, fl, &b->up[i], err, len))
 			goto fail;
 	}
 	b->control = control ? strdup(control) : NULL;

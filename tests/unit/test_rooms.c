@@ -1,0 +1,638 @@
+/* test_rooms.c - hash map and room membership tests, each with a randomized model check. */
+/* Included by relative path: the build's top directory holds autoconf's own config.h. */
+#include "../../src/hmap.h"
+#include "../../src/rooms.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+/* xorshift64*: a fixed-seed PRNG so randomized tests are reproducible. */
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t seed)
+{
+	rng_state = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+static uint64_t rng_next(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static size_t rng_below(size_t n)
+{
+	return (size_t)(rng_next() % n);
+}
+
+/* Checks the linear-probing invariants on the public slot array: count matches the occupied
+ * slots, the load stays below 3/4, cap is a power of two, and every entry is reachable from
+ * its home slot without crossing an empty slot (what backward-shift deletion preserves). */
+static void check_hmap_invariants(const struct sg_hmap *m)
+{
+	size_t used = 0;
+
+	if (m->cap == 0) {
+		ck_assert_ptr_null(m->slots);
+		ck_assert_uint_eq(m->count, 0);
+		return;
+	}
+	ck_assert_ptr_nonnull(m->slots);
+	ck_assert_uint_eq(m->cap & (m->cap - 1), 0);
+	ck_assert_uint_le(m->count * 4, m->cap * 3);
+	for (size_t i = 0; i < m->cap; i++) {
+		const struct sg_hmap_slot *s = &m->slots[i];
+
+		if (!s->hash)
+			continue;
+		used++;
+		ck_assert_uint_eq(s->hash, sg_hash_bytes(s->key, s->klen));
+		for (size_t j = (size_t)s->hash & (m->cap - 1); j != i; j = (j + 1) & (m->cap - 1))
+			ck_assert_msg(m->slots[j].hash != 0, "slot %zu unreachable: hole at %zu", i, j);
+	}
+	ck_assert_uint_eq(used, m->count);
+}
+
+/* ---- hash ---------------------------------------------------------------------------- */
+
+START_TEST(hash_basics)
+{
+	ck_assert_uint_eq(sg_hash_bytes("abc", 3), sg_hash_bytes("abc", 3));
+	ck_assert_uint_ne(sg_hash_bytes("abc", 3), sg_hash_bytes("abd", 3));
+	ck_assert_uint_ne(sg_hash_bytes("abc", 3), sg_hash_bytes("abc", 2));
+	ck_assert_uint_ne(sg_hash_bytes("", 0), 0);
+	ck_assert_uint_ne(sg_hash_bytes("\0", 1), 0);
+	ck_assert_uint_ne(sg_hash_bytes("\0", 1), sg_hash_bytes("\0\0", 2));
+}
+END_TEST
+
+/* ---- hmap ---------------------------------------------------------------------------- */
+
+START_TEST(hmap_empty)
+{
+	struct sg_hmap m;
+
+	sg_hmap_init(&m);
+	ck_assert_uint_eq(m.count, 0);
+	ck_assert_uint_eq(m.cap, 0);
+	ck_assert_ptr_null(sg_hmap_get(&m, "a", 1));
+	ck_assert_ptr_null(sg_hmap_del(&m, "a", 1));
+	check_hmap_invariants(&m);
+	sg_hmap_free(&m);
+	sg_hmap_free(&m); /* twice is harmless */
+}
+END_TEST
+
+START_TEST(hmap_put_get_replace_del)
+{
+	struct sg_hmap m;
+	int v1, v2, v3;
+
+	sg_hmap_init(&m);
+	ck_assert_int_eq(sg_hmap_put(&m, "alpha", 5, &v1), 0);
+	ck_assert_int_eq(sg_hmap_put(&m, "beta", 4, &v2), 0);
+	ck_assert_uint_eq(m.count, 2);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "alpha", 5), &v1);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "beta", 4), &v2);
+	ck_assert_ptr_null(sg_hmap_get(&m, "gamma", 5));
+	ck_assert_ptr_null(sg_hmap_get(&m, "alph", 4));   /* prefix is another key */
+	ck_assert_ptr_null(sg_hmap_get(&m, "alphax", 6));
+
+	/* Replacing keeps the count. */
+	ck_assert_int_eq(sg_hmap_put(&m, "alpha", 5, &v3), 0);
+	ck_assert_uint_eq(m.count, 2);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "alpha", 5), &v3);
+
+	ck_assert_ptr_eq(sg_hmap_del(&m, "alpha", 5), &v3);
+	ck_assert_uint_eq(m.count, 1);
+	ck_assert_ptr_null(sg_hmap_get(&m, "alpha", 5));
+	ck_assert_ptr_null(sg_hmap_del(&m, "alpha", 5));
+	ck_assert_ptr_eq(sg_hmap_get(&m, "beta", 4), &v2);
+	check_hmap_invariants(&m);
+
+	/* Removing the last entry gives the table back. */
+	ck_assert_ptr_eq(sg_hmap_del(&m, "beta", 4), &v2);
+	ck_assert_uint_eq(m.count, 0);
+	ck_assert_uint_eq(m.cap, 0);
+	ck_assert_ptr_null(m.slots);
+	ck_assert_ptr_null(sg_hmap_get(&m, "beta", 4));
+
+	/* ... and the map is usable again. */
+	ck_assert_int_eq(sg_hmap_put(&m, "beta", 4, &v1), 0);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "beta", 4), &v1);
+	sg_hmap_free(&m);
+}
+END_TEST
+
+START_TEST(hmap_binary_keys)
+{
+	static const char k0[] = "", k1[] = "\0", k2[] = "\0\0", k3[] = "a\0b", k4[] = "a\0c";
+	struct sg_hmap m;
+	int v[5];
+
+	sg_hmap_init(&m);
+	ck_assert_int_eq(sg_hmap_put(&m, k0, 0, &v[0]), 0);
+	ck_assert_int_eq(sg_hmap_put(&m, k1, 1, &v[1]), 0);
+	ck_assert_int_eq(sg_hmap_put(&m, k2, 2, &v[2]), 0);
+	ck_assert_int_eq(sg_hmap_put(&m, k3, 3, &v[3]), 0);
+	ck_assert_int_eq(sg_hmap_put(&m, k4, 3, &v[4]), 0);
+	ck_assert_uint_eq(m.count, 5);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "", 0), &v[0]);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "\0", 1), &v[1]);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "\0\0", 2), &v[2]);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "a\0b", 3), &v[3]);
+	ck_assert_ptr_eq(sg_hmap_get(&m, "a\0c", 3), &v[4]);
+	ck_assert_ptr_null(sg_hmap_get(&m, "a", 1));
+	sg_hmap_free(&m);
+}
+END_TEST
+
+/* Keys "c0", "c1", ... picked so that several share a home slot in a 16-slot table. */
+static char collide_keys[64][8];
+
+/* Finds `n` keys whose home slot in a table of `cap` slots is `home`. */
+static void find_colliding(size_t home, size_t cap, size_t n, size_t first)
+{
+	size_t found = 0;
+
+	for (int i = 0; found < n && i < 100000; i++) {
+		char k[8];
+
+		snprintf(k, sizeof(k), "c%d", i);
+		if ((sg_hash_bytes(k, strlen(k)) & (cap - 1)) == home)
+			strcpy(collide_keys[first + found++], k);
+	}
+	ck_assert_uint_eq(found, n);
+}
+
+/* Deleting from the middle of a probe run, including one that wraps around the end of the
+ * table, leaves every other key reachable. */
+START_TEST(hmap_backward_shift)
+{
+	for (size_t home = 0; home < 16; home++) {
+		for (size_t victim = 0; victim < 9; victim++) {
+			struct sg_hmap m;
+			size_t n = 0;
+
+			/* 5 keys with home slot `home`, then 4 with the next home slot: one run. */
+			find_colliding(home, 16, 5, 0);
+			find_colliding((home + 1) & 15, 16, 4, 5);
+			sg_hmap_init(&m);
+			for (n = 0; n < 9; n++)
+				ck_assert_int_eq(sg_hmap_put(&m, collide_keys[n], strlen(collide_keys[n]),
+							     collide_keys[n]), 0);
+			ck_assert_uint_eq(m.cap, 16); /* the run really is in a 16-slot table */
+			check_hmap_invariants(&m);
+
+			ck_assert_ptr_eq(sg_hmap_del(&m, collide_keys[victim], strlen(collide_keys[victim])),
+					 collide_keys[victim]);
+			check_hmap_invariants(&m);
+			for (size_t k = 0; k < 9; k++) {
+				void *got = sg_hmap_get(&m, collide_keys[k], strlen(collide_keys[k]));
+
+				if (k == victim)
+					ck_assert_ptr_null(got);
+				else
+					ck_assert_msg(got == collide_keys[k], "home %zu, deleted %zu: key %zu lost",
+						      home, victim, k);
+			}
+			sg_hmap_free(&m);
+		}
+	}
+}
+END_TEST
+
+START_TEST(hmap_growth)
+{
+	enum { N = 100000 };
+	char (*keys)[12] = malloc(sizeof(*keys) * N);
+	struct sg_hmap m;
+	size_t last_cap = 0, resizes = 0;
+
+	ck_assert_ptr_nonnull(keys);
+	sg_hmap_init(&m);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		ck_assert_int_eq(sg_hmap_put(&m, keys[i], strlen(keys[i]), keys[i]), 0);
+		if (m.cap != last_cap) {
+			resizes++;
+			last_cap = m.cap;
+		}
+	}
+	ck_assert_uint_eq(m.count, N);
+	ck_assert_uint_ge(resizes, 10);
+	check_hmap_invariants(&m);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_ptr_eq(sg_hmap_get(&m, keys[i], strlen(keys[i])), keys[i]);
+	ck_assert_ptr_null(sg_hmap_get(&m, "k100000", 7));
+
+	/* Delete the even keys, check, then the rest: the table is freed at the end. */
+	for (size_t i = 0; i < N; i += 2)
+		ck_assert_ptr_eq(sg_hmap_del(&m, keys[i], strlen(keys[i])), keys[i]);
+	ck_assert_uint_eq(m.count, N / 2);
+	check_hmap_invariants(&m);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_ptr_eq(sg_hmap_get(&m, keys[i], strlen(keys[i])), i % 2 ? keys[i] : NULL);
+	for (size_t i = 1; i < N; i += 2)
+		ck_assert_ptr_eq(sg_hmap_del(&m, keys[i], strlen(keys[i])), keys[i]);
+	ck_assert_uint_eq(m.count, 0);
+	ck_assert_uint_eq(m.cap, 0);
+	ck_assert_ptr_null(m.slots);
+	sg_hmap_free(&m);
+	free(keys);
+}
+END_TEST
+
+/* Random put/replace/del/get against a plain array indexed by key number. */
+START_TEST(hmap_model_random)
+{
+	enum { NKEYS = 300, OPS = 40000 };
+	static char keys[NKEYS][8];
+	static int vals[4];
+	void *model[NKEYS];
+	size_t model_count = 0;
+	struct sg_hmap m;
+
+	rng_seed(0xc0ffee);
+	for (size_t k = 0; k < NKEYS; k++)
+		snprintf(keys[k], sizeof(keys[k]), "%zu", k * 7919);
+	memset(model, 0, sizeof(model));
+	sg_hmap_init(&m);
+	for (int op = 0; op < OPS; op++) {
+		size_t k = rng_below(NKEYS), len = strlen(keys[k]);
+		/* Bias toward puts in the first half and deletes in the second, so the map both
+		 * fills up (several resizes) and drains to empty (table freed). */
+		size_t r = rng_below(10), put_weight = op < OPS / 2 ? 6 : 3;
+
+		if (r < put_weight) {
+			void *v = &vals[rng_below(4)];
+
+			ck_assert_int_eq(sg_hmap_put(&m, keys[k], len, v), 0);
+			if (!model[k])
+				model_count++;
+			model[k] = v;
+		} else if (r < 9) {
+			ck_assert_ptr_eq(sg_hmap_del(&m, keys[k], len), model[k]);
+			if (model[k])
+				model_count--;
+			model[k] = NULL;
+		} else {
+			ck_assert_ptr_eq(sg_hmap_get(&m, keys[k], len), model[k]);
+		}
+		ck_assert_uint_eq(m.count, model_count);
+		if (model_count == 0)
+			ck_assert_uint_eq(m.cap, 0);
+		if (op % 97 == 0 || op == OPS - 1) {
+			check_hmap_invariants(&m);
+			for (size_t j = 0; j < NKEYS; j++)
+				ck_assert_ptr_eq(sg_hmap_get(&m, keys[j], strlen(keys[j])), model[j]);
+		}
+	}
+	sg_hmap_free(&m);
+}
+END_TEST
+
+/* ---- rooms --------------------------------------------------------------------------- */
+
+struct fake_socket {
+	int id;
+	struct sg_room_set set;
+};
+
+#define NAME(s) (s), strlen(s)
+
+START_TEST(rooms_join_leave)
+{
+	struct sg_rooms r;
+	struct fake_socket a = {1, {0}};
+	struct sg_room *room;
+
+	sg_rooms_init(&r);
+	ck_assert_uint_eq(sg_rooms_count(&r), 0);
+	ck_assert_ptr_null(sg_rooms_get(&r, NAME("lobby")));
+	ck_assert_int_eq(sg_rooms_has(&r, &a, NAME("lobby")), 0);
+
+	ck_assert_int_eq(sg_rooms_join(&r, &a.set, &a, NAME("lobby")), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &a.set, &a, NAME("lobby")), 0);
+	ck_assert_int_eq(sg_rooms_has(&r, &a, NAME("lobby")), 1);
+	ck_assert_int_eq(sg_rooms_has(&r, &a, NAME("lobb")), 0);
+	ck_assert_uint_eq(sg_rooms_count(&r), 1);
+	room = sg_rooms_get(&r, NAME("lobby"));
+	ck_assert_ptr_nonnull(room);
+	ck_assert_str_eq(room->name, "lobby");
+	ck_assert_uint_eq(room->len, 5);
+	ck_assert_uint_eq(room->count, 1);
+	ck_assert_ptr_nonnull(room->head);
+	ck_assert_ptr_eq(room->head->member, &a);
+	ck_assert_ptr_eq(room->head->room, room);
+	ck_assert_ptr_eq(room->head->set, &a.set);
+	ck_assert_ptr_null(room->head->room_next);
+	ck_assert_uint_eq(a.set.count, 1);
+	ck_assert_ptr_eq(a.set.head, room->head);
+
+	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, NAME("lobby")), 1);
+	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, NAME("lobby")), 0);
+	ck_assert_int_eq(sg_rooms_has(&r, &a, NAME("lobby")), 0);
+	/* The emptied room is gone. */
+	ck_assert_ptr_null(sg_rooms_get(&r, NAME("lobby")));
+	ck_assert_uint_eq(sg_rooms_count(&r), 0);
+	ck_assert_uint_eq(a.set.count, 0);
+	ck_assert_ptr_null(a.set.head);
+
+	/* Leaving a room that never existed. */
+	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, NAME("nowhere")), 0);
+	sg_rooms_free(&r);
+}
+END_TEST
+
+START_TEST(rooms_several_sockets)
+{
+	struct sg_rooms r;
+	struct fake_socket s[3] = {{0, {0}}, {1, {0}}, {2, {0}}};
+	struct sg_room *room;
+
+	sg_rooms_init(&r);
+	ck_assert_int_eq(sg_rooms_join(&r, &s[0].set, &s[0], NAME("a")), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &s[1].set, &s[1], NAME("a")), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &s[2].set, &s[2], NAME("a")), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &s[0].set, &s[0], NAME("b")), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &s[2].set, &s[2], NAME("c")), 1);
+	ck_assert_uint_eq(sg_rooms_count(&r), 3);
+	ck_assert_uint_eq(sg_rooms_get(&r, NAME("a"))->count, 3);
+	ck_assert_uint_eq(sg_rooms_get(&r, NAME("b"))->count, 1);
+	ck_assert_uint_eq(s[0].set.count, 2);
+	ck_assert_uint_eq(s[1].set.count, 1);
+	ck_assert_uint_eq(s[2].set.count, 2);
+	ck_assert_int_eq(sg_rooms_has(&r, &s[1], NAME("b")), 0);
+	ck_assert_int_eq(sg_rooms_has(&r, &s[0], NAME("b")), 1);
+
+	/* Members are listed most recent first. */
+	room = sg_rooms_get(&r, NAME("a"));
+	ck_assert_ptr_eq(room->head->member, &s[2]);
+	ck_assert_ptr_eq(room->head->room_next->member, &s[1]);
+	ck_assert_ptr_eq(room->head->room_next->room_next->member, &s[0]);
+	ck_assert_ptr_null(room->head->room_next->room_next->room_next);
+
+	/* Leaving from the middle of the room's list keeps the list linked. */
+	ck_assert_int_eq(sg_rooms_leave(&r, &s[1].set, &s[1], NAME("a")), 1);
+	room = sg_rooms_get(&r, NAME("a"));
+	ck_assert_uint_eq(room->count, 2);
+	ck_assert_ptr_eq(room->head->member, &s[2]);
+	ck_assert_ptr_eq(room->head->room_next->member, &s[0]);
+	ck_assert_ptr_eq(room->head->room_next->room_prev, room->head);
+	ck_assert_ptr_null(s[1].set.head);
+
+	/* leave_all touches only that socket's memberships. */
+	sg_rooms_leave_all(&r, &s[0].set);
+	ck_assert_uint_eq(s[0].set.count, 0);
+	ck_assert_ptr_null(s[0].set.head);
+	ck_assert_ptr_null(sg_rooms_get(&r, NAME("b")));
+	ck_assert_uint_eq(sg_rooms_count(&r), 2);
+	ck_assert_int_eq(sg_rooms_has(&r, &s[0], NAME("a")), 0);
+	ck_assert_int_eq(sg_rooms_has(&r, &s[2], NAME("a")), 1);
+	ck_assert_int_eq(sg_rooms_has(&r, &s[2], NAME("c")), 1);
+	ck_assert_uint_eq(sg_rooms_get(&r, NAME("a"))->count, 1);
+	ck_assert_uint_eq(s[2].set.count, 2);
+
+	/* leave_all on a socket in no room is a no-op. */
+	sg_rooms_leave_all(&r, &s[1].set);
+	ck_assert_uint_eq(sg_rooms_count(&r), 2);
+
+	sg_rooms_leave_all(&r, &s[2].set);
+	ck_assert_uint_eq(sg_rooms_count(&r), 0);
+	ck_assert_ptr_null(sg_rooms_get(&r, NAME("a")));
+	sg_rooms_free(&r);
+}
+END_TEST
+
+START_TEST(rooms_binary_names)
+{
+	/* Names are byte strings: "a\0b" and "a" are different rooms. */
+	struct sg_rooms r;
+	struct fake_socket a = {1, {0}};
+	struct sg_room *room;
+
+	sg_rooms_init(&r);
+	ck_assert_int_eq(sg_rooms_join(&r, &a.set, &a, "a\0b", 3), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &a.set, &a, "a", 1), 1);
+	ck_assert_int_eq(sg_rooms_join(&r, &a.set, &a, "", 0), 1);
+	ck_assert_uint_eq(sg_rooms_count(&r), 3);
+	room = sg_rooms_get(&r, "a\0b", 3);
+	ck_assert_ptr_nonnull(room);
+	ck_assert_uint_eq(room->len, 3);
+	ck_assert_mem_eq(room->name, "a\0b", 4); /* NUL-terminated copy */
+	ck_assert_ptr_ne(sg_rooms_get(&r, "a", 1), room);
+	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, "a", 1), 1);
+	ck_assert_int_eq(sg_rooms_has(&r, &a, "a\0b", 3), 1);
+	ck_assert_int_eq(sg_rooms_has(&r, &a, "", 0), 1);
+	sg_rooms_free(&r); /* frees the rest (valgrind) */
+}
+END_TEST
+
+START_TEST(rooms_name_copied)
+{
+	struct sg_rooms r;
+	struct fake_socket a = {1, {0}};
+	char name[16];
+
+	sg_rooms_init(&r);
+	strcpy(name, "temp");
+	ck_assert_int_eq(sg_rooms_join(&r, &a.set, &a, name, 4), 1);
+	strcpy(name, "XXXX"); /* the caller's buffer is not kept */
+	ck_assert_ptr_nonnull(sg_rooms_get(&r, NAME("temp")));
+	ck_assert_ptr_null(sg_rooms_get(&r, NAME("XXXX")));
+	ck_assert_str_eq(sg_rooms_get(&r, NAME("temp"))->name, "temp");
+	sg_rooms_free(&r);
+}
+END_TEST
+
+START_TEST(rooms_free_with_members)
+{
+	/* Many rooms and memberships left behind: sg_rooms_free releases them all (valgrind). */
+	struct sg_rooms r;
+	struct fake_socket s[20];
+	char name[16];
+
+	sg_rooms_init(&r);
+	for (int i = 0; i < 20; i++) {
+		s[i].id = i;
+		memset(&s[i].set, 0, sizeof(s[i].set));
+		for (int j = 0; j < 50; j++) {
+			snprintf(name, sizeof(name), "room-%d", (i * 7 + j) % 60);
+			ck_assert_int_ge(sg_rooms_join(&r, &s[i].set, &s[i], NAME(name)), 0);
+		}
+	}
+	ck_assert_uint_eq(sg_rooms_count(&r), 60);
+	sg_rooms_free(&r);
+}
+END_TEST
+
+/* ---- rooms: randomized model check ---------------------------------------------------- */
+
+enum { MS = 10, MR = 14 }; /* sockets, room names */
+
+static const char *const model_names[MR] = {
+	"lobby", "room-1", "room-2", "a", "b", "", "user:42", "user:43", "long-room-name-for-hashing",
+	"x", "y", "z", "room-10", "room-11",
+};
+
+static void check_rooms_model(const struct sg_rooms *r, struct fake_socket *socks, int model[MS][MR])
+{
+	size_t nonempty = 0;
+
+	for (size_t ri = 0; ri < MR; ri++) {
+		const char *name = model_names[ri];
+		struct sg_room *room = sg_rooms_get(r, NAME(name));
+		size_t want = 0, seen = 0;
+		int seen_sock[MS] = {0};
+		const struct sg_membership *m, *prev = NULL;
+
+		for (size_t si = 0; si < MS; si++) {
+			want += (size_t)model[si][ri];
+			ck_assert_int_eq(sg_rooms_has(r, &socks[si], NAME(name)), model[si][ri]);
+		}
+		if (!want) {
+			ck_assert_msg(room == NULL, "empty room '%s' still exists", name);
+			continue;
+		}
+		nonempty++;
+		ck_assert_ptr_nonnull(room);
+		ck_assert_str_eq(room->name, name);
+		ck_assert_uint_eq(room->len, strlen(name));
+		ck_assert_uint_eq(room->count, want);
+		for (m = room->head; m; prev = m, m = m->room_next) {
+			const struct fake_socket *fs = m->member;
+			size_t si = (size_t)(fs - socks);
+
+			ck_assert_uint_lt(si, MS);
+			ck_assert_ptr_eq(m->room, room);
+			ck_assert_ptr_eq(m->set, &socks[si].set);
+			ck_assert_ptr_eq(m->room_prev, prev);
+			ck_assert_msg(model[si][ri], "socket %zu listed in '%s' but not a member", si, name);
+			ck_assert_msg(!seen_sock[si], "socket %zu listed twice in '%s'", si, name);
+			seen_sock[si] = 1;
+			ck_assert_uint_le(++seen, want);
+		}
+		ck_assert_uint_eq(seen, want);
+	}
+	ck_assert_uint_eq(sg_rooms_count(r), nonempty);
+
+	for (size_t si = 0; si < MS; si++) {
+		const struct sg_room_set *set = &socks[si].set;
+		const struct sg_membership *m, *prev = NULL;
+		size_t want = 0, seen = 0;
+		int seen_room[MR] = {0};
+
+		for (size_t ri = 0; ri < MR; ri++)
+			want += (size_t)model[si][ri];
+		ck_assert_uint_eq(set->count, want);
+		for (m = set->head; m; prev = m, m = m->set_next) {
+			size_t ri;
+
+			ck_assert_ptr_eq(m->member, &socks[si]);
+			ck_assert_ptr_eq(m->set, set);
+			ck_assert_ptr_eq(m->set_prev, prev);
+			for (ri = 0; ri < MR; ri++)
+				if (m->room->len == strlen(model_names[ri]) &&
+				    !memcmp(m->room->name, model_names[ri], m->room->len))
+					break;
+			ck_assert_uint_lt(ri, MR);
+			ck_assert_msg(model[si][ri], "set of socket %zu lists '%s'", si, model_names[ri]);
+			ck_assert(!seen_room[ri]);
+			seen_room[ri] = 1;
+			ck_assert_uint_le(++seen, want);
+		}
+		ck_assert_uint_eq(seen, want);
+		if (!want)
+			ck_assert_ptr_null(set->head);
+	}
+}
+
+START_TEST(rooms_model_random)
+{
+	struct sg_rooms r;
+	struct fake_socket socks[MS];
+	int model[MS][MR];
+
+	rng_seed(1337);
+	memset(model, 0, sizeof(model));
+	for (int i = 0; i < MS; i++) {
+		socks[i].id = i;
+		memset(&socks[i].set, 0, sizeof(socks[i].set));
+	}
+	sg_rooms_init(&r);
+	for (int op = 0; op < 6000; op++) {
+		size_t si = rng_below(MS), ri = rng_below(MR), kind = rng_below(100);
+		const char *name = model_names[ri];
+
+		if (kind < 50) {
+			ck_assert_int_eq(sg_rooms_join(&r, &socks[si].set, &socks[si], NAME(name)),
+					 !model[si][ri]);
+			model[si][ri] = 1;
+		} else if (kind < 95) {
+			ck_assert_int_eq(sg_rooms_leave(&r, &socks[si].set, &socks[si], NAME(name)),
+					 model[si][ri]);
+			model[si][ri] = 0;
+		} else {
+			sg_rooms_leave_all(&r, &socks[si].set);
+			for (size_t k = 0; k < MR; k++)
+				model[si][k] = 0;
+		}
+		check_rooms_model(&r, socks, model);
+	}
+	/* Whatever is left is freed by sg_rooms_free (valgrind checks). */
+	sg_rooms_free(&r);
+}
+END_TEST
+
+/* ---- main -------------------------------------------------------------------------- */
+
+static Suite *rooms_suite(void)
+{
+	Suite *s = suite_create("rooms");
+	TCase *tc;
+
+	tc = tcase_create("hmap");
+	tcase_set_timeout(tc, 120); /* the growth and model tests are slow under valgrind */
+	tcase_add_test(tc, hash_basics);
+	tcase_add_test(tc, hmap_empty);
+	tcase_add_test(tc, hmap_put_get_replace_del);
+	tcase_add_test(tc, hmap_binary_keys);
+	tcase_add_test(tc, hmap_backward_shift);
+	tcase_add_test(tc, hmap_growth);
+	tcase_add_test(tc, hmap_model_random);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rooms");
+	tcase_add_test(tc, rooms_join_leave);
+	tcase_add_test(tc, rooms_several_sockets);
+	tcase_add_test(tc, rooms_binary_names);
+	tcase_add_test(tc, rooms_name_copied);
+	tcase_add_test(tc, rooms_free_with_members);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rooms_model");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, rooms_model_random);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(rooms_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
