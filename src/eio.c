@@ -177,14 +177,16 @@ void sg_eio_close_all(struct sg_eio *e, const char *reason)
 	}
 }
 
-void sg_eio_destroy(struct sg_eio *e)
+void sg_eio_release(struct sg_eio *e)
 {
 	size_t i;
 
 	if (!e)
 		return;
 	sg_eio_close_all(e, "server shutting down");
-	/* Whatever lingers now has no connection left (the lws context is gone). */
+	/* Lingering polling sessions go too, and their timers with them, while the lws
+	 * context (which owns the timers) is still alive. Connections keep their own
+	 * references until the context closes them. */
 	for (;;) {
 		struct sg_eio_session *s = NULL;
 
@@ -195,6 +197,15 @@ void sg_eio_destroy(struct sg_eio *e)
 			break;
 		session_finalize(s);
 	}
+}
+
+void sg_eio_destroy(struct sg_eio *e)
+{
+	if (!e)
+		return;
+	/* Normally released already, before the lws context went: then this is a no-op.
+	 * Timers are not touched when the map is empty. */
+	sg_eio_release(e);
 	sg_hmap_free(&e->sessions);
 	free(e->path);
 	free(e);

@@ -47,7 +47,11 @@ struct sg_eio_opts {
 /* Creates an endpoint (not yet attached to a listener). `stats` is borrowed, may be NULL. */
 struct sg_eio *sg_eio_create(const struct sg_eio_opts *opts, const struct sg_eio_handlers *h,
 			     void *ud, struct sg_stats *stats);
-/* Closes every session (their on_close runs) and frees the endpoint. NULL is a no-op. */
+/* Closes every session (their on_close runs) and takes them all out of the endpoint,
+ * timers included. Call it while the lws context still exists, before sg_server_destroy;
+ * connections release what they still hold when the context closes them. */
+void sg_eio_release(struct sg_eio *e);
+/* Frees the endpoint (after the lws context is gone). NULL is a no-op. */
 void sg_eio_destroy(struct sg_eio *e);
 const char *sg_eio_path(const struct sg_eio *e);
 /* Updates the tunable settings (reload); existing sessions keep their ping settings. */

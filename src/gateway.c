@@ -118,9 +118,15 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 {
 	if (!gw)
 		return;
-	/* Bridge threads stop first (they post to the loop); then the lws context, whose
-	 * connections still point at sessions; then what those pointed at. */
+	/* Bridge threads stop first (they post to the loop). Clients and sessions are closed
+	 * while the lws context, which owns every timer, still exists; then the context goes,
+	 * and its connections let go of the sessions they hold; then the rest is freed. */
 	sg_bridges_destroy(gw->bridges);
+	if (gw->sio)
+		sg_sio_close_all(gw->sio, "server shutting down");
+	for (size_t i = 0; i < gw->n_extra; i++)
+		sg_eio_release(gw->extra[i]);
+	sg_eio_release(gw->eio);
 	sg_server_destroy(gw->server);
 	while (gw->n_extra)
 		sg_eio_destroy(gw->extra[--gw->n_extra]);
