@@ -164,7 +164,10 @@ static struct plugin *load_plugin(struct sg_bridges *b, const char *type, const 
 		set_err(err, "%s: unknown type '%s' (no %s.so in the plugin path %s)", where, type, type, path);
 		return NULL;
 	}
-	dl = dlopen(found, RTLD_NOW | RTLD_LOCAL);
+	/* RTLD_NODELETE: libraries a plugin pulls in (librdkafka, libsasl2...) keep state
+	 * the process cannot take back; unmapping the plugin would turn it into leaks and
+	 * cost valgrind its stack traces. */
+	dl = dlopen(found, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (!dl) {
 		set_err(err, "%s: cannot load bridge plugin %s (%s)", where, found, dlerror());
 		return NULL;
@@ -576,8 +579,17 @@ static int app_event(void *ud, struct sg_socket *s, const char *event, json_t *a
 	struct sg_bridge_event ev;
 	int rc;
 
-	if (!bd || b->stopped)
+	if (!bd)
 		return 0;
+	if (b->stopped) {
+		if (ack_id >= 0) {
+			json_t *res = json_pack("[{sbss}]", "ok", 0, "error", "the gateway is shutting down");
+			sg_socket_ack(s, ack_id, res, NULL, 0);
+			json_decref(res);
+			b->stats->acks_error++;
+		}
+		return 1;
+	}
 	t = calloc(1, sizeof(*t));
 	if (!t || !(t->nsp = strdup(sg_nsp_name(sg_socket_nsp(s))))) {
 		free(t);

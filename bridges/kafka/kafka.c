@@ -3,6 +3,7 @@
  *
  * Threads: librdkafka's threads only signal (queue event callbacks -> host post()); every
  * poll, delivery report and delivery to sockets runs on the gateway's loop thread. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct kafka {
 	int stopped;
 	int assigned;                /* the consumer has its partitions */
 	int skip_close;              /* destroy the consumer without leaving its group */
+	int fetching;                /* every assigned partition is fetching (statistics) */
 	int producer_up, consumer_up;
 	char down_reason[200];
 	unsigned long malformed, malformed_logged;
@@ -174,7 +176,7 @@ static int apply_props(rd_kafka_conf_t *conf, const json_t *o, char *err, size_t
 
 static void update_ready(struct kafka *k)
 {
-	int ready = k->producer_up && (!k->consumer || (k->consumer_up && k->assigned));
+	int ready = k->producer_up && (!k->consumer || (k->consumer_up && k->assigned && k->fetching));
 
 	if (ready)
 		k->api->set_ready(k->host, 1, NULL);
@@ -182,7 +184,8 @@ static void update_ready(struct kafka *k)
 		k->api->set_ready(k->host, 0,
 				  k->down_reason[0] ? k->down_reason
 				  : !k->producer_up ? "connecting to Kafka"
-						    : "waiting for the consumer's partitions");
+				  : !k->assigned    ? "waiting for the consumer's partitions"
+						    : "waiting for the consumer's start offsets");
 }
 
 /* Statistics (every second) say which brokers are up: that is the readiness signal. */
@@ -198,6 +201,21 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		/* Only real brokers count, not the bootstrap placeholders. */
 		if (json_integer_value(json_object_get(b, "nodeid")) >= 0 && state && !strcmp(state, "UP"))
 			up = 1;
+	}
+	if (rk == k->consumer) {
+		/* Assigned is not enough: until a partition's start offset is resolved, a record
+		 * produced now would be skipped. Ready once every assigned partition fetches. */
+		const char *tname, *pname;
+		json_t *t, *p;
+		int waiting = 0;
+
+		json_object_foreach(json_object_get(st, "topics"), tname, t)
+			json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+				const char *fs = json_string_value(json_object_get(p, "fetch_state"));
+				if (json_is_true(json_object_get(p, "desired")) && (!fs || strcmp(fs, "active")))
+					waiting++;
+			}
+		k->fetching = k->assigned && !waiting;
 	}
 	json_decref(st);
 	if (rk == k->producer)
@@ -373,10 +391,11 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 {
 	struct sgm_header h[SGM_MAX_HEADERS];
 	rd_kafka_headers_t *hdrs = NULL;
-	struct sgm_binding *first = NULL;
+	struct sgm_binding *first = NULL, *bad = NULL;
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	struct sgm_msg msg;
-	int claimed = 0, subscribed = 0;
+	char bad_why[256] = "";
+	int delivered = 0, subscribed = 0;
 	size_t idx = 0;
 
 	memset(&msg, 0, sizeof(msg));
@@ -398,6 +417,8 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 	msg.headers = h;
 	k->api->count(k->host, "messages_consumed", "", 1);
 
+	/* A record on a topic shared by several bindings is malformed only if none of them
+	 * could use it; then it is counted (and dead-lettered) once, with the first reason. */
 	for (size_t i = 0; i < k->n_bindings; i++) {
 		const struct sgm_sub *subs;
 		size_t n = sgm_subs(k->bindings[i].m, &subs);
@@ -412,14 +433,19 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 			if (!first)
 				first = k->bindings[i].m;
 			rc = sgm_deliver(k->bindings[i].m, &subs[j], &msg, k->api, k->host, why, sizeof(why));
-			if (rc == -2)
-				continue;
-			claimed = 1;
-			if (rc < 0)
-				malformed(k, k->bindings[i].m, m, why);
+			if (rc >= 0) {
+				delivered = 1;
+			} else if (rc == -1 && !bad) {
+				bad = k->bindings[i].m;
+				snprintf(bad_why, sizeof(bad_why), "%s", why);
+			}
 		}
 	}
-	if (subscribed && !claimed)
+	if (delivered || !subscribed)
+		return;
+	if (bad)
+		malformed(k, bad, m, bad_why);
+	else
 		malformed(k, first, m, "unknown namespace (no bridged namespace takes its sio-namespace)");
 }
 
@@ -434,6 +460,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	} else {
 		rd_kafka_assign(rk, NULL);
 		k->assigned = 0;
+		k->fetching = 0;
 	}
 	update_ready(k);
 }
@@ -505,6 +532,9 @@ static rd_kafka_conf_t *base_conf(struct kafka *k, const char *section, char *er
 			      json_string_value(json_object_get(k->broker, "bootstrap_servers")), e,
 			      sizeof(e)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", e, sizeof(e)) != RD_KAFKA_CONF_OK ||
+	    /* Retry a lost broker every second at most (librdkafka's default backs off to
+	     * 10 s), so that recovery and failure acks come close to delivery_timeout_ms. */
+	    rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", e, sizeof(e)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "client.id", k->api->instance_id(k->host), e, sizeof(e)) != RD_KAFKA_CONF_OK) {
 		snprintf(err, len, "%s", e);
 		goto fail;
@@ -622,11 +652,22 @@ static int start(void *inst, char *err, size_t len)
 	if (subs->cnt) {
 		/* Every replica must see every message: a group of its own (unless configured),
 		 * starting at the end by default. */
-		if (!gid) {
+		int own_group = !gid;
+
+		if (own_group) {
 			snprintf(group, sizeof(group), "siogate-%s", k->api->instance_id(k->host));
 			gid = group;
 		}
 		conf = base_conf(k, "consumer", err, len);
+		/* A group of its own is never resumed, so committing offsets to it is pointless,
+		 * and a commit waiting for a dead coordinator would hold up the shutdown. */
+		if (conf && own_group &&
+		    rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof(e))) {
+			rd_kafka_conf_destroy(conf);
+			snprintf(err, len, "consumer: %s", e);
+			rd_kafka_topic_partition_list_destroy(subs);
+			return -1;
+		}
 		if (!conf ||
 		    rd_kafka_conf_set(conf, "group.id", gid, e, sizeof(e)) ||
 		    rd_kafka_conf_set(conf, "auto.offset.reset", startpos ? startpos : "latest", e, sizeof(e)) ||
@@ -677,10 +718,13 @@ static void stop(void *inst, unsigned drain_ms)
 		rd_kafka_queue_cb_event_enable(k->cq, NULL, NULL);
 		/* Leaving the group cleanly needs its coordinator: with the brokers down that
 		 * would block the shutdown, so fini() destroys without the close instead. */
-		if (k->consumer_up)
+		if (k->consumer_up) {
 			rd_kafka_consumer_close(k->consumer);
-		else
+		} else {
 			k->skip_close = 1;
+			k->api->log(k->host, SG_BRIDGE_LOG_WARN,
+				    "stopping with the brokers down: the consumer leaves its group without a clean close");
+		}
 	}
 	k->stopped = 1;
 	if (k->producer) {
@@ -696,14 +740,35 @@ static void stop(void *inst, unsigned drain_ms)
 	}
 }
 
+static void *destroy_consumer(void *rk)
+{
+	rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	return NULL;
+}
+
 static void fini(void *inst)
 {
 	struct kafka *k = inst;
 
 	if (k->cq)
 		rd_kafka_queue_destroy(k->cq);
-	if (k->consumer)
-		rd_kafka_destroy_flags(k->consumer, k->skip_close ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
+	if (k->consumer && !k->skip_close) {
+		rd_kafka_destroy(k->consumer);
+	} else if (k->consumer) {
+		/* With the brokers down, a configured group's pending offset commit can hold
+		 * rd_kafka_destroy for its full timeout: give it a few seconds on a thread of
+		 * its own, then let it finish on its own (the plugin stays mapped: RTLD_NODELETE). */
+		pthread_t th;
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 3;
+		if (pthread_create(&th, NULL, destroy_consumer, k->consumer) != 0) {
+			rd_kafka_destroy_flags(k->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+		} else if (pthread_timedjoin_np(th, NULL, &until) != 0) {
+			pthread_detach(th); /* no host call here: the host is past stop() */
+		}
+	}
 	if (k->pq)
 		rd_kafka_queue_destroy(k->pq);
 	if (k->producer)

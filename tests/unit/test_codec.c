@@ -1622,7 +1622,7 @@ static Suite *codec_suite(void)
 	tcase_add_test(tc, json_insertion_order);
 	suite_add_tcase(s, tc);
 
-	/* Known bugs in src/: these fail until the lead fixes them (see each test's comment). */
+	/* Bugs found and fixed: each stays as a regression test (see its comment). */
 	tc = tcase_create("regressions");
 	tcase_add_test(tc, sio_decode_zero_attachments);
 	suite_add_tcase(s, tc);
