@@ -5,11 +5,12 @@
 // and a clean exit 0 on SIGTERM with clients connected.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { Manager } from 'socket.io-client';
 
 import {
-	T, call, client, closeClients, connect, connectError, connected, httpGet, httpRequest, ms, once, startDaemon, track, until,
+	T, call, client, closeClients, connect, connectError, connected, httpGet, httpRequest, ms, once, serverHooks, startDaemon,
+	track, until, withDaemon,
 } from './harness.mjs';
 
 const OK = [{ ok: true }];
@@ -53,14 +54,9 @@ for (const transport of ['websocket', 'polling']) {
 		let gw;
 		const opts = { transports: [transport] };
 
-		before(async () => {
+		serverHooks(async () => {
 			gw = await startDaemon(CONFIG, { env: { SG_IT_TOKEN: 'from-env' } });
-		});
-		afterEach(() => closeClients());
-		after(async () => {
-			closeClients();
-			await gw?.stop();
-		});
+		}, () => gw?.stop());
 
 		describe('namespaces', () => {
 			it('"/" exists although no rule names it; an unhandled event is acked with an error', T(), async () => {
@@ -282,8 +278,7 @@ describe('daemon server settings', () => {
 	afterEach(() => closeClients());
 
 	it('transports ["polling"]: polling works, no upgrade offered, websocket refused', T(), async () => {
-		const gw = await startDaemon({ server: { transports: ['polling'] } });
-		try {
+		await withDaemon({ server: { transports: ['polling'] } }, async (gw) => {
 			const hs = await httpGet(`${gw.url}/socket.io/?EIO=4&transport=polling`);
 			assert.equal(hs.status, 200);
 			assert.deepEqual(JSON.parse(hs.body.slice(1)).upgrades, []);
@@ -295,15 +290,11 @@ describe('daemon server settings', () => {
 			assert.deepEqual(JSON.parse(ws.body), { code: 0, message: 'Transport unknown' });
 			const err = await connectError(client(gw.url, { transports: ['websocket'] }));
 			assert.match(err.message, /websocket error/);
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('transports ["websocket"]: websocket works, polling refused with "Transport unknown"', T(), async () => {
-		const gw = await startDaemon({ server: { transports: ['websocket'] } });
-		try {
+		await withDaemon({ server: { transports: ['websocket'] } }, async (gw) => {
 			const s = await connect(gw.url, { transports: ['websocket'] });
 			assert.deepEqual(await call(s, 'x'), refused("no handler for event 'x'"));
 			const hs = await httpGet(`${gw.url}/socket.io/?EIO=4&transport=polling`);
@@ -311,15 +302,11 @@ describe('daemon server settings', () => {
 			assert.deepEqual(JSON.parse(hs.body), { code: 0, message: 'Transport unknown' });
 			const err = await connectError(client(gw.url, { transports: ['polling'] }));
 			assert.match(err.message, /xhr poll error/);
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('allow_upgrades false: a polling client stays on polling', T(), async () => {
-		const gw = await startDaemon({ server: { allow_upgrades: false } });
-		try {
+		await withDaemon({ server: { allow_upgrades: false } }, async (gw) => {
 			const hs = await httpGet(`${gw.url}/socket.io/?EIO=4&transport=polling`);
 			assert.deepEqual(JSON.parse(hs.body.slice(1)).upgrades, []);
 			const s = await connect(gw.url, { transports: ['polling', 'websocket'] });
@@ -328,17 +315,13 @@ describe('daemon server settings', () => {
 			assert.deepEqual(await call(s, 'x'), refused("no handler for event 'x'"));
 			// A client that goes straight to websocket is still served.
 			await connect(gw.url, { transports: ['websocket'] });
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('handshake advertises the configured ping and payload settings; server.path is honoured', T(), async () => {
-		const gw = await startDaemon({
+		await withDaemon({
 			server: { path: '/rt', ping_interval_ms: 1234, ping_timeout_ms: 567, max_payload: '4321' },
-		});
-		try {
+		}, async (gw) => {
 			assert.equal(gw.path, '/rt/');
 			const hs = await httpGet(`${gw.url}/rt/?EIO=4&transport=polling`);
 			assert.equal(hs.status, 200);
@@ -353,15 +336,11 @@ describe('daemon server settings', () => {
 				const s = await connect(gw.url, { path: '/rt/', transports: [transport] });
 				assert.deepEqual(await call(s, 'x'), refused("no handler for event 'x'"));
 			}
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('cors_origins: listed origins get CORS headers, others 403', T(), async () => {
-		const gw = await startDaemon({ server: { cors_origins: ['http://app.example'] } });
-		try {
+		await withDaemon({ server: { cors_origins: ['http://app.example'] } }, async (gw) => {
 			const url = `${gw.url}/socket.io/?EIO=4&transport=polling`;
 			const ok = await httpGet(url, { headers: { origin: 'http://app.example' } });
 			assert.equal(ok.status, 200);
@@ -382,18 +361,14 @@ describe('daemon server settings', () => {
 			await connect(gw.url, { transports: ['websocket'], extraHeaders: { origin: 'http://app.example' } });
 			const err = await connectError(client(gw.url, { transports: ['websocket'], extraHeaders: { origin: 'http://evil.example' } }));
 			assert.match(err.message, /websocket error/);
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('max_namespaces_per_client: one more namespace is refused until one is left', T(), async () => {
-		const gw = await startDaemon({
+		await withDaemon({
 			server: { max_namespaces_per_client: 2 },
 			namespaces: [{ name: '/a' }, { name: '/b' }],
-		});
-		try {
+		}, async (gw) => {
 			const m = new Manager(gw.url, { transports: ['websocket'], reconnection: false });
 			const a = track(m.socket('/a'));
 			const b = track(m.socket('/b'));
@@ -407,10 +382,7 @@ describe('daemon server settings', () => {
 			assert.deepEqual(await call(main, 'x'), refused("no handler for event 'x'"));
 			assert.deepEqual(await call(b, 'y'), refused("no handler for event 'y'"));
 			m.engine.close();
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('SIGHUP reloads the config; connected clients stay; a bad file keeps the running config', T(), async () => {

@@ -1,7 +1,9 @@
 // harness.mjs - process and client plumbing for the integration tests: free loopback ports,
-// temporary config files, the daemon and the conformance server as child processes (logs in
-// files, bounded readiness wait, killed by PID on teardown and on exit), optional valgrind,
-// and small promise helpers around socket.io-client with a bound on every wait.
+// temporary config files and folders, the daemon and the conformance server as child processes
+// (logs in files, bounded readiness wait, killed by PID on teardown and on exit), optional
+// valgrind, helper processes (one-shot runs, bounded), the daemon's /readyz and /metrics,
+// suite hooks, and small promise helpers around socket.io-client with a bound on every wait.
+// kafka-harness.mjs and mqtt-harness.mjs add the brokers on top of it.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -10,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { after, afterEach, before } from 'node:test';
 import { io } from 'socket.io-client';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,8 +36,11 @@ export const sleep = (n) => new Promise((resolve) => setTimeout(resolve, n));
 // One temporary directory per test file for configs and server logs. It is removed when
 // every test passed, and kept (its path printed) when something failed.
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'siogate-it-'));
+// Every process started here or through own(): killed on exit, whatever happened.
 const children = new Set();
 const servers = [];
+// Folders made by tempDir(): { dir, keepOnFailure }.
+const tmpDirs = [];
 
 process.on('exit', (code) => {
 	for (const child of children) {
@@ -52,6 +58,10 @@ process.on('exit', (code) => {
 	} else if (!process.env.SG_KEEP_LOGS) {
 		fs.rmSync(tmpRoot, { recursive: true, force: true });
 	}
+	if (!process.env.SG_KEEP_LOGS)
+		for (const { dir, keepOnFailure } of tmpDirs)
+			if (!(keepOnFailure && failed))
+				fs.rmSync(dir, { recursive: true, force: true });
 });
 
 // A signal would skip the 'exit' handler: turn it into an exit so the servers die too.
@@ -105,7 +115,38 @@ export function httpRequest(method, url, body, { timeout = ms(2000), headers = {
 	});
 }
 
-function waitExit(child, timeout) {
+/**
+ * A fresh temporary folder, removed on exit (kept with SG_KEEP_LOGS, and with `keepOnFailure`
+ * also when a test failed).
+ */
+export function tempDir(prefix = 'siogate-', { keepOnFailure = false } = {}) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+	tmpDirs.push({ dir, keepOnFailure });
+	return dir;
+}
+
+/** The path of `cmd` (a name looked up on $PATH, or a path), or null if it is not there. */
+export function which(cmd) {
+	if (cmd.includes('/'))
+		return fs.existsSync(cmd) ? cmd : null;
+	for (const dir of (process.env.PATH || '').split(':'))
+		if (dir && fs.existsSync(path.join(dir, cmd)))
+			return path.join(dir, cmd);
+	return null;
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** Remembers `child` so that it is killed (SIGKILL) when the test process exits; returns it. */
+export function own(child) {
+	children.add(child);
+	child.on('exit', () => children.delete(child));
+	child.on('error', () => children.delete(child));
+	return child;
+}
+
+/** Resolves true once `child` has exited, or false after `timeout` ms. */
+export function waitExit(child, timeout) {
 	if (child.exitCode !== null || child.signalCode !== null)
 		return Promise.resolve(true);
 	return new Promise((resolve) => {
@@ -120,6 +161,78 @@ function waitExit(child, timeout) {
 		child.once('exit', onExit);
 	});
 }
+
+/**
+ * Stops `child` if it still runs: `ask` (SIGTERM by default), then SIGKILL if it is still there
+ * after `timeout` ms, and a wait as long again.
+ */
+export async function stopChild(child, timeout, ask = (c) => c.kill('SIGTERM')) {
+	if (!child || child.exitCode !== null || child.signalCode !== null)
+		return;
+	ask(child);
+	if (!(await waitExit(child, timeout))) {
+		child.kill('SIGKILL');
+		await waitExit(child, timeout);
+	}
+}
+
+/** Calls `onLine` with each complete line of text that `stream` (e.g. a child's stdout) gives. */
+export function eachLine(stream, onLine) {
+	let buf = '';
+	stream.setEncoding('utf8');
+	stream.on('data', (d) => {
+		buf += d;
+		let i;
+		while ((i = buf.indexOf('\n')) >= 0) {
+			const line = buf.slice(0, i);
+			buf = buf.slice(i + 1);
+			onLine(line);
+		}
+	});
+}
+
+/** `argv` run under valgrind when SG_VALGRIND=1 (exit code 99 on a memory error or leak). */
+export function underValgrind(argv) {
+	if (!VALGRIND)
+		return argv;
+	return ['valgrind', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite,indirect',
+		'--show-leak-kinds=definite,indirect', '--quiet', ...argv];
+}
+
+/**
+ * Runs a program to completion, bounded: resolves { code, signal, stdout (a Buffer), stderr }.
+ * On timeout the process is killed and the promise rejects.
+ */
+export function run(argv, { input, env = {}, timeout = ms(10000) } = {}) {
+	return new Promise((resolve, reject) => {
+		const child = own(spawn(argv[0], argv.slice(1), {
+			stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+			env: { ...process.env, ...env },
+		}));
+		const out = [];
+		const err = [];
+		child.stdout.on('data', (d) => out.push(d));
+		child.stderr.on('data', (d) => err.push(d));
+		if (input !== undefined) {
+			child.stdin.on('error', () => {});
+			child.stdin.end(input);
+		}
+		const t = setTimeout(() => {
+			child.kill('SIGKILL');
+			reject(new Error(`${argv.join(' ')}: still running after ${timeout} ms; killed\n${Buffer.concat(err)}`));
+		}, timeout);
+		child.on('error', (e) => {
+			clearTimeout(t);
+			reject(e);
+		});
+		child.on('close', (code, signal) => {
+			clearTimeout(t);
+			resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
+		});
+	});
+}
+
+// ---------------------------------------------------------------- servers
 
 /** A server child process. Use start() through startDaemon()/startConformance(). */
 class Server {
@@ -138,21 +251,14 @@ class Server {
 	/** Starts the process and waits (at most 10 s, 30 s under valgrind) until it answers HTTP. */
 	async start() {
 		const fd = fs.openSync(this.logPath, 'a');
-		let argv = this.argv;
-		if (VALGRIND)
-			argv = ['valgrind', '--error-exitcode=99', '--leak-check=full',
-				'--errors-for-leak-kinds=definite,indirect', '--show-leak-kinds=definite,indirect',
-				'--quiet', ...argv];
+		const argv = underValgrind(this.argv);
 		fs.writeSync(fd, `# ${argv.join(' ')}\n`);
 		const child = spawn(argv[0], argv.slice(1), {
 			stdio: ['ignore', fd, fd],
 			env: { ...process.env, ...this.env },
 		});
 		fs.closeSync(fd);
-		this.child = child;
-		children.add(child);
-		child.on('exit', () => children.delete(child));
-		child.on('error', () => children.delete(child));
+		this.child = own(child);
 		const spawnError = new Promise((_, reject) => child.once('error', reject));
 		spawnError.catch(() => {});
 
@@ -281,6 +387,135 @@ export async function startConformance({ port, name = 'conformance' } = {}) {
 	}
 }
 
+// ---------------------------------------------------------------- the daemon: probes and one-shot runs
+
+/** GET /readyz: { status, body } (body parsed). */
+export async function readyz(gw) {
+	const r = await httpGet(`${gw.url}/readyz`);
+	let body;
+	try {
+		body = JSON.parse(r.body);
+	} catch {
+		body = r.body;
+	}
+	return { status: r.status, body };
+}
+
+/**
+ * Waits until /readyz answers `status` (200 by default) and resolves with its body; bounded
+ * (30 s, scaled, by default), polled every `interval` ms.
+ */
+export async function waitReady(gw, { status = 200, timeout = ms(30000), interval = 100 } = {}) {
+	const deadline = Date.now() + timeout;
+	let last;
+	for (;;) {
+		try {
+			last = await readyz(gw);
+			if (last.status === status)
+				return last.body;
+		} catch (e) {
+			last = e.message;
+		}
+		if (!gw.running)
+			throw new Error(`${gw.name} exited while waiting for /readyz ${status}:\n${tail(gw.log(), 30)}`);
+		if (Date.now() > deadline)
+			throw new Error(`${gw.name}: /readyz never answered ${status} within ${timeout} ms (last: ${JSON.stringify(last)}):\n` +
+				tail(gw.log(), 30));
+		await sleep(interval);
+	}
+}
+
+/**
+ * Starts the daemon (startDaemon()) with SIOGATE_PLUGIN_PATH=`pluginPath` and, unless `ready`
+ * is false, waits until /readyz answers 200 (`readyOpts`: the options of waitReady()).
+ */
+export async function startBridgeDaemon(config, pluginPath, { name, env = {}, ready = true, readyOpts } = {}) {
+	const gw = await startDaemon(config, { name, env: { SIOGATE_PLUGIN_PATH: pluginPath, ...env } });
+	if (ready)
+		await waitReady(gw, readyOpts);
+	return gw;
+}
+
+/** The bridge counters of /metrics: { consumed, produced, failed, malformed, dead_letters, ... }. */
+export async function bridgeCounters(gw, bridge = 'main') {
+	const r = await httpGet(`${gw.url}/metrics`);
+	const out = {};
+	const re = new RegExp(`^siogate_bridge_([a-z_]+)_total\\{bridge="${bridge}"\\} (\\S+)$`, 'gm');
+	for (const m of r.body.matchAll(re))
+		out[m[1].replace(/^messages_/, '')] = Number(m[2]);
+	return out;
+}
+
+/**
+ * Runs `siogate ARGS` once (e.g. --check-config); resolves with { code, signal, stdout, stderr }
+ * (strings). Under SG_VALGRIND=1 it runs under valgrind and a memory error fails (exit code 99
+ * is reported as such). A plugin path goes in `env` (SIOGATE_PLUGIN_PATH).
+ */
+export async function runSiogate(args, { env = {}, timeout = ms(10000) } = {}) {
+	const r = await run(underValgrind([SIOGATE, ...args]), { env, timeout });
+	if (r.code === 99)
+		throw new Error(`valgrind found errors in siogate ${args.join(' ')}:\n${r.stderr}`);
+	return { code: r.code, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr };
+}
+
+/**
+ * `siogate --check-config -c FILE` for a config object (written to a temp file as it is) or a
+ * file's path; `opts` as for runSiogate().
+ */
+export async function checkConfig(config, opts = {}) {
+	const file = typeof config === 'string' ? config : writeConfig(config, 'check');
+	return runSiogate(['--check-config', '-c', file], opts);
+}
+
+/** A config with server.listen on a free port, written to a file (for one-shot runs). */
+export async function configFile(config, name = 'oneshot') {
+	const port = await freePort();
+	return writeConfig({ ...config, server: { listen: `${HOST}:${port}`, ...config.server } }, name);
+}
+
+// ---------------------------------------------------------------- suite hooks
+
+/**
+ * Runs `test(gw)` against a daemon of its own, started with `config`; then, whatever happened,
+ * closes the clients and stops it (stop() throws unless it exits with code 0).
+ */
+export async function withDaemon(config, test) {
+	const gw = await startDaemon(config);
+	try {
+		return await test(gw);
+	} finally {
+		closeClients();
+		await gw.stop();
+	}
+}
+
+/**
+ * The hooks of a suite (or, at top level, of a test file) that runs against servers: before()
+ * runs `start`, every test is followed by closeClients(), and after() closes the clients and
+ * then runs `stop`.
+ */
+export function serverHooks(start, stop) {
+	before(start);
+	afterEach(() => closeClients());
+	after(async () => {
+		closeClients();
+		await stop();
+	});
+}
+
+/**
+ * Stops the daemon `gw` if it still runs (stop() throws unless it exits with code 0), then,
+ * whatever happened, its broker with `stopBroker`.
+ */
+export async function stopGatewayAndBroker(gw, stopBroker) {
+	try {
+		if (gw?.running)
+			await gw.stop();
+	} finally {
+		await stopBroker();
+	}
+}
+
 // ---------------------------------------------------------------- clients
 
 const sockets = new Set();
@@ -330,10 +565,11 @@ export function once(emitter, event, timeout = ms(3000)) {
 	});
 }
 
-/** Resolves when `socket` connects; rejects with the connect_error (or after `timeout`). */
-export function connected(socket, timeout = ms(5000)) {
-	if (socket.connected)
-		return Promise.resolve(socket);
+/**
+ * The first of `socket`'s 'connect' (resolves { connected: true }) and 'connect_error'
+ * (resolves { error }); rejects with `late` (a message) after `timeout`.
+ */
+function connectOutcome(socket, timeout, late) {
 	return new Promise((resolve, reject) => {
 		const done = () => {
 			clearTimeout(t);
@@ -342,44 +578,37 @@ export function connected(socket, timeout = ms(5000)) {
 		};
 		const t = setTimeout(() => {
 			done();
-			reject(new Error(`socket ${socket.nsp} did not connect within ${timeout} ms`));
+			reject(new Error(late));
 		}, timeout);
 		const ok = () => {
 			done();
-			resolve(socket);
+			resolve({ connected: true });
 		};
-		const ko = (err) => {
+		const ko = (error) => {
 			done();
-			reject(Object.assign(new Error(`connect_error: ${err.message}`), { cause: err, data: err.data }));
+			resolve({ error });
 		};
 		socket.on('connect', ok);
 		socket.on('connect_error', ko);
 	});
 }
 
+/** Resolves when `socket` connects; rejects with the connect_error (or after `timeout`). */
+export async function connected(socket, timeout = ms(5000)) {
+	if (socket.connected)
+		return socket;
+	const r = await connectOutcome(socket, timeout, `socket ${socket.nsp} did not connect within ${timeout} ms`);
+	if (!r.connected)
+		throw Object.assign(new Error(`connect_error: ${r.error.message}`), { cause: r.error, data: r.error.data });
+	return socket;
+}
+
 /** Resolves with the connect_error of `socket`; rejects if it connects instead. */
-export function connectError(socket, timeout = ms(5000)) {
-	return new Promise((resolve, reject) => {
-		const done = () => {
-			clearTimeout(t);
-			socket.off('connect', ok);
-			socket.off('connect_error', ko);
-		};
-		const t = setTimeout(() => {
-			done();
-			reject(new Error(`no connect_error on ${socket.nsp} within ${timeout} ms`));
-		}, timeout);
-		const ok = () => {
-			done();
-			reject(new Error(`socket ${socket.nsp} connected but a connect_error was expected`));
-		};
-		const ko = (err) => {
-			done();
-			resolve(err);
-		};
-		socket.on('connect', ok);
-		socket.on('connect_error', ko);
-	});
+export async function connectError(socket, timeout = ms(5000)) {
+	const r = await connectOutcome(socket, timeout, `no connect_error on ${socket.nsp} within ${timeout} ms`);
+	if (r.connected)
+		throw new Error(`socket ${socket.nsp} connected but a connect_error was expected`);
+	return r.error;
 }
 
 /** Connects a client and resolves with it once connected. */

@@ -2,51 +2,22 @@
 // librdkafka mock cluster (tests/kafka-mock) as a child process driven through its stdin,
 // kcat as the backend (produce / consume, each bounded), the daemon with SIOGATE_PLUGIN_PATH
 // pointing at the build's plugins and a bounded wait for /readyz, /metrics counters, and
-// one-shot runs of the siogate binary (--check-config, refused startups). Every process it
-// starts is killed by PID on teardown and when the test process exits.
+// one-shot runs of the siogate binary (--check-config, refused startups) with that plugin
+// path. Every process it starts is killed by PID on teardown and when the test process exits
+// (harness.mjs's own()).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { BUILDDIR, HOST, SIOGATE, VALGRIND, freePort, httpGet, ms, sleep, startDaemon, writeConfig } from './harness.mjs';
+import {
+	BUILDDIR, bridgeCounters, checkConfig as checkConfigWith, eachLine, ms, own, run, runSiogate as runSiogateWith, sleep,
+	startBridgeDaemon, stopChild, tempDir, which,
+} from './harness.mjs';
 
 export const KAFKA_MOCK = path.join(BUILDDIR, 'tests', 'kafka-mock');
 export const KAFKA_PLUGIN_DIR = path.join(BUILDDIR, 'bridges', 'kafka', '.libs');
 export const LOCAL_PLUGIN_DIR = path.join(BUILDDIR, 'bridges', 'local', '.libs');
 export const PLUGIN_PATH = [KAFKA_PLUGIN_DIR, LOCAL_PLUGIN_DIR].join(':');
-
-// Processes started here (the mock, kcat, one-shot siogate runs): killed on exit, whatever
-// happened. harness.mjs does the same for the daemons it starts.
-const children = new Set();
-const tmpDirs = [];
-
-process.on('exit', () => {
-	for (const child of children) {
-		try {
-			process.kill(child.pid, 'SIGKILL');
-		} catch {
-			/* already gone */
-		}
-	}
-	if (!process.env.SG_KEEP_LOGS)
-		for (const d of tmpDirs)
-			fs.rmSync(d, { recursive: true, force: true });
-});
-
-function own(child) {
-	children.add(child);
-	child.on('exit', () => children.delete(child));
-	child.on('error', () => children.delete(child));
-	return child;
-}
-
-function which(cmd) {
-	for (const dir of (process.env.PATH || '').split(':'))
-		if (dir && fs.existsSync(path.join(dir, cmd)))
-			return path.join(dir, cmd);
-	return null;
-}
 
 /**
  * Why the Kafka tests cannot run here (a string for `describe(..., { skip })`), or false.
@@ -60,13 +31,6 @@ export function kafkaSkipReason() {
 	if (!which('kcat'))
 		return 'kcat is not installed';
 	return false;
-}
-
-/** A fresh temporary folder, removed on exit (kept with SG_KEEP_LOGS). */
-export function tempDir(prefix = 'siogate-kafka-') {
-	const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-	tmpDirs.push(d);
-	return d;
 }
 
 // ---------------------------------------------------------------- the mock cluster
@@ -90,20 +54,12 @@ export class KafkaMock {
 	async start() {
 		const child = own(spawn(KAFKA_MOCK, [String(this.brokers)], { stdio: ['pipe', 'pipe', 'pipe'] }));
 		this.child = child;
-		let buf = '';
-		child.stdout.setEncoding('utf8');
-		child.stdout.on('data', (d) => {
-			buf += d;
-			let i;
-			while ((i = buf.indexOf('\n')) >= 0) {
-				const line = buf.slice(0, i);
-				buf = buf.slice(i + 1);
-				const w = this.waiters.shift();
-				if (w)
-					w(line);
-				else
-					this.lines.push(line);
-			}
+		eachLine(child.stdout, (line) => {
+			const w = this.waiters.shift();
+			if (w)
+				w(line);
+			else
+				this.lines.push(line);
 		});
 		child.stderr.setEncoding('utf8');
 		child.stderr.on('data', (d) => {
@@ -166,71 +122,15 @@ export class KafkaMock {
 	}
 
 	/** "quit", then SIGKILL if it is still there after 5 s. */
-	async stop() {
-		const child = this.child;
-		if (!child || child.exitCode !== null || child.signalCode !== null)
-			return;
-		try {
-			child.stdin.end('quit\n');
-		} catch {
-			/* closed */
-		}
-		if (!(await waitExit(child, 5000))) {
-			child.kill('SIGKILL');
-			await waitExit(child, 5000);
-		}
+	stop() {
+		return stopChild(this.child, 5000, (child) => {
+			try {
+				child.stdin.end('quit\n');
+			} catch {
+				/* closed */
+			}
+		});
 	}
-}
-
-function waitExit(child, timeout) {
-	if (child.exitCode !== null || child.signalCode !== null)
-		return Promise.resolve(true);
-	return new Promise((resolve) => {
-		const t = setTimeout(() => {
-			child.off('exit', onExit);
-			resolve(false);
-		}, timeout);
-		const onExit = () => {
-			clearTimeout(t);
-			resolve(true);
-		};
-		child.once('exit', onExit);
-	});
-}
-
-// ---------------------------------------------------------------- one-shot processes
-
-/**
- * Runs a program to completion, bounded: resolves { code, signal, stdout, stderr }. On timeout
- * the process is killed and the promise rejects.
- */
-export function run(argv, { input, env = {}, timeout = ms(10000) } = {}) {
-	return new Promise((resolve, reject) => {
-		const child = own(spawn(argv[0], argv.slice(1), {
-			stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-			env: { ...process.env, ...env },
-		}));
-		const out = [];
-		const err = [];
-		child.stdout.on('data', (d) => out.push(d));
-		child.stderr.on('data', (d) => err.push(d));
-		if (input !== undefined) {
-			child.stdin.on('error', () => {});
-			child.stdin.end(input);
-		}
-		const t = setTimeout(() => {
-			child.kill('SIGKILL');
-			reject(new Error(`${argv.join(' ')}: still running after ${timeout} ms; killed\n${Buffer.concat(err)}`));
-		}, timeout);
-		child.on('error', (e) => {
-			clearTimeout(t);
-			reject(e);
-		});
-		child.on('close', (code, signal) => {
-			clearTimeout(t);
-			resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
-		});
-	});
 }
 
 // ---------------------------------------------------------------- kcat: the backend
@@ -298,59 +198,19 @@ export async function waitRecord(bootstrap, topic, pred, what = 'a record', time
 
 // ---------------------------------------------------------------- the daemon
 
-/** GET /readyz: { status, body } (body parsed). */
-export async function readyz(gw) {
-	const r = await httpGet(`${gw.url}/readyz`);
-	let body;
-	try {
-		body = JSON.parse(r.body);
-	} catch {
-		body = r.body;
-	}
-	return { status: r.status, body };
-}
-
-/** Waits until /readyz answers `status` (200 by default); bounded (30 s, scaled). */
-export async function waitReady(gw, { status = 200, timeout = ms(30000) } = {}) {
-	const deadline = Date.now() + timeout;
-	let last;
-	for (;;) {
-		try {
-			last = await readyz(gw);
-			if (last.status === status)
-				return last.body;
-		} catch (e) {
-			last = e.message;
-		}
-		if (!gw.running)
-			throw new Error(`${gw.name} exited while waiting for /readyz ${status}:\n${gw.log().split('\n').slice(-30).join('\n')}`);
-		if (Date.now() > deadline)
-			throw new Error(`${gw.name}: /readyz never answered ${status} within ${timeout} ms (last: ${JSON.stringify(last)}):\n` +
-				gw.log().split('\n').slice(-30).join('\n'));
-		await sleep(100);
-	}
+/** Options `opts` of a run of siogate, with the Kafka and local plugins on SIOGATE_PLUGIN_PATH. */
+function withPlugins({ env = {}, ...opts } = {}) {
+	return { ...opts, env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH, ...env } };
 }
 
 /**
  * Starts the daemon with the Kafka (and local) plugins on SIOGATE_PLUGIN_PATH and waits until
- * it is ready (consumer partitions assigned, a broker up). Under SG_VALGRIND=1 harness.mjs
- * wraps it in valgrind; stop() then asserts exit code 0 (no leaks or memory errors).
+ * it is ready (consumer partitions assigned, a broker up; 30 s at most, scaled). Under
+ * SG_VALGRIND=1 harness.mjs wraps it in valgrind; stop() then asserts exit code 0 (no leaks or
+ * memory errors).
  */
-export async function startKafkaDaemon(config, { name = 'siogate-kafka', env = {}, ready = true } = {}) {
-	const gw = await startDaemon(config, { name, env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH, ...env } });
-	if (ready)
-		await waitReady(gw);
-	return gw;
-}
-
-/** The bridge counters of /metrics: { consumed, produced, failed, malformed, refused, ... }. */
-export async function bridgeCounters(gw, bridge = 'main') {
-	const r = await httpGet(`${gw.url}/metrics`);
-	const out = {};
-	const re = new RegExp(`^siogate_bridge_([a-z_]+)_total\\{bridge="${bridge}"\\} (\\S+)$`, 'gm');
-	for (const m of r.body.matchAll(re))
-		out[m[1].replace(/^messages_/, '')] = Number(m[2]);
-	return out;
+export function startKafkaDaemon(config, { name = 'siogate-kafka', ...opts } = {}) {
+	return startBridgeDaemon(config, PLUGIN_PATH, { name, ...opts });
 }
 
 /** A counter of /metrics (0 when absent). */
@@ -358,30 +218,12 @@ export async function counter(gw, name, bridge = 'main') {
 	return (await bridgeCounters(gw, bridge))[name] ?? 0;
 }
 
-/**
- * Runs `siogate ARGS` once (e.g. --check-config) with the plugin path set; resolves with
- * { code, stdout, stderr } (strings). Under SG_VALGRIND=1 it runs under valgrind and a
- * memory error fails (exit code 99 is reported as such).
- */
-export async function runSiogate(args, { env = {}, timeout = ms(10000) } = {}) {
-	let argv = [SIOGATE, ...args];
-	if (VALGRIND)
-		argv = ['valgrind', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite,indirect',
-			'--show-leak-kinds=definite,indirect', '--quiet', ...argv];
-	const r = await run(argv, { env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH, ...env }, timeout });
-	if (r.code === 99)
-		throw new Error(`valgrind found errors in siogate ${args.join(' ')}:\n${r.stderr}`);
-	return { code: r.code, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr };
+/** runSiogate() of harness.mjs with the plugin path set (an env of its own still wins). */
+export function runSiogate(args, opts) {
+	return runSiogateWith(args, withPlugins(opts));
 }
 
-/** `siogate --check-config -c FILE` for a config object (written to a temp file). */
-export async function checkConfig(config, opts = {}) {
-	const file = typeof config === 'string' ? config : writeConfig(config, 'check');
-	return runSiogate(['--check-config', '-c', file], opts);
-}
-
-/** A config with server.listen on a free port, written to a file (for one-shot runs). */
-export async function configFile(config) {
-	const port = await freePort();
-	return writeConfig({ ...config, server: { listen: `${HOST}:${port}`, ...config.server } }, 'oneshot');
+/** `siogate --check-config -c FILE` for a config object (written to a temp file) or a file's path. */
+export function checkConfig(config, opts) {
+	return checkConfigWith(config, withPlugins(opts));
 }

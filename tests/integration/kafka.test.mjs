@@ -8,24 +8,23 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 
-import { SRCDIR, T, call, closeClients, collect, connect, ms, once, sleep, until } from './harness.mjs';
+import {
+	SRCDIR, T, call, closeClients, collect, configFile, connect, ms, once, readyz, serverHooks, sleep, stopGatewayAndBroker,
+	tempDir, until, waitReady,
+} from './harness.mjs';
 import {
 	KAFKA_PLUGIN_DIR,
 	KafkaMock,
 	LOCAL_PLUGIN_DIR,
 	checkConfig,
-	configFile,
 	consumeAll,
 	counter,
 	kafkaSkipReason,
 	produce,
-	readyz,
 	runSiogate,
 	startKafkaDaemon,
-	tempDir,
-	waitReady,
 	waitRecord,
 } from './kafka-harness.mjs';
 
@@ -115,22 +114,12 @@ describe('kafka bridge', { skip }, () => {
 	let uniq = 0;
 	const id = (p = 'm') => `${p}-${++uniq}-${Date.now()}`;
 
-	before(async () => {
+	serverHooks(async () => {
 		mock = await new KafkaMock().start();
 		await mock.topics(...MAIN_TOPICS);
 		gw = await startKafkaDaemon(mainConfig(mock.bootstrap), { name: 'siogate-kafka-a' });
 		await waitConsuming(gw, mock.bootstrap, 'siogate.control');
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		try {
-			if (gw?.running)
-				await gw.stop();
-		} finally {
-			await mock?.stop();
-		}
-	});
+	}, () => stopGatewayAndBroker(gw, () => mock?.stop()));
 
 	/** n clients of /chat, each in room 'sync' (for sync()) and in the given rooms. */
 	async function clients(n, rooms = [], opts = {}) {
@@ -527,21 +516,11 @@ describe('kafka bridge: readiness, shared topics, broker outage', { skip }, () =
 		],
 	});
 
-	before(async () => {
+	serverHooks(async () => {
 		mock = await new KafkaMock().start();
 		await mock.topics('o.out', 'o.in', 'o.control');
 		gw = await startKafkaDaemon(config(mock.bootstrap), { name: 'siogate-kafka-outage', ready: false });
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		try {
-			if (gw?.running)
-				await gw.stop();
-		} finally {
-			await mock?.stop();
-		}
-	});
+	}, () => stopGatewayAndBroker(gw, () => mock?.stop()));
 
 	it('/readyz: 503 with a reason until the consumer has its partitions; a record produced as soon as it is 200 is consumed', T(40000), async () => {
 		const first = await readyz(gw);
@@ -661,13 +640,13 @@ describe('kafka bridge: plugin loading and --check-config', { skip }, () => {
 	}
 
 	it('a kafka.so that is another plugin is refused: it calls itself \'local\'', T(), async () => {
-		const dir = tempDir();
+		const dir = tempDir('siogate-kafka-');
 		fs.copyFileSync(path.join(LOCAL_PLUGIN_DIR, 'local.so'), path.join(dir, 'kafka.so'));
 		await refused(dir, /brokers\.main\.type: bridge plugin \S+\/kafka\.so calls itself 'local', expected 'kafka'/);
 	});
 
 	it('a kafka.so that is not a plugin is refused', T(), async () => {
-		const dir = tempDir();
+		const dir = tempDir('siogate-kafka-');
 		const lib = ['/usr/lib/x86_64-linux-gnu/libjansson.so.4', '/usr/lib/aarch64-linux-gnu/libjansson.so.4',
 			'/lib/x86_64-linux-gnu/libjansson.so.4'].find((f) => fs.existsSync(f));
 		assert.ok(lib, 'libjansson.so.4 not found');

@@ -1,52 +1,26 @@
 // mqtt-harness.mjs - MQTT plumbing for the integration tests, on top of harness.mjs: Debian's
 // mosquitto broker on a free loopback port (killed, stopped and restarted on the same port),
 // mosquitto_pub / mosquitto_sub as the backend (each bounded), the daemon with
-// SIOGATE_PLUGIN_PATH at the build's MQTT plugin, and /readyz and /metrics helpers. Every
-// process started here is killed by PID on teardown and when the test process exits.
+// SIOGATE_PLUGIN_PATH at the build's MQTT plugin, its /readyz wait with this suite's bound,
+// a /metrics counter wait and --check-config. Every process started here is killed by PID on
+// teardown and when the test process exits (harness.mjs's own()).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 
-import { BUILDDIR, HOST, SIOGATE, VALGRIND, freePort, httpGet, ms, sleep, startDaemon, writeConfig } from './harness.mjs';
+import {
+	BUILDDIR, HOST, bridgeCounters, checkConfig as checkConfigWith, configFile, eachLine, freePort, ms, own, run, sleep,
+	startBridgeDaemon, stopChild, tempDir, waitExit, waitReady as waitReadyWith, which,
+} from './harness.mjs';
 
 export const MQTT_PLUGIN_DIR = path.join(BUILDDIR, 'bridges', 'mqtt', '.libs');
 export const PLUGIN_PATH = MQTT_PLUGIN_DIR;
 export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => fs.existsSync(p)) ?? 'mosquitto';
 
-const children = new Set();
+// How long waitReady() and startMqttDaemon() wait for /readyz, and how often they ask.
+const READY = { timeout: ms(15000), interval: 50 };
 let probes = 0;
-const tmpDirs = [];
-
-process.on('exit', () => {
-	for (const child of children) {
-		try {
-			process.kill(child.pid, 'SIGKILL');
-		} catch {
-			/* already gone */
-		}
-	}
-	if (!process.env.SG_KEEP_LOGS && !process.exitCode)
-		for (const d of tmpDirs)
-			fs.rmSync(d, { recursive: true, force: true });
-});
-
-function own(child) {
-	children.add(child);
-	child.on('exit', () => children.delete(child));
-	child.on('error', () => children.delete(child));
-	return child;
-}
-
-function which(cmd) {
-	if (cmd.includes('/'))
-		return fs.existsSync(cmd) ? cmd : null;
-	for (const dir of (process.env.PATH || '').split(':'))
-		if (dir && fs.existsSync(path.join(dir, cmd)))
-			return path.join(dir, cmd);
-	return null;
-}
 
 /** Why the MQTT tests cannot run here (for `describe(..., { skip })`), or false. */
 export function mqttSkipReason() {
@@ -57,29 +31,6 @@ export function mqttSkipReason() {
 	if (!which('mosquitto_pub') || !which('mosquitto_sub'))
 		return 'mosquitto_pub / mosquitto_sub are not installed (Debian package mosquitto-clients)';
 	return false;
-}
-
-/** A fresh temporary folder, removed on a successful exit (kept with SG_KEEP_LOGS). */
-export function tempDir(prefix = 'siogate-mqtt-') {
-	const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-	tmpDirs.push(d);
-	return d;
-}
-
-function waitExit(child, timeout) {
-	if (child.exitCode !== null || child.signalCode !== null)
-		return Promise.resolve(true);
-	return new Promise((resolve) => {
-		const t = setTimeout(() => {
-			child.off('exit', onExit);
-			resolve(false);
-		}, timeout);
-		const onExit = () => {
-			clearTimeout(t);
-			resolve(true);
-		};
-		child.once('exit', onExit);
-	});
 }
 
 function canConnect(port) {
@@ -108,7 +59,7 @@ export class Broker {
 		this.persistence = persistence;
 		this.tls = tls;
 		this.users = users;
-		this.dir = tempDir('siogate-mosquitto-');
+		this.dir = tempDir('siogate-mosquitto-', { keepOnFailure: true });
 		// Started as root, mosquitto runs as the user "mosquitto": let it read and write here.
 		fs.chmodSync(this.dir, 0o777);
 		this.port = null;
@@ -212,47 +163,9 @@ export class Broker {
 	}
 
 	/** SIGTERM: a clean stop (it saves its persistent state); SIGKILL after 5 s. */
-	async stop() {
-		if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-			this.child.kill('SIGTERM');
-			if (!(await waitExit(this.child, 5000))) {
-				this.child.kill('SIGKILL');
-				await waitExit(this.child, 5000);
-			}
-		}
+	stop() {
+		return stopChild(this.child, 5000);
 	}
-}
-
-// ---------------------------------------------------------------- one-shot processes
-
-/** Runs a program to completion, bounded: resolves { code, signal, stdout, stderr }. */
-export function run(argv, { input, env = {}, timeout = ms(10000) } = {}) {
-	return new Promise((resolve, reject) => {
-		const child = own(spawn(argv[0], argv.slice(1), {
-			stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-			env: { ...process.env, ...env },
-		}));
-		const out = [];
-		const err = [];
-		child.stdout.on('data', (d) => out.push(d));
-		child.stderr.on('data', (d) => err.push(d));
-		if (input !== undefined) {
-			child.stdin.on('error', () => {});
-			child.stdin.end(input);
-		}
-		const t = setTimeout(() => {
-			child.kill('SIGKILL');
-			reject(new Error(`${argv.join(' ')}: still running after ${timeout} ms; killed\n${Buffer.concat(err)}`));
-		}, timeout);
-		child.on('error', (e) => {
-			clearTimeout(t);
-			reject(e);
-		});
-		child.on('close', (code, signal) => {
-			clearTimeout(t);
-			resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
-		});
-	});
 }
 
 // ---------------------------------------------------------------- the backend: mosquitto_pub / _sub
@@ -324,26 +237,18 @@ export class Subscriber {
 			argv.push('-t', f);
 		const child = own(spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
 		this.child = child;
-		let buf = '';
 		let probed = false;
-		child.stdout.setEncoding('utf8');
-		child.stdout.on('data', (d) => {
-			buf += d;
-			let i;
-			while ((i = buf.indexOf('\n')) >= 0) {
-				const line = buf.slice(0, i);
-				buf = buf.slice(i + 1);
-				if (!line.startsWith('{'))
-					continue;
-				const m = JSON.parse(line);
-				if (m.topic === probe) {
-					probed = true;
-					continue;
-				}
-				const p = m.properties ?? {};
-				this.messages.push({ topic: m.topic, qos: m.qos, retain: !!m.retain, payload: m.payload,
-					props: p['user-properties'] ?? {}, contentType: p['content-type'] });
+		eachLine(child.stdout, (line) => {
+			if (!line.startsWith('{'))
+				return;
+			const m = JSON.parse(line);
+			if (m.topic === probe) {
+				probed = true;
+				return;
 			}
+			const p = m.properties ?? {};
+			this.messages.push({ topic: m.topic, qos: m.qos, retain: !!m.retain, payload: m.payload,
+				props: p['user-properties'] ?? {}, contentType: p['content-type'] });
 		});
 		child.stderr.setEncoding('utf8');
 		child.stderr.on('data', (d) => {
@@ -375,68 +280,22 @@ export class Subscriber {
 		}
 	}
 
-	async stop() {
-		if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-			this.child.kill('SIGTERM');
-			if (!(await waitExit(this.child, 3000))) {
-				this.child.kill('SIGKILL');
-				await waitExit(this.child, 3000);
-			}
-		}
+	/** SIGTERM; SIGKILL after 3 s. */
+	stop() {
+		return stopChild(this.child, 3000);
 	}
 }
 
 // ---------------------------------------------------------------- the daemon
 
-/** GET /readyz: { status, body } (body parsed). */
-export async function readyz(gw) {
-	const r = await httpGet(`${gw.url}/readyz`);
-	let body;
-	try {
-		body = JSON.parse(r.body);
-	} catch {
-		body = r.body;
-	}
-	return { status: r.status, body };
-}
-
-/** Waits until /readyz answers `status` (200 by default); bounded. */
-export async function waitReady(gw, { status = 200, timeout = ms(15000) } = {}) {
-	const deadline = Date.now() + timeout;
-	let last;
-	for (;;) {
-		try {
-			last = await readyz(gw);
-			if (last.status === status)
-				return last.body;
-		} catch (e) {
-			last = e.message;
-		}
-		if (!gw.running)
-			throw new Error(`${gw.name} exited while waiting for /readyz ${status}:\n${gw.log().split('\n').slice(-30).join('\n')}`);
-		if (Date.now() > deadline)
-			throw new Error(`${gw.name}: /readyz never answered ${status} within ${timeout} ms (last: ${JSON.stringify(last)}):\n` +
-				gw.log().split('\n').slice(-30).join('\n'));
-		await sleep(50);
-	}
+/** waitReady() of harness.mjs with the MQTT suites' bound: /readyz `status` within 15 s (scaled). */
+export function waitReady(gw, { status, timeout = READY.timeout, interval = READY.interval } = {}) {
+	return waitReadyWith(gw, { status, timeout, interval });
 }
 
 /** Starts the daemon with the MQTT plugin and (unless ready: false) waits for /readyz 200. */
-export async function startMqttDaemon(config, { name = 'siogate-mqtt', env = {}, ready = true } = {}) {
-	const gw = await startDaemon(config, { name, env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH, ...env } });
-	if (ready)
-		await waitReady(gw);
-	return gw;
-}
-
-/** The bridge counters of /metrics, e.g. { consumed, produced, malformed, dead_letters, ... }. */
-export async function bridgeCounters(gw, bridge = 'main') {
-	const r = await httpGet(`${gw.url}/metrics`);
-	const out = {};
-	const re = new RegExp(`^siogate_bridge_([a-z_]+)_total\\{bridge="${bridge}"\\} (\\S+)$`, 'gm');
-	for (const m of r.body.matchAll(re))
-		out[m[1].replace(/^messages_/, '')] = Number(m[2]);
-	return out;
+export function startMqttDaemon(config, { name = 'siogate-mqtt', ...opts } = {}) {
+	return startBridgeDaemon(config, PLUGIN_PATH, { name, ...opts, readyOpts: READY });
 }
 
 /** Waits until a bridge counter reaches `min`. */
@@ -452,16 +311,10 @@ export async function waitCounter(gw, name, min, bridge = 'main', timeout = ms(5
 	}
 }
 
-/** `siogate --check-config -c FILE` for a config object: { code, stdout, stderr }. */
+/**
+ * `siogate --check-config -c FILE` for a config object (server.listen filled in with a free
+ * port), with the MQTT plugin: { code, signal, stdout, stderr }.
+ */
 export async function checkConfig(config) {
-	const port = await freePort();
-	const file = writeConfig({ ...config, server: { listen: `${HOST}:${port}`, ...config.server } }, 'check');
-	let argv = [SIOGATE, '--check-config', '-c', file];
-	if (VALGRIND)
-		argv = ['valgrind', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite,indirect',
-			'--show-leak-kinds=definite,indirect', '--quiet', ...argv];
-	const r = await run(argv, { env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH }, timeout: ms(10000) });
-	if (r.code === 99)
-		throw new Error(`valgrind found errors in siogate --check-config:\n${r.stderr}`);
-	return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr };
+	return checkConfigWith(await configFile(config, 'check'), { env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH } });
 }

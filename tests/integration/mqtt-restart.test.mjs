@@ -4,10 +4,10 @@
 // restart in the middle of a steady run loses nothing that was acked, and SIGTERM with the
 // broker down answers every open ack and exits cleanly (valgrind-clean with SG_VALGRIND=1).
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
-import { HOST, T, call, closeClients, collect, connect, ms, sleep } from './harness.mjs';
-import { Broker, Subscriber, mqttSkipReason, readyz, startMqttDaemon, waitReady } from './mqtt-harness.mjs';
+import { HOST, T, call, collect, connect, ms, readyz, serverHooks, sleep, stopGatewayAndBroker } from './harness.mjs';
+import { Broker, Subscriber, mqttSkipReason, startMqttDaemon, waitReady } from './mqtt-harness.mjs';
 
 const skip = mqttSkipReason();
 
@@ -41,22 +41,12 @@ const config = (port) => ({
 	],
 });
 
-before(async () => {
+serverHooks(async () => {
 	if (skip)
 		return;
 	broker = await new Broker({ persistence: true }).start();
 	gw = await startMqttDaemon(config(broker.port));
-});
-afterEach(() => closeClients());
-after(async () => {
-	closeClients();
-	try {
-		if (gw?.running)
-			await gw.stop();
-	} finally {
-		await broker?.kill();
-	}
-});
+}, () => stopGatewayAndBroker(gw, () => broker?.kill()));
 
 /** Resolves with { value } or { error } of a promise, without throwing. */
 const settled = (p) => p.then((value) => ({ value }), (error) => ({ error }));

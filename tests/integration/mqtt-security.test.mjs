@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 
-import { HOST, T, call, closeClients, connect, ms, once } from './harness.mjs';
-import { Broker, mqttSkipReason, pub, readyz, run, startMqttDaemon } from './mqtt-harness.mjs';
+import { HOST, T, call, closeClients, connect, ms, once, readyz, run } from './harness.mjs';
+import { Broker, mqttSkipReason, pub, startMqttDaemon } from './mqtt-harness.mjs';
 
 let skip = mqttSkipReason();
 if (!skip && (await run(['sh', '-c', 'command -v openssl && command -v mosquitto_passwd']).catch(() => ({ code: 1 }))).code !== 0)

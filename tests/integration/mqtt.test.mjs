@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
-import { HOST, SRCDIR, T, call, client, closeClients, collect, connect, connected, ms, once, sleep } from './harness.mjs';
 import {
-	Broker, Subscriber, bridgeCounters, checkConfig, mqttSkipReason, pub, readyz, startMqttDaemon, waitCounter,
-} from './mqtt-harness.mjs';
+	HOST, SRCDIR, T, bridgeCounters, call, client, closeClients, collect, connect, connected, ms, once, readyz, serverHooks,
+	sleep, until,
+} from './harness.mjs';
+import { Broker, Subscriber, checkConfig, mqttSkipReason, pub, startMqttDaemon, waitCounter } from './mqtt-harness.mjs';
 
 const skip = mqttSkipReason();
 
@@ -63,17 +64,14 @@ const config = (port) => ({
 	],
 });
 
-before(async () => {
+serverHooks(async () => {
 	if (skip)
 		return;
 	broker = await new Broker().start();
 	gw = await startMqttDaemon(config(broker.port));
 	url = gw.url;
 	backend = await new Subscriber(broker, ['up/#', 'dead/#', 'env/up/#'], { qos: 2 }).start();
-});
-afterEach(() => closeClients());
-after(async () => {
-	closeClients();
+}, async () => {
 	await backend?.stop();
 	try {
 		await gw?.stop();
@@ -362,12 +360,3 @@ describe('mqtt bridge', { skip }, () => {
 		}
 	});
 });
-
-async function until(pred, what, timeout = ms(3000)) {
-	const deadline = Date.now() + timeout;
-	while (!pred()) {
-		if (Date.now() > deadline)
-			throw new Error(`timed out waiting for ${what}`);
-		await sleep(20);
-	}
-}

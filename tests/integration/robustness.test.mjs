@@ -3,11 +3,11 @@
 // connect timeout, restarts with clients that reconnect, and 200 clients in one room. In
 // each case the offender loses its connection and everybody else keeps being served.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 
 import {
 	T, VALGRIND, call, client, closeClients, collect, connect, connected, httpGet, httpRequest, ms, once, packets,
-	pollingHandshake, rawWebSocket, sleep, startConformance, startDaemon, until,
+	pollingHandshake, rawWebSocket, serverHooks, sleep, startConformance, startDaemon, until, withDaemon,
 } from './harness.mjs';
 
 const noHandler = (name) => [{ ok: false, error: `no handler for event '${name}'` }];
@@ -21,14 +21,9 @@ async function stillServed(s, label) {
 describe('server.max_payload on the daemon', () => {
 	let gw;
 
-	before(async () => {
+	serverHooks(async () => {
 		gw = await startDaemon({ server: { max_payload: 2000 } });
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		await gw?.stop();
-	});
+	}, () => gw?.stop());
 
 	for (const transport of ['websocket', 'polling']) {
 		it(`over ${transport}: a bigger message closes that connection only`, T(), async () => {
@@ -77,14 +72,9 @@ describe('server.max_payload on the daemon', () => {
 describe('malformed packets (conformance server)', () => {
 	let srv;
 
-	before(async () => {
+	serverHooks(async () => {
 		srv = await startConformance();
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		await srv?.stop();
-	});
+	}, () => srv?.stop());
 
 	/** A raw WebSocket session connected to "/" (so Socket.IO-level garbage is parsed). */
 	async function rawConnected() {
@@ -187,14 +177,9 @@ describe('session ids and polling rules', () => {
 	let srv;
 	let gw;
 
-	before(async () => {
+	serverHooks(async () => {
 		[srv, gw] = await Promise.all([startConformance(), startDaemon({})]);
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		await Promise.all([srv?.stop(), gw?.stop()]);
-	});
+	}, () => Promise.all([srv?.stop(), gw?.stop()]));
 
 	const UNKNOWN = { code: 1, message: 'Session ID unknown' };
 
@@ -249,14 +234,9 @@ describe('session ids and polling rules', () => {
 describe('connect timeout', () => {
 	let srv;
 
-	before(async () => {
+	serverHooks(async () => {
 		srv = await startConformance();
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		await srv?.stop();
-	});
+	}, () => srv?.stop());
 
 	it('a WebSocket session that never sends CONNECT is closed (connectTimeout 1000 ms)', T(), async () => {
 		const ws = await rawWebSocket(srv.url); // answers pings, so only the connect timeout applies
@@ -293,8 +273,7 @@ describe('connect timeout', () => {
 	});
 
 	it('the daemon closes a session that never connects after server.connect_timeout_ms', T(), async () => {
-		const gw = await startDaemon({ server: { connect_timeout_ms: 500 } });
-		try {
+		await withDaemon({ server: { connect_timeout_ms: 500 } }, async (gw) => {
 			const idle = await rawWebSocket(gw.url);
 			assert.match(await idle.next(), /^0\{/);
 			const busy = await rawWebSocket(gw.url);
@@ -303,10 +282,7 @@ describe('connect timeout', () => {
 			assert.match(await busy.next(), /^40\{"sid":/);
 			await idle.waitClosed(ms(3000));
 			assert.equal(busy.isOpen, true, 'a connected session stays');
-		} finally {
-			closeClients();
-			await gw.stop();
-		}
+		});
 	});
 
 	it('a session refused by middleware and never connected elsewhere is closed too', T(), async () => {
@@ -367,14 +343,9 @@ describe('restarts', () => {
 describe('many clients', () => {
 	let srv;
 
-	before(async () => {
+	serverHooks(async () => {
 		srv = await startConformance();
-	});
-	afterEach(() => closeClients());
-	after(async () => {
-		closeClients();
-		await srv?.stop();
-	});
+	}, () => srv?.stop());
 
 	// Under valgrind the conformance server's 300 ms ping interval cannot keep up with 200
 	// clients (they time out on their side), so fewer clients there: it checks memory then.

@@ -3,22 +3,17 @@
 // "{query.room}") and broadcasts through the library: targets, except rooms, exceptSelf,
 // one copy per socket however many target rooms it is in, binary and volatile broadcasts.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 
-import { T, call, closeClients, collect, connect, ms, once, sleep, startConformance, until } from './harness.mjs';
+import { T, call, collect, connect, ms, once, serverHooks, sleep, startConformance, until } from './harness.mjs';
 
 let srv;
 let url;
 
-before(async () => {
+serverHooks(async () => {
 	srv = await startConformance();
 	url = srv.url + '/rooms';
-});
-afterEach(() => closeClients());
-after(async () => {
-	closeClients();
-	await srv?.stop();
-});
+}, () => srv?.stop());
 
 const OK = [{ ok: true }];
 const refused = (error) => [{ ok: false, error }];

@@ -2,21 +2,16 @@
 // WebSocket only, the upgrade, several namespaces on one connection, acks both ways and
 // binary both ways on each transport.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Manager } from 'socket.io-client';
 
-import { T, call, client, closeClients, connect, connected, ms, once, startConformance, track, until } from './harness.mjs';
+import { T, call, client, connect, connected, ms, once, serverHooks, startConformance, track, until } from './harness.mjs';
 
 let srv;
 
-before(async () => {
+serverHooks(async () => {
 	srv = await startConformance();
-});
-afterEach(() => closeClients());
-after(async () => {
-	closeClients();
-	await srv?.stop();
-});
+}, () => srv?.stop());
 
 const TRANSPORTS = {
 	polling: { transports: ['polling'] },
