@@ -77,15 +77,55 @@ static int in_list(const char *k, const char *const *l)
 	return 0;
 }
 
+/* Edit distance, capped: enough to spot a typo. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1, sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			cur[j] = del < ins ? (del < sub ? del : sub) : (ins < sub ? ins : sub);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+const char *sgm_suggest(const char *key, const char *const *known, const char *const *extra)
+{
+	const char *best = NULL;
+	size_t bd = 3;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (const char *const *k = pass ? extra : known; k && *k; k++) {
+			size_t d = strcasecmp(key, *k) ? distance(key, *k) : 0;
+			if (d < bd) {
+				bd = d;
+				best = *k;
+			}
+		}
+	return best;
+}
+
 static int check_keys(const json_t *o, const char *path, const char *const *keys,
 		      const char *const *extra, char *err, size_t len)
 {
-	const char *k;
+	const char *k, *hint;
 	json_t *v;
 
 	json_object_foreach((json_t *)o, k, v) {
-		if (!in_list(k, keys) && !in_list(k, extra))
-			return errf(err, len, "%s%sunknown key '%s'", path, path[0] ? ": " : ": ", k);
+		if (in_list(k, keys) || in_list(k, extra))
+			continue;
+		hint = sgm_suggest(k, keys, extra);
+		if (hint)
+			return errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, hint);
+		return errf(err, len, "%s: unknown key '%s'", path, k);
 	}
 	return 0;
 }

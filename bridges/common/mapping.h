@@ -108,6 +108,10 @@ void sgm_out_clear(struct sgm_out *o);
 const char *sgm_dead_letter(const struct sgm_binding *b);
 const char *sgm_namespace(const struct sgm_binding *b);
 
+/* The known key (from `known`, then `extra`; either may be NULL) a misspelt `key` most
+ * likely meant: equal ignoring case, or within edit distance 2. NULL if none. */
+const char *sgm_suggest(const char *key, const char *const *known, const char *const *extra);
+
 /* A header's value from a message, or NULL (*len set). */
 const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len);
 

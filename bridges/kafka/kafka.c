@@ -103,7 +103,11 @@ static int check_broker(const json_t *b, char *err, size_t len)
 		for (const char *const *kk = broker_keys; *kk; kk++)
 			ok |= !strcmp(k, *kk);
 		if (!ok) {
-			snprintf(err, len, ": unknown key '%s' (librdkafka settings go in \"properties\")", k);
+			const char *hint = sgm_suggest(k, broker_keys, NULL);
+			if (hint)
+				snprintf(err, len, ": unknown key '%s' (did you mean '%s'?)", k, hint);
+			else
+				snprintf(err, len, ": unknown key '%s' (librdkafka settings go in \"properties\")", k);
 			return -1;
 		}
 	}

@@ -668,7 +668,8 @@ describe('kafka bridge: plugin loading and --check-config', { skip }, () => {
 		const cases = [
 			[{ type: 'kafka' }, NSP, "brokers.main: missing required key 'bootstrap_servers'"],
 			[{ ...BROKER, bootstrap_servers: '' }, NSP, 'brokers.main.bootstrap_servers: expected a non-empty string'],
-			[{ ...BROKER, 'bootstrap.servers': 'x' }, NSP, "brokers.main: unknown key 'bootstrap.servers' (librdkafka settings go in \"properties\")"],
+			[{ ...BROKER, 'bootstrap.servers': 'x' }, NSP, "brokers.main: unknown key 'bootstrap.servers' (did you mean 'bootstrap_servers'?)"],
+			[{ ...BROKER, 'linger.ms': 5 }, NSP, "brokers.main: unknown key 'linger.ms' (librdkafka settings go in \"properties\")"],
 			[{ ...BROKER, start: 'now' }, NSP, 'brokers.main.start: expected one of latest, earliest'],
 			[{ ...BROKER, group_id: 5 }, NSP, 'brokers.main.group_id: expected a non-empty string'],
 			[{ ...BROKER, delivery_timeout_ms: 0 }, NSP, 'brokers.main.delivery_timeout_ms: expected an integer from 1 to 3600000'],

@@ -358,7 +358,7 @@ START_TEST(check_to_clients)
 	check_err("{\"to_clients\":[{\"topic\":\"a\"},{}]}", "to_clients[1]: missing required key 'topic'");
 	check_err("{\"to_clients\":[{\"topic\":1}]}", "to_clients[0].topic: expected a non-empty string");
 	check_err("{\"to_clients\":[{\"topic\":\"\"}]}", "to_clients[0].topic: expected a non-empty string");
-	check_err("{\"to_clients\":[{\"topic\":\"a\",\"room\":\"key\"}]}", "to_clients[0]: unknown key 'room'");
+	check_err("{\"to_clients\":[{\"topic\":\"a\",\"room\":\"key\"}]}", "to_clients[0]: unknown key 'room' (did you mean 'rooms'?)");
 	/* Keys are checked before values. */
 	check_err("{\"to_clients\":[{\"topic\":5,\"x\":1}]}", "to_clients[0]: unknown key 'x'");
 	check_err("{\"to_clients\":[{\"topic\":\"a\",\"rooms\":\"everyone\"}]}",
@@ -393,7 +393,7 @@ START_TEST(check_from_clients)
 	check_err("{\"from_clients\":[[]]}", "from_clients[0]: expected an object");
 	check_err("{\"from_clients\":[{\"topic\":\"t\"}]}", "from_clients[0]: missing required key 'event'");
 	check_err("{\"from_clients\":[{\"event\":\"e\"}]}", "from_clients[0]: missing required key 'topic'");
-	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"room\":\"r\"}]}", "from_clients[0]: unknown key 'room'");
+	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"room\":\"r\"}]}", "from_clients[0]: unknown key 'room' (did you mean 'rooms'?)");
 	check_err("{\"from_clients\":[{\"event\":\"\",\"topic\":\"t\"}]}", "from_clients[0].event: expected a non-empty string");
 	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"key\":3}]}", "from_clients[0].key: expected a non-empty string");
 	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"room_field\":\"\"}]}",
