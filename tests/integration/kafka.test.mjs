@@ -614,7 +614,9 @@ describe('kafka bridge: readiness, shared topics, broker outage', { skip }, () =
 			assert.equal(acks.length, 3, `acks: ${JSON.stringify(acks)}`);
 			for (const r of acks) {
 				assert.equal(r.ok, false, JSON.stringify(r));
-				assert.match(r.error, /^Local: Purged in (queue|flight)$/);
+				// Purged by the shutdown, or (on a slow run, e.g. under valgrind) timed out by
+				// delivery_timeout_ms just before it: either way, an error ack, nothing lost.
+				assert.match(r.error, /^Local: (Purged in (queue|flight)|Message timed out)$/);
 			}
 		} finally {
 			await mock.up();
