@@ -9,7 +9,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential autoconf automake libtool pkg-config \
-      libwebsockets-dev libjansson-dev librdkafka-dev libmosquitto-dev \
+      libwebsockets-dev libjansson-dev libjwt-dev librdkafka-dev libmosquitto-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +23,7 @@ RUN ./autogen.sh \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libwebsockets17 libjansson4 librdkafka1 libmosquitto1 curl ca-certificates \
+      libwebsockets17 libjansson4 libjwt0 librdkafka1 libmosquitto1 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin siogate
 COPY --from=build /out/usr/ /usr/

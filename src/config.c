@@ -35,6 +35,15 @@ static const char *const token_keys[] = {
 	"type", "secret", "auth_field", "header", "message", NULL
 };
 static const char *const origin_keys[] = { "type", "allow", "message", NULL };
+static const char *const jwt_keys[] = {
+	"type", "algorithms", "secret", "key_file", "auth_field", "header", "issuer", "audience",
+	"leeway_s", "message", NULL
+};
+/* Names of the SG_JWT_* bits, in bit order. */
+static const char *const jwt_algs[] = { "HS256", "HS384", "HS512", "RS256", "ES256", NULL };
+
+#define JWT_LEEWAY_MAX 3600u    /* an hour: more is no longer clock skew */
+#define KEY_FILE_MAX 65536u     /* a PEM public key is a few KiB at most */
 static const char *const rooms_keys[] = {
 	"auto_join", "client_join", "join_event", "leave_event", "allow", "max_rooms", NULL
 };
@@ -603,6 +612,21 @@ static int check_template(struct loader *ld, const char *path, const char *s)
 	return 0;
 }
 
+static int check_jwt_alg(struct loader *ld, const char *path, const char *s)
+{
+	if (in_list(s, jwt_algs))
+		return 0;
+	/* Unsigned tokens prove nothing: there is no way to allow them. */
+	if (strcasecmp(s, "none") == 0)
+		return fail(ld, path, "'%s' is never accepted (tokens must be signed)", s);
+	/* Only a case slip gets a hint: one letter away (PS256, RS384) is another algorithm. */
+	for (const char *const *a = jwt_algs; *a; a++)
+		if (strcasecmp(s, *a) == 0)
+			return fail(ld, path, "unknown algorithm '%s' (did you mean '%s'?)", s, *a);
+	return fail(ld, path, "unknown algorithm '%s' (known: HS256, HS384, HS512, RS256, ES256)",
+		    s);
+}
+
 /* ---- sections ---------------------------------------------------------------------- */
 
 #define LISTEN_FORMAT "expected \"host:port\", \"[ipv6]:port\" or \":port\""
@@ -881,6 +905,124 @@ static int load_brokers(struct loader *ld, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/* Stored lower-case: HTTP header names compare case-insensitively and the server sees
+ * them lower-cased. */
+static int normalize_header(struct loader *ld, const char *path, char *header)
+{
+	char p[PATH_LEN];
+
+	path_key(p, path, "header");
+	for (char *c = header; *c; c++) {
+		if (!is_tchar(*c))
+			return fail(ld, p, "expected an HTTP header name");
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	}
+	return 0;
+}
+
+/* Reads the public key at load, so a missing or wrong file stops the start (or the
+ * reload) instead of refusing every client later. Bounded: /dev/zero is not a key. */
+static int load_key_file(struct loader *ld, json_t *obj, const char *path,
+			 struct sg_mw_config *mw)
+{
+	char p[PATH_LEN], *file = NULL, *buf = NULL;
+	size_t len;
+	FILE *f = NULL;
+	int rc = -1;
+
+	path_key(p, path, "key_file");
+	if (opt_str(ld, obj, path, "key_file", 1, &file) < 0)
+		return -1;
+	if (!(buf = malloc(KEY_FILE_MAX + 1))) {
+		oom(ld, p);
+		goto done;
+	}
+	if (!(f = fopen(file, "rb"))) {
+		fail(ld, p, "%s: %s", file, strerror(errno));
+		goto done;
+	}
+	errno = 0;
+	len = fread(buf, 1, KEY_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		fail(ld, p, "%s: %s", file, strerror(errno ? errno : EIO));
+		goto done;
+	}
+	if (len > KEY_FILE_MAX) {
+		fail(ld, p, "%s: too large for a public key", file);
+		goto done;
+	}
+	buf[len] = '\0';
+	/* libjwt reads the key with PEM_read_bio_PUBKEY: a certificate or a private key
+	 * would only fail at the first client. */
+	if (!strstr(buf, "-----BEGIN PUBLIC KEY-----")) {
+		fail(ld, p, "%s: not a PEM public key (expected '-----BEGIN PUBLIC KEY-----')", file);
+		goto done;
+	}
+	mw->key_pem = buf;
+	mw->key_pem_len = len;
+	buf = NULL;
+	rc = 0;
+done:
+	if (f)
+		fclose(f);
+	free(buf);
+	free(file);
+	return rc;
+}
+
+static int load_jwt(struct loader *ld, json_t *obj, const char *path, struct sg_mw_config *mw)
+{
+	char p[PATH_LEN], **algs = NULL;
+	size_t n_algs = 0;
+	uint64_t leeway = 0;
+
+	if (check_keys(ld, obj, path, jwt_keys) < 0)
+		return -1;
+	if (!json_object_get(obj, "algorithms"))
+		return fail(ld, path, "missing required key 'algorithms'");
+	if (opt_strv(ld, obj, path, "algorithms", 1, check_jwt_alg, &algs, &n_algs) < 0)
+		return -1;
+	for (size_t i = 0; i < n_algs; i++)
+		for (unsigned b = 0; jwt_algs[b]; b++)
+			if (strcmp(algs[i], jwt_algs[b]) == 0)
+				mw->algorithms |= 1u << b;
+	free_strv(algs, n_algs);
+
+	/* Each key serves one family only: an RS256 public key must never become an HMAC
+	 * secret, so a key the listed algorithms do not use is a mistake, not a spare. */
+	if (mw->algorithms & SG_JWT_HMAC) {
+		if (!json_object_get(obj, "secret"))
+			return fail(ld, path, "missing required key 'secret' (for HS256/HS384/HS512)");
+	} else if (json_object_get(obj, "secret")) {
+		path_key(p, path, "secret");
+		return fail(ld, p, "only used with HS256, HS384 or HS512 (not in algorithms)");
+	}
+	if (mw->algorithms & SG_JWT_PUBKEY) {
+		if (!json_object_get(obj, "key_file"))
+			return fail(ld, path, "missing required key 'key_file' (for RS256/ES256)");
+	} else if (json_object_get(obj, "key_file")) {
+		path_key(p, path, "key_file");
+		return fail(ld, p, "only used with RS256 or ES256 (not in algorithms)");
+	}
+	if (!(mw->auth_field = strdup("token")) || !(mw->message = strdup("unauthorized")))
+		return oom(ld, path);
+	if (opt_str(ld, obj, path, "secret", 1, &mw->secret) < 0 ||
+	    opt_str(ld, obj, path, "auth_field", 1, &mw->auth_field) < 0 ||
+	    opt_str(ld, obj, path, "header", 1, &mw->header) < 0 ||
+	    opt_str(ld, obj, path, "issuer", 1, &mw->issuer) < 0 ||
+	    opt_str(ld, obj, path, "audience", 1, &mw->audience) < 0 ||
+	    opt_uint(ld, obj, path, "leeway_s", 0, JWT_LEEWAY_MAX, &leeway) < 0 ||
+	    opt_str(ld, obj, path, "message", 0, &mw->message) < 0)
+		return -1;
+	mw->leeway_s = (uint32_t)leeway;
+	if (mw->header && normalize_header(ld, path, mw->header) < 0)
+		return -1;
+	if ((mw->algorithms & SG_JWT_PUBKEY) && load_key_file(ld, obj, path, mw) < 0)
+		return -1;
+	return 0;
+}
+
 static int load_middleware(struct loader *ld, json_t *obj, const char *path,
 			   struct sg_mw_config *mw)
 {
@@ -897,13 +1039,17 @@ static int load_middleware(struct loader *ld, json_t *obj, const char *path,
 		mw->type = SG_MW_TOKEN;
 	} else if (strcmp(type, "origin") == 0) {
 		mw->type = SG_MW_ORIGIN;
+	} else if (strcmp(type, "jwt") == 0) {
+		mw->type = SG_MW_JWT;
 	} else {
-		fail(ld, p, "unknown middleware type '%s' (known: token, origin)", type);
+		fail(ld, p, "unknown middleware type '%s' (known: token, origin, jwt)", type);
 		free(type);
 		return -1;
 	}
 	free(type);
 
+	if (mw->type == SG_MW_JWT)
+		return load_jwt(ld, obj, path, mw);
 	if (mw->type == SG_MW_TOKEN) {
 		if (check_keys(ld, obj, path, token_keys) < 0)
 			return -1;
@@ -916,17 +1062,8 @@ static int load_middleware(struct loader *ld, json_t *obj, const char *path,
 		    opt_str(ld, obj, path, "header", 1, &mw->header) < 0 ||
 		    opt_str(ld, obj, path, "message", 0, &mw->message) < 0)
 			return -1;
-		if (mw->header) {
-			path_key(p, path, "header");
-			/* Stored lower-case: HTTP header names compare case-insensitively and
-			 * the server sees them lower-cased. */
-			for (char *c = mw->header; *c; c++) {
-				if (!is_tchar(*c))
-					return fail(ld, p, "expected an HTTP header name");
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
-			}
-		}
+		if (mw->header && normalize_header(ld, path, mw->header) < 0)
+			return -1;
 	} else {
 		if (check_keys(ld, obj, path, origin_keys) < 0)
 			return -1;
@@ -1265,6 +1402,9 @@ static void mw_free(struct sg_mw_config *mw)
 	free(mw->header);
 	free(mw->message);
 	free_strv(mw->origins, mw->n_origins);
+	free(mw->key_pem);
+	free(mw->issuer);
+	free(mw->audience);
 }
 
 static void nsp_free(struct sg_nsp_config *nsp)

@@ -14,19 +14,35 @@
 enum sg_log_level { SG_LOG_ERROR = 0, SG_LOG_WARN, SG_LOG_INFO, SG_LOG_DEBUG };
 enum sg_log_format { SG_LOG_TEXT = 0, SG_LOG_JSON };
 
-enum sg_mw_type { SG_MW_TOKEN = 1, SG_MW_ORIGIN };
+enum sg_mw_type { SG_MW_TOKEN = 1, SG_MW_ORIGIN, SG_MW_JWT };
+
+/* JWT signature algorithms a `jwt` step may accept (bit mask); "none" has no bit. */
+#define SG_JWT_HS256 0x01u
+#define SG_JWT_HS384 0x02u
+#define SG_JWT_HS512 0x04u
+#define SG_JWT_RS256 0x08u
+#define SG_JWT_ES256 0x10u
+#define SG_JWT_HMAC  (SG_JWT_HS256 | SG_JWT_HS384 | SG_JWT_HS512)
+#define SG_JWT_PUBKEY (SG_JWT_RS256 | SG_JWT_ES256)
 
 /* One middleware step of a namespace's CONNECT chain. */
 struct sg_mw_config {
 	enum sg_mw_type type;
-	/* token: the shared secret (after ${VAR} expansion), where to look for it. */
-	char *secret;        /* owned; token only */
+	/* token, jwt: the shared secret (after ${VAR} expansion), where to look for the token. */
+	char *secret;        /* owned; token, and jwt with an HS* algorithm; else NULL */
 	char *auth_field;    /* owned; key in the CONNECT auth object, default "token" */
 	char *header;        /* owned; HTTP header name (lower case) or NULL */
 	char *message;       /* owned; CONNECT_ERROR message on reject */
 	/* origin: allowed Origin header values ("*" allows any). */
 	char **origins;      /* owned array of owned strings */
 	size_t n_origins;
+	/* jwt: accepted algorithms, the public key and the claims checked. */
+	unsigned algorithms; /* SG_JWT_* mask, never 0 */
+	char *key_pem;       /* owned; the key_file's contents (RS256/ES256) or NULL */
+	size_t key_pem_len;
+	char *issuer;        /* owned; required `iss` or NULL */
+	char *audience;      /* owned; required member of `aud` or NULL */
+	uint32_t leeway_s;   /* clock skew allowed on exp/nbf; default 0 */
 };
 
 /* Rooms a socket may be in and how it gets there. */

@@ -5,10 +5,24 @@
 #include "config.h"
 #include "sio.h"
 
-/* Runs one configured step (token, origin) for a CONNECT request. */
+/* Runs one configured step (token, origin, jwt) for a CONNECT request. */
 enum sg_mw_result sg_mw_run(const struct sg_mw_config *cfg, struct sg_connect_req *req);
 
 /* Compares two byte strings in time that depends only on their lengths, not their content. */
 int sg_consttime_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Verifies a JWT for a `jwt` step at time `now` (seconds since the epoch): the algorithm
+ * named in the header is checked against the step's list before any key is used, then the
+ * signature (libjwt), then exp/nbf (with the leeway), iss and aud. Returns NULL and sets
+ * *claims to the payload (a new reference to an object) when the token is accepted, else
+ * the reason to show the client ("invalid token", "algorithm not allowed", "token expired",
+ * "token not yet valid", "wrong issuer", "wrong audience"; static) and *claims = NULL. */
+const char *sg_jwt_verify(const struct sg_mw_config *cfg, const char *token, double now,
+			  json_t **claims);
+
+/* Decodes unpadded base64url (RFC 4648 section 5) into a new NUL-terminated buffer of
+ * *out_len bytes (free it). Returns NULL on a character outside the alphabet, an
+ * impossible length, or allocation failure. */
+unsigned char *sg_base64url_decode(const char *in, size_t len, size_t *out_len);
 
 #endif

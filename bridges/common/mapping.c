@@ -69,6 +69,16 @@ static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_
 static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender", NULL};
 static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers", NULL};
 
+/* A dynamic namespace's pattern must match the whole name, as the config's `match` does:
+ * "/org/[a-z]+" takes "/org/acme", not "x/org/acme" or "/org/acme/x". POSIX matching is
+ * leftmost-longest, so when a whole-name match exists this finds it. */
+static int whole_match(const regex_t *re, const char *s)
+{
+	regmatch_t m;
+
+	return regexec(re, s, 1, &m, 0) == 0 && m.rm_so == 0 && (size_t)m.rm_eo == strlen(s);
+}
+
 static int in_list(const char *k, const char *const *l)
 {
 	for (; l && *l; l++)
@@ -893,7 +903,7 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 			errf(why, whylen, "\"namespace\" must be a string");
 			goto out;
 		}
-		if (b->is_pattern ? regexec(&b->re, target_nsp, 0, NULL, 0) != 0 : strcmp(target_nsp, b->nsp)) {
+		if (b->is_pattern ? !whole_match(&b->re, target_nsp) : strcmp(target_nsp, b->nsp)) {
 			rc = -2; /* for another binding */
 			goto out;
 		}
@@ -985,7 +995,7 @@ long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sg
 			return errf(why, whylen, "bad sio-namespace header");
 		memcpy(nsp, hv, hl);
 		nsp[hl] = '\0';
-		if (b->is_pattern ? regexec(&b->re, nsp, 0, NULL, 0) != 0 : strcmp(nsp, b->nsp))
+		if (b->is_pattern ? !whole_match(&b->re, nsp) : strcmp(nsp, b->nsp))
 			return -2;
 	} else if (b->is_pattern) {
 		return errf(why, whylen, "no sio-namespace header (the topic feeds a dynamic namespace)");

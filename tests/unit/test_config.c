@@ -204,7 +204,16 @@ static char *dump_config(const struct sg_config *cfg)
 			const struct sg_mw_config *m = &n->middleware[j];
 
 			snprintf(key, sizeof key, "namespaces[%zu].middleware[%zu].", i, j);
-			fprintf(f, "%stype=%s\n", key, m->type == SG_MW_TOKEN ? "token" : "origin");
+			fprintf(f, "%stype=%s\n", key,
+				m->type == SG_MW_TOKEN ? "token" : m->type == SG_MW_ORIGIN ? "origin" : "jwt");
+			fprintf(f, "%salgorithms=%s%s%s%s%s\n", key,
+				m->algorithms & SG_JWT_HS256 ? "HS256," : "", m->algorithms & SG_JWT_HS384 ? "HS384," : "",
+				m->algorithms & SG_JWT_HS512 ? "HS512," : "", m->algorithms & SG_JWT_RS256 ? "RS256," : "",
+				m->algorithms & SG_JWT_ES256 ? "ES256," : "");
+			fprintf(f, "%sissuer=%s\n", key, str_or_null(m->issuer));
+			fprintf(f, "%saudience=%s\n", key, str_or_null(m->audience));
+			fprintf(f, "%sleeway_s=%u\n", key, (unsigned)m->leeway_s);
+			fprintf(f, "%skey_pem_len=%zu\n", key, m->key_pem_len);
 			fprintf(f, "%ssecret=%s\n", key, str_or_null(m->secret));
 			fprintf(f, "%sauth_field=%s\n", key, str_or_null(m->auth_field));
 			fprintf(f, "%sheader=%s\n", key, str_or_null(m->header));

@@ -888,6 +888,28 @@ START_TEST(deliver_namespace_header)
 }
 END_TEST
 
+/* Found by fuzz/fuzz_mapping.c: a dynamic namespace's pattern must match the whole
+ * sio-namespace header (and a control command's "namespace"), as the config's `match`
+ * does (sg_regex_full_match); an unanchored regexec took "x/org/acme" or "/org/acme/x"
+ * for a namespace of "/org/[a-z]+". A regression test now that both match the whole name. */
+START_TEST(deliver_pattern_whole_name)
+{
+	struct sgm_binding *dyn = binding("/org/[a-z]+", 1,
+					  "{\"to_clients\":[{\"topic\":\"shared\",\"rooms\":\"all\"}],\"control_topic\":\"ctl\"}");
+
+	reset_host();
+	ck_assert_int_eq(deliver(dyn, "shared", NULL, "1", "sio-namespace", "/org/acme", NULL), 3);
+	ck_assert_str_eq(the_emit()->nsp, "/org/acme");
+	reset_host();
+	ck_assert_int_eq(deliver(dyn, "shared", NULL, "1", "sio-namespace", "x/org/acme", NULL), -2);
+	ck_assert_int_eq(deliver(dyn, "shared", NULL, "1", "sio-namespace", "/org/acme/x", NULL), -2);
+	ck_assert_int_eq(deliver(dyn, "ctl", NULL,
+				 "{\"op\":\"disconnect\",\"namespace\":\"/org/acme/x\",\"sids\":[\"s\"]}", NULL), -2);
+	ck_assert_uint_eq(host.n, 0);
+	sgm_binding_free(dyn);
+}
+END_TEST
+
 /* ---- control commands -------------------------------------------------------------- */
 
 static long ctl(struct sgm_binding *b, const char *cmd)
@@ -1351,6 +1373,7 @@ static Suite *mapping_suite(void)
 	tcase_add_test(tc, deliver_args_modes);
 	tcase_add_test(tc, deliver_dollar_binary);
 	tcase_add_test(tc, deliver_namespace_header);
+	tcase_add_test(tc, deliver_pattern_whole_name);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("control");
