@@ -1,0 +1,33 @@
+// server.mjs - the Node reference server for bench/run.sh: same behaviour as siogate with the
+// local bridge in bench/siogate.json. "join" -> socket.join(room), ack {ok:true};
+// "bcast" {room,...} -> io.to(room).emit("bcast", payload), then ack with the room size.
+// Usage: PORT=3000 node server.mjs
+import { Server } from 'socket.io';
+
+const port = Number(process.env.PORT);
+if (!port) {
+	console.error('PORT is not set');
+	process.exit(2);
+}
+const io = new Server(port, {
+	transports: ['websocket'],
+	serveClient: false,
+	pingInterval: 600000,
+	pingTimeout: 600000,
+	maxHttpBufferSize: 1e6,
+	perMessageDeflate: false,
+});
+io.on('connection', (socket) => {
+	socket.on('join', (room, ack) => {
+		if (typeof room !== 'string') return ack?.({ ok: false, error: 'room must be a string' });
+		socket.join(room);
+		ack?.({ ok: true });
+	});
+	socket.on('bcast', (payload, ack) => {
+		const room = payload?.room;
+		if (typeof room !== 'string') return ack?.({ ok: false, error: 'no room' });
+		io.to(room).emit('bcast', payload);
+		ack?.({ ok: true, topic: 'b', delivered: io.sockets.adapter.rooms.get(room)?.size ?? 0 });
+	});
+});
+process.on('SIGTERM', () => process.exit(0));

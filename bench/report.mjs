@@ -1,0 +1,87 @@
+// report.mjs - turns the load generator's JSON files (bench/run.sh) into one Markdown table.
+// Usage: node report.mjs OUTDIR key=value...
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [dir, ...kv] = process.argv.slice(2);
+const meta = Object.fromEntries(kv.map((s) => [s.slice(0, s.indexOf('=')), s.slice(s.indexOf('=') + 1)]));
+const load = (tag) => {
+	try {
+		return JSON.parse(fs.readFileSync(path.join(dir, `${tag}.json`), 'utf8'));
+	} catch {
+		return null;
+	}
+};
+const median = (xs) => {
+	const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+	return v.length ? v[Math.floor((v.length - 1) / 2)] : NaN;
+};
+const bcast = (kind, key) => {
+	const runs = [];
+	for (let r = 1; r <= 20; r++) {
+		const j = load(`${kind}-bcast-${r}`);
+		if (!j) break;
+		runs.push(j);
+	}
+	if (key === 'all') return runs;
+	return median(runs.map((j) => (j.error || j.missing ? NaN : j[key])));
+};
+const get = (tag, key) => {
+	const j = load(tag);
+	return j && !j.error ? j[key] : NaN;
+};
+
+const fmt = (x, unit, d = 0) => (Number.isFinite(x) ? `${x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })}${unit}` : 'n/a');
+const rows = [];
+// [label, siogate, node, unit, digits, target(sg, node) -> string]
+const add = (label, s, n, unit, d, target) => {
+	const ratio = Number.isFinite(s) && Number.isFinite(n) && n !== 0 ? s / n : NaN;
+	rows.push(`| ${label} | ${fmt(s, unit, d)} | ${fmt(n, unit, d)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'} | ${target ? target(s, n, ratio) : ''} |`);
+};
+const kb = (b) => b / 1024;
+const check = (ok, text) => `${text}: ${ok === undefined ? 'n/a' : ok ? '**met**' : '**not met**'}`;
+const cmp = (ratio, pred, text) => check(Number.isFinite(ratio) ? pred(ratio) : undefined, text);
+
+add('1. idle memory per client, N=1,000 (server RSS delta / N)', kb(get('siogate-idle1k', 'bytes_per_client')),
+	kb(get('node-idle1k', 'bytes_per_client')), ' KB', 1, (s, n, r) => cmp(r, (x) => x <= 0.25, '≤ 0.25'));
+add('1. idle memory per client, N=10,000', kb(get('siogate-idle10k', 'bytes_per_client')),
+	kb(get('node-idle10k', 'bytes_per_client')), ' KB', 1, (s, n, r) => cmp(r, (x) => x <= 0.25, '≤ 0.25'));
+add('1. connect rate, N=10,000 (clients/s)', get('siogate-idle10k', 'connect_rate'), get('node-idle10k', 'connect_rate'), '', 0);
+add('1. connect errors, N=1,000 + N=10,000', get('siogate-idle1k', 'setup_errors') + get('siogate-idle10k', 'setup_errors'),
+	get('node-idle1k', 'setup_errors') + get('node-idle10k', 'setup_errors'), '', 0);
+add(`2. room broadcast, 1,000 clients, ~100-byte event (deliveries/s, median of ${bcast('siogate', 'all').length})`,
+	bcast('siogate', 'deliveries_per_s'), bcast('node', 'deliveries_per_s'), '', 0, (s, n, r) => cmp(r, (x) => x >= 5, '≥ 5'));
+add('2. broadcast delivery latency p50 (send → receipt, queued burst)', bcast('siogate', 'lat_p50_ms'), bcast('node', 'lat_p50_ms'), ' ms', 1);
+add('2. broadcast delivery latency p99', bcast('siogate', 'lat_p99_ms'), bcast('node', 'lat_p99_ms'), ' ms', 1);
+add('2. server CPU during the broadcast (cores)', bcast('siogate', 'server_cpu_frac'), bcast('node', 'server_cpu_frac'), '', 2);
+add('2. load generator CPU during the broadcast (cores)', bcast('siogate', 'loadgen_phase_cpu_frac'), bcast('node', 'loadgen_phase_cpu_frac'), '', 2);
+add('3. echo with ack, round trip p50', get('siogate-echo', 'rtt_p50_ms'), get('node-echo', 'rtt_p50_ms'), ' ms', 3);
+add('3. echo with ack, round trip p99', get('siogate-echo', 'rtt_p99_ms'), get('node-echo', 'rtt_p99_ms'), ' ms', 3,
+	(s, n, r) => cmp(r, (x) => x <= 1, '≤ 1 (no worse)'));
+add('3. echo round trips/s (one client, sequential)', get('siogate-echo', 'rtt_per_s'), get('node-echo', 'rtt_per_s'), '', 0);
+rows.push('| 4. Kafka → clients | not measured | not measured | | later (needs a broker in the run) |');
+if (meta.quick !== '1') {
+	const hn = Number(meta.hold_n).toLocaleString('en-US');
+	add(`5. ${hn} connections held ${meta.hold_s} s: errors (setup + dropped)`,
+		get('siogate-hold', 'setup_errors') + get('siogate-hold', 'dropped_during_hold'),
+		get('node-hold', 'setup_errors') + get('node-hold', 'dropped_during_hold'), '', 0);
+	add(`5. ${hn} connections held: server RSS (max)`, get('siogate-hold', 'rss_max_kb') / 1024, get('node-hold', 'rss_max_kb') / 1024, ' MB', 1);
+	add(`5. ${hn} connections: connect rate (clients/s)`, get('siogate-hold', 'connect_rate'), get('node-hold', 'connect_rate'), '', 0);
+} else rows.push('| 5. 20,000 connections held | skipped (BENCH_QUICK=1) | | | |');
+
+const cpu = (os.cpus()[0]?.model ?? 'unknown').trim();
+const out = [];
+out.push(`# siogate benchmark: ${new Date().toISOString()}`);
+out.push('');
+out.push(`Machine: ${os.cpus().length} CPUs (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}.`);
+out.push(`Versions: siogate ${meta.siogate}, Node ${meta.node}, socket.io ${meta['socket.io']}, libwebsockets ${meta.lws}. ulimit -n ${meta.nofile}.`);
+out.push(`Machine busy before the run: ${meta.busy}% of all CPUs${Number(meta.busy) >= 15 ? ' (**WARNING: other load; numbers skewed**)' : ''}. Scenarios took ${meta.elapsed} s.`);
+out.push('Ratio = siogate / Node (lower is better for memory and latency, higher for rates).');
+out.push('');
+out.push('| Scenario | siogate | Node | ratio | target |');
+out.push('|---|---:|---:|---:|---|');
+out.push(...rows);
+out.push('');
+out.push(`Broadcast: one sender emits ${meta.bcast_msgs} events with an ack window of 16 to a room of 1,000 clients; rate = deliveries / (last delivery − first send). Echo: one client, ${meta.echo_msgs} sequential emits with ack (after 100 warm-up round trips).`);
+console.log(out.join('\n'));

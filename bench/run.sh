@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# run.sh - the siogate benchmark (`make bench`): siogate and the Node reference server, same
+# machine, same run, same load generator. Prints one table and writes bench/results/latest.md.
+#
+# Usage: bench/run.sh ABS_BUILDDIR   (make bench passes $(abs_top_builddir))
+# Environment:
+#   BENCH_QUICK=1     skip scenario 5 (the 60 s hold of ~20,000 connections)
+#   BENCH_HOLD_S=60   how long scenario 5 holds its connections
+#   BENCH_BCAST_MSGS=300, BENCH_BCAST_REPS=3, BENCH_ECHO_MSGS=5000
+# Everything listens on 127.0.0.1; every wait is bounded; servers are stopped by PID.
+set -euo pipefail
+
+BUILDDIR=${1:?usage: bench/run.sh ABS_BUILDDIR}
+SRCDIR=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$BUILDDIR/bench-out
+RESULTS=$SRCDIR/bench/results
+HOLD_S=${BENCH_HOLD_S:-60}
+BCAST_MSGS=${BENCH_BCAST_MSGS:-300}
+BCAST_REPS=${BENCH_BCAST_REPS:-3}
+ECHO_MSGS=${BENCH_ECHO_MSGS:-5000}
+SIOGATE=$BUILDDIR/src/siogate
+PLUGINS=$BUILDDIR/bridges/local/.libs
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -x "$SIOGATE" ] || die "$SIOGATE not built (run make first)"
+[ -f "$PLUGINS/local.so" ] || die "the local bridge plugin is not built ($PLUGINS/local.so); configure --with-bridge-local"
+command -v node >/dev/null || die "node is required for the reference server"
+command -v npm >/dev/null || die "npm is required for the reference server"
+
+# File descriptors: 10,000 clients need 10,000 in the server and in the load generator.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+[ "$NOFILE" -ge 10300 ] || die "ulimit -n is $NOFILE (hard limit $(ulimit -Hn)); 10,000 clients need at least 10300. Raise the hard limit (e.g. ulimit -Hn 65536 as root)."
+if [ "$NOFILE" -ge 20300 ]; then HOLD_N=20000; else HOLD_N=$((NOFILE - 300)); fi
+
+mkdir -p "$OUT" "$RESULTS"
+rm -f "$OUT"/*.json "$OUT"/*.log
+
+echo "bench: building the load generator"
+gcc -O2 -Wall -Wextra -o "$OUT/loadgen" "$SRCDIR/bench/loadgen.c" || die "cannot build bench/loadgen.c"
+LOADGEN=$OUT/loadgen
+
+if [ ! -f "$SRCDIR/bench/node/node_modules/.package-lock.json" ] ||
+   [ "$SRCDIR/bench/node/package-lock.json" -nt "$SRCDIR/bench/node/node_modules/.package-lock.json" ]; then
+	echo "bench: npm ci in bench/node"
+	(cd "$SRCDIR/bench/node" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in bench/node"
+fi
+
+free_port() {
+	node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+SERVER_PID=
+start_server() { # kind tag -> sets SERVER_PID, PORT
+	local kind=$1 tag=$2
+	PORT=$(free_port)
+	if [ "$kind" = siogate ]; then
+		PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
+	else
+		PORT=$PORT node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
+	fi
+	SERVER_PID=$!
+	for _ in $(seq 1 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+			sleep 0.5 # let the process settle before its RSS baseline
+			return 0
+		fi
+		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/$tag.server.log" >&2; die "$kind exited at startup"; }
+		sleep 0.1
+	done
+	stop_server
+	die "$kind did not listen on 127.0.0.1:$PORT within 10 s"
+}
+
+stop_server() {
+	[ -n "$SERVER_PID" ] || return 0
+	kill "$SERVER_PID" 2>/dev/null || true
+	for _ in $(seq 1 50); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+}
+trap stop_server EXIT INT TERM
+
+# run_lg tag timeout_s loadgen-args... : one load generator run, JSON in $OUT/tag.json
+run_lg() {
+	local tag=$1 t=$2
+	shift 2
+	if ! timeout -k 5 "$t" "$LOADGEN" --port "$PORT" --pid "$SERVER_PID" "$@" >"$OUT/$tag.json" 2>"$OUT/$tag.log"; then
+		echo "bench: $tag: load generator failed or timed out (see $OUT/$tag.log)" >&2
+		echo '{"error":"failed"}' >"$OUT/$tag.json"
+	fi
+	echo "  $tag: $(cut -c1-160 "$OUT/$tag.json")"
+}
+
+# How busy the machine is before we start (another job skews every number).
+cpu_busy() {
+	local a1 a2 a3 a4 a5 a6 a7 a8 b1 b2 b3 b4 b5 b6 b7 b8
+	read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ </proc/stat
+	sleep 1
+	read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ </proc/stat
+	local tot=$(((b1 + b2 + b3 + b4 + b5 + b6 + b7 + b8) - (a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8)))
+	local idle=$(((b4 + b5) - (a4 + a5)))
+	echo $((tot > 0 ? 100 * (tot - idle) / tot : 0))
+}
+BUSY=$(cpu_busy)
+[ "$BUSY" -lt 15 ] || echo "bench: WARNING: the machine is already ${BUSY}% busy; the numbers will be skewed" >&2
+
+START=$(date +%s)
+for kind in siogate node; do
+	echo "bench: $kind"
+	start_server "$kind" "$kind-idle1k"
+	run_lg "$kind-idle1k" 60 --mode idle --n 1000 --timeout 40
+	stop_server
+	start_server "$kind" "$kind-idle10k"
+	run_lg "$kind-idle10k" 120 --mode idle --n 10000 --timeout 90
+	stop_server
+	start_server "$kind" "$kind-bcast"
+	for r in $(seq 1 "$BCAST_REPS"); do
+		run_lg "$kind-bcast-$r" 120 --mode bcast --n 1000 --msgs "$BCAST_MSGS" --window 16 --timeout 90
+	done
+	stop_server
+	start_server "$kind" "$kind-echo"
+	run_lg "$kind-echo" 120 --mode echo --n 1 --msgs "$ECHO_MSGS" --timeout 90
+	stop_server
+	if [ "${BENCH_QUICK:-0}" != 1 ]; then
+		start_server "$kind" "$kind-hold"
+		run_lg "$kind-hold" $((HOLD_S + 200)) --mode idle --n "$HOLD_N" --hold "$HOLD_S" --timeout 150
+		stop_server
+	fi
+done
+ELAPSED=$(($(date +%s) - START))
+
+SG_VERSION=$(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)
+SIO_VERSION=$(node -p 'require(process.argv[1]).version' "$SRCDIR/bench/node/node_modules/socket.io/package.json")
+LWS_VERSION=$(pkg-config --modversion libwebsockets 2>/dev/null || echo unknown)
+node "$SRCDIR/bench/report.mjs" "$OUT" \
+	"siogate=$SG_VERSION" "node=$(node --version)" "socket.io=$SIO_VERSION" "lws=$LWS_VERSION" \
+	"busy=$BUSY" "elapsed=$ELAPSED" "hold_n=$HOLD_N" "hold_s=$HOLD_S" "nofile=$NOFILE" \
+	"quick=${BENCH_QUICK:-0}" "bcast_msgs=$BCAST_MSGS" "echo_msgs=$ECHO_MSGS" >"$RESULTS/latest.md"
+cat "$RESULTS/latest.md"
+echo "bench: written to $RESULTS/latest.md (raw JSON in $OUT)"
