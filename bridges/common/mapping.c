@@ -676,6 +676,29 @@ static long bins_add(struct bins *bs, const unsigned char *data, size_t len, uns
 	return (long)bs->n++;
 }
 
+/* Does `v` hold an object with a "_placeholder" key anywhere? Such an object is how the
+ * Socket.IO encoder marks binary data: from a broker it would dangle, or alias another
+ * argument's bytes, so values carrying one are refused. */
+static int has_placeholder(const json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_object(v)) {
+		if (json_object_get(v, "_placeholder"))
+			return 1;
+		json_object_foreach((json_t *)v, k, x)
+			if (has_placeholder(x))
+				return 1;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			if (has_placeholder(x))
+				return 1;
+	}
+	return 0;
+}
+
 /* Replaces every {"$binary":"<base64>"} inside `v` by an attachment placeholder (the form
  * upstream messages use for binary arguments, so a relay gives clients their bytes back). */
 static int decode_binaries(json_t *v, struct bins *bs, char *why, size_t whylen)
@@ -770,6 +793,10 @@ static int make_args(const struct down *d, const struct sgm_msg *m, json_t **arg
 			json_array_append_new(*args, json_pack("{sbsi}", "_placeholder", 1, "num", 0));
 			return 0;
 		} /* an empty value: an event without arguments */
+	}
+	if (has_placeholder(*args)) {
+		json_decref(*args);
+		return errf(why, whylen, "the value contains a \"_placeholder\" object (binary goes as {\"$binary\":\"<base64>\"})");
 	}
 	if (decode_binaries(*args, bs, why, whylen)) {
 		json_decref(*args);
@@ -947,6 +974,10 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 
 		if (!event || !event[0] || (args && !json_is_array(args))) {
 			errf(why, whylen, "\"emit\" needs \"event\" (a string) and \"args\" (an array, optional)");
+			goto out;
+		}
+		if (has_placeholder(args)) {
+			errf(why, whylen, "\"args\" contains a \"_placeholder\" object");
 			goto out;
 		}
 		if (n_sids) {

@@ -1068,6 +1068,48 @@ END_TEST
 
 /* ---- upstream ---------------------------------------------------------------------- */
 
+/* Found by fuzz/fuzz_mapping.c: a broker value (or a control "emit") may contain a literal
+ * {"_placeholder":true,"num":N} object, and the mapping handed it to the host as an
+ * attachment placeholder: dangling when the message has no attachment N, an alias of another
+ * argument's bytes when a {"$binary"} made one. The decoder refuses dangling placeholders from
+ * clients; from a broker such a value is now refused as malformed (regression test). */
+static size_t count_str(const char *s, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+START_TEST(deliver_literal_placeholder)
+{
+	struct sgm_binding *b = down_binding();
+	long rc;
+
+	reset_host();
+	rc = deliver(b, "auto", "lobby", "{\"_placeholder\":true,\"num\":0}", NULL);
+	ck_assert_msg(rc == -1 || (host.n == 1 && count_str(host.calls[0].args, "_placeholder") == 0),
+		      "dangling placeholder delivered: rc %ld, args %s, %zu attachments", rc,
+		      host.n ? host.calls[0].args : "", host.n ? host.calls[0].n_att : 0);
+
+	reset_host();
+	rc = ctl(b, "{\"op\":\"emit\",\"event\":\"e\",\"args\":[{\"_placeholder\":true,\"num\":0}]}");
+	ck_assert_msg(rc == -1 || (host.n == 1 && count_str(host.calls[0].args, "_placeholder") == 0),
+		      "dangling placeholder emitted by a control command: rc %ld, args %s", rc,
+		      host.n ? host.calls[0].args : "");
+
+	/* Next to a real binary argument: only that one may be a placeholder. */
+	reset_host();
+	rc = deliver(b, "spread", "k", "[{\"_placeholder\":true,\"num\":0},{\"$binary\":\"AQ==\"}]", NULL);
+	ck_assert_msg(rc == -1 || (host.n == 1 && host.calls[0].n_att == 1 &&
+				   count_str(host.calls[0].args, "_placeholder") == 1),
+		      "literal placeholder aliases an attachment: rc %ld, args %s", rc,
+		      host.n ? host.calls[0].args : "");
+	sgm_binding_free(b);
+}
+END_TEST
+
 START_TEST(route_first_match)
 {
 	struct sgm_binding *b = binding("/chat", 0,
@@ -1380,6 +1422,7 @@ static Suite *mapping_suite(void)
 	tcase_add_test(tc, control_join_leave);
 	tcase_add_test(tc, control_disconnect_emit);
 	tcase_add_test(tc, control_errors);
+	tcase_add_test(tc, deliver_literal_placeholder);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("upstream");
