@@ -404,7 +404,9 @@ static struct sg_socket **select_target(struct sg_host *h, const struct sg_bridg
 	return sg_nsp_select(nsp, t->sids, t->n_sids, t->rooms, t->n_rooms, t->except, t->n_except, n);
 }
 
-static long h_join(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n_rooms)
+/* join and leave: every selected socket joins (or leaves) every room in `rooms`. */
+static long join_or_leave(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms,
+			  size_t n_rooms, int join)
 {
 	struct sg_nsp *nsp;
 	size_t n, i, j;
@@ -413,26 +415,24 @@ static long h_join(struct sg_host *h, const struct sg_bridge_target *t, const ch
 	if (!nsp)
 		return -2;
 	for (i = 0; i < n; i++)
-		for (j = 0; j < n_rooms; j++)
-			sg_socket_join(ss[i], rooms[j]);
+		for (j = 0; j < n_rooms; j++) {
+			if (join)
+				sg_socket_join(ss[i], rooms[j]);
+			else if (strcmp(rooms[j], sg_socket_id(ss[i]))) /* a socket keeps its own room */
+				sg_socket_leave(ss[i], rooms[j]);
+		}
 	free(ss);
 	return (long)n;
 }
 
+static long h_join(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n_rooms)
+{
+	return join_or_leave(h, t, rooms, n_rooms, 1);
+}
+
 static long h_leave(struct sg_host *h, const struct sg_bridge_target *t, const char *const *rooms, size_t n_rooms)
 {
-	struct sg_nsp *nsp;
-	size_t n, i, j;
-	struct sg_socket **ss = select_target(h, t, &n, &nsp);
-
-	if (!nsp)
-		return -2;
-	for (i = 0; i < n; i++)
-		for (j = 0; j < n_rooms; j++)
-			if (strcmp(rooms[j], sg_socket_id(ss[i]))) /* a socket keeps its own room */
-				sg_socket_leave(ss[i], rooms[j]);
-	free(ss);
-	return (long)n;
+	return join_or_leave(h, t, rooms, n_rooms, 0);
 }
 
 static long h_disconnect(struct sg_host *h, const struct sg_bridge_target *t)

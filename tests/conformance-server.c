@@ -132,7 +132,7 @@ static int on_event(void *ud, struct sg_socket *s, const char *event, json_t *ar
 				     json_string_value(json_object_get(o, "event")) ?: "broadcast",
 				     json_object_get(o, "args"), att, n_att);
 		if (ack_id >= 0) {
-			json_t *r = json_pack("[i]", (json_int_t)n);
+			json_t *r = json_pack("[I]", (json_int_t)n);
 			sg_socket_ack(s, ack_id, r, NULL, 0);
 			json_decref(r);
 		}

@@ -699,54 +699,60 @@ static int has_placeholder(const json_t *v)
 	return 0;
 }
 
+/* If `x` is {"$binary":"<base64>"}, decodes it into `bs` and returns its placeholder (a new
+ * reference); NULL when `x` is anything else, or (with *bad set) when it is not valid. */
+static json_t *binary_placeholder(const json_t *x, struct bins *bs, int *bad)
+{
+	const char *b64 = json_string_value(json_object_get(x, "$binary"));
+	unsigned char *buf;
+	long len, idx;
+	size_t n;
+
+	if (!b64 || json_object_size(x) != 1)
+		return NULL;
+	n = strlen(b64);
+	buf = malloc(n / 4 * 3 + 1);
+	len = buf ? sg_base64_decode(b64, n, buf) : -1;
+	idx = len < 0 || bs->n >= SGM_MAX_ROOMS ? -1 : bins_add(bs, buf, (size_t)len, buf);
+	if (idx < 0) {
+		free(buf);
+		*bad = 1;
+		return NULL;
+	}
+	return json_pack("{sbsI}", "_placeholder", 1, "num", (json_int_t)idx);
+}
+
 /* Replaces every {"$binary":"<base64>"} inside `v` by an attachment placeholder (the form
  * upstream messages use for binary arguments, so a relay gives clients their bytes back). */
 static int decode_binaries(json_t *v, struct bins *bs, char *why, size_t whylen)
 {
+	const char *k;
+	json_t *x, *ph;
+	void *tmp;
+	size_t i;
+	int bad = 0;
+
 	if (json_is_object(v)) {
-		const char *k;
-		json_t *x;
-		void *tmp;
-
 		json_object_foreach_safe(v, tmp, k, x) {
-			const char *b64 = json_string_value(json_object_get(x, "$binary"));
-
-			if (b64 && json_object_size(x) == 1) {
-				size_t n = strlen(b64);
-				unsigned char *buf = malloc(n / 4 * 3 + 1);
-				long len = buf ? sg_base64_decode(b64, n, buf) : -1;
-				long idx = len < 0 || bs->n >= SGM_MAX_ROOMS ? -1 : bins_add(bs, buf, (size_t)len, buf);
-
-				if (idx < 0) {
-					free(buf);
-					return errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
-				}
-				json_object_set_new(v, k, json_pack("{sbsi}", "_placeholder", 1, "num", (json_int_t)idx));
-			} else if (decode_binaries(x, bs, why, whylen)) {
+			if ((ph = binary_placeholder(x, bs, &bad)))
+				json_object_set_new(v, k, ph);
+			else if (bad)
+				break;
+			else if (decode_binaries(x, bs, why, whylen))
 				return -1;
-			}
 		}
 	} else if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			json_t *x = json_array_get(v, i);
-			const char *b64 = json_string_value(json_object_get(x, "$binary"));
-
-			if (b64 && json_object_size(x) == 1) {
-				size_t n = strlen(b64);
-				unsigned char *buf = malloc(n / 4 * 3 + 1);
-				long len = buf ? sg_base64_decode(b64, n, buf) : -1;
-				long idx = len < 0 || bs->n >= SGM_MAX_ROOMS ? -1 : bins_add(bs, buf, (size_t)len, buf);
-
-				if (idx < 0) {
-					free(buf);
-					return errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
-				}
-				json_array_set_new(v, i, json_pack("{sbsi}", "_placeholder", 1, "num", (json_int_t)idx));
-			} else if (decode_binaries(x, bs, why, whylen)) {
+		json_array_foreach(v, i, x) {
+			if ((ph = binary_placeholder(x, bs, &bad)))
+				json_array_set_new(v, i, ph);
+			else if (bad)
+				break;
+			else if (decode_binaries(x, bs, why, whylen))
 				return -1;
-			}
 		}
 	}
+	if (bad)
+		return errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
 	return 0;
 }
 

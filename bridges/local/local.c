@@ -144,7 +144,7 @@ static void run_pending(void *ud)
 		if (!l->head)
 			l->tail = NULL;
 		n = deliver(l, &p->out);
-		res = json_pack("{sbsssi}", "ok", 1, "topic", p->out.topic, "delivered", (json_int_t)n);
+		res = json_pack("{sbsssI}", "ok", 1, "topic", p->out.topic, "delivered", (json_int_t)n);
 		l->api->complete(l->host, p->ticket, res);
 		json_decref(res);
 		sgm_out_clear(&p->out);
