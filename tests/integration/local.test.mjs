@@ -8,8 +8,10 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 
+import fs from 'node:fs';
+
 import {
-	BUILDDIR, SIOGATE, T, call, closeClients, collect, connect, ms, once, sleep, startDaemon, writeConfig,
+	BUILDDIR, SIOGATE, SRCDIR, T, call, closeClients, collect, connect, ms, once, sleep, startDaemon, writeConfig,
 } from './harness.mjs';
 
 const PLUGIN_PATH = path.join(BUILDDIR, 'bridges', 'local', '.libs');
@@ -103,5 +105,19 @@ describe('local bridge', () => {
 		});
 		assert.notEqual(r.status, 0);
 		assert.match(r.stderr, /namespaces\[0\]\.bridge\.to_clients\[0\]\.rooms: expected one of auto, header, key, topic, all/);
+	});
+
+	it('etc/siogate.example.json is valid for the plugins too (every bridge and broker key)', T(), async (t) => {
+		const dirs = ['kafka', 'mqtt', 'local'].map((b) => path.join(BUILDDIR, 'bridges', b, '.libs'));
+		if (!dirs.every((d) => fs.existsSync(d))) {
+			t.skip('a bridge plugin was not built (configure --with-bridge-X=no)');
+			return;
+		}
+		const r = spawnSync(SIOGATE, ['--check-config', '-c', path.join(SRCDIR, 'etc', 'siogate.example.json')], {
+			env: { ...process.env, SIOGATE_PLUGIN_PATH: dirs.join(':'), SIOGATE_TOKEN: 'example' },
+			encoding: 'utf8', timeout: ms(10000),
+		});
+		assert.equal(r.status, 0, r.stderr);
+		assert.match(r.stdout, /configuration is valid/);
 	});
 });
