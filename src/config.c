@@ -567,6 +567,8 @@ done:
 	return rc;
 }
 
+#define SG_REGEX_MAX_LEN 512
+
 static int compile_re(struct loader *ld, const char *path, const char *src, regex_t **out)
 {
 	regex_t *re = malloc(sizeof *re);
@@ -575,6 +577,36 @@ static int compile_re(struct loader *ld, const char *path, const char *src, rege
 
 	if (!re)
 		return oom(ld, path);
+	/* glibc's regcomp copies the pattern tree for every stacked quantifier ("a++++..."),
+	 * which can take minutes: refuse what no sensible namespace or room pattern needs. */
+	if (strlen(src) > SG_REGEX_MAX_LEN) {
+		free(re);
+		return fail(ld, path, "invalid regular expression: longer than %d characters", SG_REGEX_MAX_LEN);
+	}
+	for (const char *c = src; *c; c++) {
+		if (*c == '\\' && c[1]) {
+			c++;
+			continue;
+		}
+		if (*c == '[') { /* a bracket expression: its characters are literal ("[*+]") */
+			const char *e = c + 1;
+			if (*e == '^')
+				e++;
+			if (*e == ']')
+				e++;
+			while (*e && *e != ']')
+				e++;
+			if (!*e)
+				break; /* unterminated: regcomp reports it */
+			c = e;
+			continue;
+		}
+		if (strchr("*+?}", *c) && c[1] && strchr("*+?{", c[1])) {
+			free(re);
+			return fail(ld, path, "invalid regular expression: stacked repetition operators ('%c%c')",
+				    *c, c[1]);
+		}
+	}
 	/* No REG_NOSUB: sg_regex_full_match needs the match offsets. */
 	rc = regcomp(re, src, REG_EXTENDED);
 	if (rc != 0) {
