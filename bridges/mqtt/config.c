@@ -95,56 +95,23 @@ static int get_opt_str(const json_t *o, const char *key, const char *path, const
 	return get_str(o, key, path, out, err, len);
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t d = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			if (prev[j] + 1 < d)
-				d = prev[j] + 1;
-			if (cur[j - 1] + 1 < d)
-				d = cur[j - 1] + 1;
-			cur[j] = d;
-		}
-		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
-	}
-	return prev[lb];
-}
-
 static int check_keys(const json_t *o, const char *path, const char *const *keys, char *err, size_t len)
 {
 	const char *k;
 	json_t *v;
 
 	json_object_foreach((json_t *)o, k, v) {
-		const char *best = NULL;
-		size_t bd = 3;
+		const char *best;
 		int ok = 0;
 
-		for (const char *const *kk = keys; *kk; kk++) {
-			size_t d;
-			if (!strcmp(k, *kk)) {
-				ok = 1;
-				break;
-			}
-			d = edit_distance(k, *kk);
-			if (d < bd) {
-				bd = d;
-				best = *kk;
-			}
-		}
-		if (!ok) {
-			if (best)
-				return errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, best);
-			return errf(err, len, "%s: unknown key '%s'", path, k);
-		}
+		for (const char *const *kk = keys; *kk && !ok; kk++)
+			ok = !strcmp(k, *kk);
+		if (ok)
+			continue;
+		best = sgm_suggest(k, keys, NULL); /* the shared did-you-mean (mapping.c) */
+		if (best)
+			return errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, best);
+		return errf(err, len, "%s: unknown key '%s'", path, k);
 	}
 	return 0;
 }
