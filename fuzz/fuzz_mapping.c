@@ -174,10 +174,17 @@ static const char *f_instance_id(struct sg_host *h)
 	return "fuzz";
 }
 
+static void f_set_info(struct sg_host *h, const char *key, const char *value)
+{
+	(void)h;
+	(void)key;
+	(void)value;
+}
+
 static const struct sg_host_api api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	f_log, f_post, f_emit, f_join, f_join, f_disconnect, f_complete, f_set_ready, f_count,
-	f_foreach_nsp, f_instance_id,
+	f_foreach_nsp, f_instance_id, f_set_info,
 };
 
 /* Kafka-like topic names, plus '+'. */

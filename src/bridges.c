@@ -39,6 +39,7 @@ struct sg_host {
 	int started;
 	int ready;                     /* guarded by b->mu */
 	char reason[160];
+	json_t *info;                  /* set_info() facts, object or NULL; guarded by b->mu */
 };
 
 struct binding {
@@ -493,6 +494,20 @@ static void h_set_ready(struct sg_host *h, int ready, const char *reason)
 		       ready ? "ready" : "not ready", reason && reason[0] ? ": " : "", reason ? reason : "");
 }
 
+static void h_set_info(struct sg_host *h, const char *key, const char *value)
+{
+	pthread_mutex_lock(&h->b->mu);
+	if (!h->info)
+		h->info = json_object();
+	if (h->info && key) {
+		if (value)
+			json_object_set_new(h->info, key, json_string(value));
+		else
+			json_object_del(h->info, key);
+	}
+	pthread_mutex_unlock(&h->b->mu);
+}
+
 static void h_count(struct sg_host *h, const char *name, const char *labels, double delta)
 {
 	struct sg_bridges *b = h->b;
@@ -555,7 +570,7 @@ static const char *h_instance_id(struct sg_host *h)
 static const struct sg_host_api host_api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
-	h_foreach_nsp, h_instance_id,
+	h_foreach_nsp, h_instance_id, h_set_info,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */
@@ -755,6 +770,7 @@ void sg_bridges_destroy(struct sg_bridges *b)
 	for (size_t i = 0; i < b->n_hosts; i++) {
 		b->hosts[i]->pl->p->fini(b->hosts[i]->inst);
 		free(b->hosts[i]->label);
+		json_decref(b->hosts[i]->info);
 		free(b->hosts[i]);
 	}
 	free(b->hosts);
@@ -800,6 +816,20 @@ int sg_bridges_ready(struct sg_bridges *b, char *reason, size_t len)
 		}
 	pthread_mutex_unlock(&b->mu);
 	return ready;
+}
+
+json_t *sg_bridges_info(struct sg_bridges *b)
+{
+	json_t *all = json_object();
+
+	if (!b || !all)
+		return all;
+	pthread_mutex_lock(&b->mu);
+	for (size_t i = 0; i < b->n_hosts; i++)
+		if (b->hosts[i]->info && json_object_size(b->hosts[i]->info))
+			json_object_set_new(all, b->hosts[i]->label, json_deep_copy(b->hosts[i]->info));
+	pthread_mutex_unlock(&b->mu);
+	return all;
 }
 
 void sg_bridges_metrics(struct sg_bridges *b, struct sg_strbuf *out)

@@ -3,6 +3,7 @@
 #ifndef SG_BRIDGES_H
 #define SG_BRIDGES_H
 
+#include <jansson.h>
 #include <libwebsockets.h>
 
 #include "config.h"
@@ -39,6 +40,9 @@ void sg_bridges_destroy(struct sg_bridges *b); /* stops if needed; NULL is a no-
 size_t sg_bridges_count(const struct sg_bridges *b); /* instances */
 /* 1 when every instance reported ready; else 0 with the first reason in `reason`. */
 int sg_bridges_ready(struct sg_bridges *b, char *reason, size_t len);
+/* The facts plugins published with set_info(): {"BRIDGE":{"key":"value"}}, only bridges
+ * that published any (a new reference; an empty object for none or NULL b). */
+json_t *sg_bridges_info(struct sg_bridges *b);
 /* Appends the plugins' counters in the Prometheus text format. */
 void sg_bridges_metrics(struct sg_bridges *b, struct sg_strbuf *out);
 

@@ -1,6 +1,7 @@
 /* http_admin.c - /healthz, /readyz and /metrics for orchestrators and Prometheus. */
 #include "http_admin.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "bridges.h"
@@ -41,6 +42,22 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_bridges *b, struct sg
 	sg_bridges_metrics(b, sb);
 }
 
+/* Appends `prefix` and the bridges' published facts, if any. Returns 1 when it did. */
+static int append_info(struct sg_strbuf *sb, struct sg_bridges *b, const char *prefix)
+{
+	json_t *info = sg_bridges_info(b);
+	char *text = info && json_object_size(info) ? json_dumps(info, JSON_COMPACT) : NULL;
+	int done = text != NULL;
+
+	if (text) {
+		sg_strbuf_append(sb, prefix, strlen(prefix));
+		sg_strbuf_append(sb, text, strlen(text));
+		free(text);
+	}
+	json_decref(info);
+	return done;
+}
+
 int sg_admin_handle(const struct sg_stats *st, struct sg_bridges *b, int stopping, struct lws *wsi,
 		    const char *uri, int *rc)
 {
@@ -62,8 +79,20 @@ int sg_admin_handle(const struct sg_stats *st, struct sg_bridges *b, int stoppin
 			sg_strbuf_append(&sb, ",\"reason\":", 10);
 			sg_json_append_string(&sb, reason, strlen(reason));
 		}
+		append_info(&sb, b, ",\"info\":");
 		sg_strbuf_appendc(&sb, '}');
 		*rc = sb.oom ? -1 : sg_http_respond(wsi, ready ? 200 : 503, "application/json", sb.data, sb.len, NULL);
+		sg_strbuf_free(&sb);
+		return 1;
+	}
+	if (!strcmp(uri, "/demo/info")) {
+		/* What a demo page needs to tell its user, e.g. an embedded broker's address. */
+		sg_strbuf_init(&sb);
+		sg_strbuf_appendc(&sb, '{');
+		if (!append_info(&sb, b, "\"info\":"))
+			sg_strbuf_append(&sb, "\"info\":{}", 9);
+		sg_strbuf_appendc(&sb, '}');
+		*rc = sb.oom ? -1 : sg_http_respond(wsi, 200, "application/json", sb.data, sb.len, NULL);
 		sg_strbuf_free(&sb);
 		return 1;
 	}

@@ -11,6 +11,8 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.1  2026-11-23  host: set_info() (facts shown by /readyz and /demo/info). A plugin
+ *                    built for 1.1 checks api->abi_minor >= 1 before calling it.
  *   1.0  2026-11-23  first version.
  *
  * Threads: one loop thread owns every socket, namespace and room. Each host function says
@@ -30,7 +32,7 @@
 #include <jansson.h>
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 0
+#define SG_BRIDGE_ABI_MINOR 1
 
 /* The name of the symbol every plugin exports. */
 #define SG_BRIDGE_SYMBOL "siogate_bridge"
@@ -138,6 +140,12 @@ struct sg_host_api {
 	/* A unique id of this gateway process (stable for its lifetime): for per-instance
 	 * consumer group ids and MQTT client ids. */
 	const char *(*instance_id)(struct sg_host *h);
+
+	/* Since 1.1. Publishes a fact about this instance (e.g. the address of an embedded
+	 * broker), shown by /readyz and /demo/info as "info":{"BRIDGE":{"key":"value"}}.
+	 * A NULL value removes the key. Only what is safe to show anyone who can reach the
+	 * gateway's HTTP port: never credentials. Any thread. */
+	void (*set_info)(struct sg_host *h, const char *key, const char *value);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`. */
