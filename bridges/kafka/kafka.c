@@ -11,12 +11,15 @@
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include "mapping.h"
 #include "siogate/bridge.h"
 
 #define CONSUME_BATCH 2000       /* messages handled per loop turn before yielding */
 #define LOG_INTERVAL_S 10        /* malformed-message warnings, at most one per interval */
+/* bootstrap_servers value that runs librdkafka's mock cluster in-process (demos, tests). */
+#define EMBEDDED "embedded"
 
 struct binding {
 	struct sgm_binding *m;
@@ -32,6 +35,9 @@ struct kafka {
 	struct binding *bindings;
 	size_t n_bindings;
 	json_t *broker;              /* the broker object (a reference) */
+	char *bootstrap;             /* bootstrap.servers in use (the mock cluster's when embedded) */
+	rd_kafka_t *mock_rk;         /* embedded: the handle that owns the mock cluster */
+	rd_kafka_mock_cluster_t *mock;
 	atomic_int p_posted, c_posted;
 	int stopped;
 	int assigned;                /* the consumer has its partitions */
@@ -532,9 +538,7 @@ static rd_kafka_conf_t *base_conf(struct kafka *k, const char *section, char *er
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char e[256];
 
-	if (rd_kafka_conf_set(conf, "bootstrap.servers",
-			      json_string_value(json_object_get(k->broker, "bootstrap_servers")), e,
-			      sizeof(e)) != RD_KAFKA_CONF_OK ||
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", k->bootstrap, e, sizeof(e)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", e, sizeof(e)) != RD_KAFKA_CONF_OK ||
 	    /* Retry a lost broker every second at most (librdkafka's default backs off to
 	     * 10 s), so that recovery and failure acks come close to delivery_timeout_ms. */
@@ -612,6 +616,40 @@ static rd_kafka_topic_partition_list_t *subscription(struct kafka *k)
 	return l;
 }
 
+/* bootstrap_servers "embedded": librdkafka's mock cluster (the Kafka wire protocol, kept in
+ * memory) runs in this process on a free 127.0.0.1 port, so that a demo needs no Kafka
+ * installed. Its address is logged and published with set_info (/readyz, /demo/info). */
+static int start_embedded(struct kafka *k, char *err, size_t len)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const char *addr;
+	char e[256];
+
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	k->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
+	if (!k->mock_rk) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, len, "embedded Kafka: %s", e);
+		return -1;
+	}
+	k->mock = rd_kafka_mock_cluster_new(k->mock_rk, 1);
+	addr = k->mock ? rd_kafka_mock_cluster_bootstraps(k->mock) : NULL;
+	if (!addr || !(k->bootstrap = strdup(addr))) {
+		snprintf(err, len, "embedded Kafka: cannot start librdkafka's mock cluster");
+		return -1;
+	}
+	k->api->log(k->host, SG_BRIDGE_LOG_WARN,
+		    "embedded Kafka (librdkafka's mock cluster, for demos and tests: records live in memory "
+		    "and are lost on exit) listening at %s; set bootstrap_servers to a real cluster in production",
+		    k->bootstrap);
+	if (k->api->abi_minor >= 1) {
+		k->api->set_info(k->host, "embedded", "librdkafka mock cluster");
+		k->api->set_info(k->host, "bootstrap_servers", k->bootstrap);
+	}
+	return 0;
+}
+
 static int start(void *inst, char *err, size_t len)
 {
 	struct kafka *k = inst;
@@ -622,6 +660,15 @@ static int start(void *inst, char *err, size_t len)
 	const char *startpos = json_string_value(json_object_get(k->broker, "start"));
 	char group[160];
 	rd_kafka_resp_err_t rerr;
+	const char *bs = json_string_value(json_object_get(k->broker, "bootstrap_servers"));
+
+	if (!strcmp(bs, EMBEDDED)) {
+		if (start_embedded(k, err, len))
+			return -1;
+	} else if (!(k->bootstrap = strdup(bs))) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
 
 	/* Producer: idempotent, acks from every in-sync replica, a bounded delivery time. */
 	conf = base_conf(k, "producer", err, len);
@@ -777,6 +824,12 @@ static void fini(void *inst)
 		rd_kafka_queue_destroy(k->pq);
 	if (k->producer)
 		rd_kafka_destroy(k->producer);
+	/* The embedded cluster goes last: its clients are gone. */
+	if (k->mock)
+		rd_kafka_mock_cluster_destroy(k->mock);
+	if (k->mock_rk)
+		rd_kafka_destroy(k->mock_rk);
+	free(k->bootstrap);
 	for (size_t i = 0; i < k->n_bindings; i++)
 		sgm_binding_free(k->bindings[i].m);
 	free(k->bindings);
