@@ -26,9 +26,10 @@ static const char *const root_keys[] = { "server", "log", "brokers", "namespaces
 static const char *const server_keys[] = {
 	"listen", "path", "transports", "allow_upgrades", "ping_interval_ms", "ping_timeout_ms",
 	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "max_payload",
-	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", NULL
+	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", "static", NULL
 };
 static const char *const tls_keys[] = { "cert", "key", NULL };
+static const char *const static_keys[] = { "url", "dir", "index", NULL };
 static const char *const log_keys[] = { "level", "format", NULL };
 static const char *const nsp_keys[] = { "name", "match", "middleware", "rooms", "bridge", NULL };
 static const char *const token_keys[] = {
@@ -781,6 +782,121 @@ static int load_tls(struct loader *ld, json_t *obj, const char *path,
 	return 0;
 }
 
+/* One server.static entry: a URL prefix ("/", "/assets/") served from a folder. */
+static int load_static_mount(struct loader *ld, json_t *m, const char *path,
+			     const struct sg_server_config *srv, struct sg_static_mount *out)
+{
+	char p[PATH_LEN], *url = NULL;
+	size_t n;
+
+	if (!json_is_object(m))
+		return fail(ld, path, "expected an object with \"url\" and \"dir\"");
+	if (check_keys(ld, m, path, static_keys) < 0)
+		return -1;
+	if (!json_object_get(m, "dir"))
+		return fail(ld, path, "missing required key 'dir'");
+	if (opt_str(ld, m, path, "dir", 1, &out->dir) < 0 || opt_str(ld, m, path, "url", 1, &url) < 0 ||
+	    opt_str(ld, m, path, "index", 0, &out->index) < 0)
+		goto fail;
+	path_key(p, path, "url");
+	if (!url && !(url = strdup("/")))
+		goto nomem;
+	n = strlen(url);
+	if (url[0] != '/' || strpbrk(url, "?#%\\ \t\r\n") || strstr(url, "/./") || strstr(url, "/../") ||
+	    strstr(url, "//")) {
+		fail(ld, p, "expected a URL path starting with '/' (no '?', '#', '%%', '\\', spaces, '//', '.' or '..' segments)");
+		goto fail;
+	}
+	if (url[n - 1] != '/') {
+		char *nu = realloc(url, n + 2);
+
+		if (!nu)
+			goto nomem;
+		url = nu;
+		memcpy(url + n, "/", 2);
+	}
+	/* The Engine.IO endpoint is matched first: a mount inside it would never be reached. */
+	if (!strncmp(url, srv->path, strlen(srv->path))) {
+		fail(ld, p, "'%s' is inside the Engine.IO path '%s'", url, srv->path);
+		goto fail;
+	}
+	if (out->index) {
+		path_key(p, path, "index");
+		if (strchr(out->index, '/') || !strcmp(out->index, ".") || !strcmp(out->index, "..")) {
+			fail(ld, p, "expected a file name (no '/')");
+			goto fail;
+		}
+	} else if (!(out->index = strdup("index.html"))) {
+		goto nomem;
+	}
+	out->url = url;
+	return 0;
+nomem:
+	oom(ld, path);
+fail:
+	free(url);
+	return -1;
+}
+
+static void static_free(struct sg_server_config *srv)
+{
+	for (size_t i = 0; i < srv->n_static; i++) {
+		free(srv->static_mounts[i].url);
+		free(srv->static_mounts[i].dir);
+		free(srv->static_mounts[i].index);
+	}
+	free(srv->static_mounts);
+	srv->static_mounts = NULL;
+	srv->n_static = 0;
+}
+
+/* server.static: one mount object or an array of them. */
+static int load_static(struct loader *ld, json_t *obj, const char *path, struct sg_server_config *srv)
+{
+	json_t *v = json_object_get(obj, "static"), *one = NULL;
+	char p[PATH_LEN], ep[PATH_LEN];
+	size_t n;
+
+	if (!v)
+		return 0;
+	path_key(p, path, "static");
+	if (json_is_object(v)) {
+		one = json_array();
+		if (!one || json_array_append(one, v))
+			return json_decref(one), oom(ld, p);
+	} else if (!json_is_array(v)) {
+		return fail(ld, p, "expected an object or an array of objects");
+	}
+	n = json_array_size(one ? one : v);
+	static_free(srv);
+	if (n && !(srv->static_mounts = calloc(n, sizeof(*srv->static_mounts)))) {
+		json_decref(one);
+		return oom(ld, p);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (one)
+			snprintf(ep, sizeof(ep), "%s", p);
+		else
+			path_idx(ep, p, i);
+		srv->n_static = i + 1;
+		if (load_static_mount(ld, json_array_get(one ? one : v, i), ep, srv, &srv->static_mounts[i]) < 0)
+			goto fail;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(srv->static_mounts[j].url, srv->static_mounts[i].url)) {
+				char up[PATH_LEN];
+
+				path_key(up, ep, "url");
+				fail(ld, up, "'%s' is mounted twice", srv->static_mounts[i].url);
+				goto fail;
+			}
+	}
+	json_decref(one);
+	return 0;
+fail:
+	json_decref(one);
+	return -1;
+}
+
 static int load_server(struct loader *ld, json_t *root, struct sg_server_config *srv)
 {
 	const char *path = "server";
@@ -845,7 +961,7 @@ static int load_server(struct loader *ld, json_t *root, struct sg_server_config 
 		     &srv->max_namespaces_per_client) < 0 ||
 	    opt_strv(ld, obj, path, "cors_origins", 0, check_origin, &srv->cors_origins,
 		     &srv->n_cors_origins) < 0 ||
-	    load_tls(ld, obj, path, srv) < 0)
+	    load_tls(ld, obj, path, srv) < 0 || load_static(ld, obj, path, srv) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -1464,6 +1580,7 @@ void sg_config_destroy(struct sg_config *cfg)
 	free_strv(cfg->server.cors_origins, cfg->server.n_cors_origins);
 	free(cfg->server.tls_cert);
 	free(cfg->server.tls_key);
+	static_free(&cfg->server);
 	json_decref(cfg->brokers);
 	for (size_t i = 0; i < cfg->n_namespaces; i++)
 		nsp_free(&cfg->namespaces[i]);

@@ -68,6 +68,13 @@ struct sg_nsp_config {
 	json_t *bridge;      /* owned reference; validated by the bridge plugin, may be NULL */
 };
 
+/* A folder served as static files under a URL prefix (server.static). */
+struct sg_static_mount {
+	char *url;           /* owned; starts and ends with '/' */
+	char *dir;           /* owned; relative to the working directory unless absolute */
+	char *index;         /* owned; file served for a folder; "" = none; default "index.html" */
+};
+
 struct sg_server_config {
 	char *host;          /* owned; from listen "host:port"; default "0.0.0.0" */
 	int port;            /* default 3000 */
@@ -86,6 +93,8 @@ struct sg_server_config {
 	size_t n_cors_origins;
 	char *tls_cert;      /* owned; PEM path or NULL (plain HTTP) */
 	char *tls_key;       /* owned */
+	struct sg_static_mount *static_mounts; /* owned array; empty = no static files */
+	size_t n_static;
 };
 
 struct sg_log_config {

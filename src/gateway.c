@@ -9,6 +9,7 @@
 #include "bridges.h"
 #include "eio.h"
 #include "http_admin.h"
+#include "static.h"
 #include "log.h"
 
 #define MAX_CAPTURED_HEADERS 64
@@ -48,7 +49,9 @@ static int admin_http(void *ud, struct lws *wsi, const char *uri, int *rc)
 {
 	struct sg_gateway *gw = ud;
 
-	return sg_admin_handle(&gw->stats, gw->bridges, gw->stopping, wsi, uri, rc);
+	if (sg_admin_handle(&gw->stats, gw->bridges, gw->stopping, wsi, uri, rc))
+		return 1;
+	return sg_static_handle(gw->cfg->server.static_mounts, gw->cfg->server.n_static, wsi, uri, rc);
 }
 
 void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o, char **headers, size_t max)
@@ -86,6 +89,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 		return NULL;
 	}
 	gw->cfg = cfg;
+	sg_static_check_dirs(cfg->server.static_mounts, cfg->server.n_static);
 	gw->bridges = sg_bridges_load(cfg, sg_bridges_default_path(), err);
 	if (!gw->bridges) {
 		sg_err("siogate", NULL, "invalid configuration: %s", err);
@@ -196,6 +200,7 @@ static void reload(struct sg_gateway *gw)
 	sg_eio_set_opts(gw->eio, &eo);
 	sg_log_set(ncfg->log.level, ncfg->log.format);
 	gw->cfg = ncfg;
+	sg_static_check_dirs(ncfg->server.static_mounts, ncfg->server.n_static);
 	gw->bridges = nb;
 	if (sg_bridges_start(nb, gw->sio, sg_server_context(gw->server), &gw->stats, err))
 		sg_err("siogate", NULL, "reload: %s (the bridges stay stopped until the next reload)", err);

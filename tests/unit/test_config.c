@@ -188,6 +188,10 @@ static char *dump_config(const struct sg_config *cfg)
 		fprintf(f, "server.cors_origins[%zu]=%s\n", i, s->cors_origins[i]);
 	fprintf(f, "server.tls_cert=%s\nserver.tls_key=%s\n", str_or_null(s->tls_cert),
 		str_or_null(s->tls_key));
+	fprintf(f, "server.n_static=%zu\n", s->n_static);
+	for (size_t i = 0; i < s->n_static; i++)
+		fprintf(f, "server.static[%zu]=%s %s %s\n", i, s->static_mounts[i].url, s->static_mounts[i].dir,
+			s->static_mounts[i].index[0] ? s->static_mounts[i].index : "(no index)");
 	fprintf(f, "log.level=%s\nlog.format=%s\n", levels[cfg->log.level],
 		formats[cfg->log.format]);
 	dump_json(f, "brokers", cfg->brokers);
