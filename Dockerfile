@@ -10,10 +10,14 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential autoconf automake libtool pkg-config \
       libwebsockets-dev libjansson-dev libjwt-dev librdkafka-dev libmosquitto-dev \
+      nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN ./autogen.sh \
+# npm ci fetches the pinned socket.io-client: make install copies its browser bundle for the
+# demo page (the default config serves it at /vendor/socket.io/).
+RUN (cd tests && npm ci --no-audit --no-fund --loglevel=error) \
+ && ./autogen.sh \
  && mkdir build && cd build \
  && ../configure --prefix=/usr --sysconfdir=/etc \
  && make -j"$(nproc)" \
