@@ -275,6 +275,15 @@ describe('the demo page in chromium', { skip: browserSkipReason() }, () => {
 			r.payload.includes('hello from chromium'), 'the record the page sent');
 		assert.equal(rec.headers['sio-namespace'], '/demo');
 
+		// Leaving a room: it goes from the list, and its records no longer arrive.
+		await page.click('#rooms li[data-room="lobby"] button');
+		await page.waitForSelector('#rooms li[data-room="lobby"]', { state: 'detached' });
+		// One partition for both, so the second arrives after the first would have.
+		await produce(bootstrap, TOPIC, '{"text":"not for leavers"}', { key: 'lobby', partition: 0 });
+		await produce(bootstrap, TOPIC, '{"text":"still here"}', { key: 'browser-room', partition: 0 });
+		await page.waitForFunction(() => document.getElementById('log').textContent.includes('still here'));
+		assert.ok(!(await page.textContent('#log')).includes('not for leavers'), 'a left room delivers nothing');
+
 		const shots = path.join(BUILDDIR, 'tests', 'artifacts');
 		fs.mkdirSync(shots, { recursive: true });
 		await page.screenshot({ path: path.join(shots, 'demo-page.png'), fullPage: true });
