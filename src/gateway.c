@@ -66,11 +66,17 @@ void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o,
 	o->max_send_queue = cfg->server.max_send_queue;
 	o->cors_origins = cfg->server.cors_origins;
 	o->n_cors_origins = cfg->server.n_cors_origins;
-	/* Headers the token middleware reads must be kept from the handshake request. */
+	/* Headers the token, jwt and http middleware read must be kept from the handshake. */
 	for (i = 0; i < cfg->n_namespaces; i++)
 		for (j = 0; j < cfg->namespaces[i].n_middleware; j++)
-			if (cfg->namespaces[i].middleware[j].header && n < max)
-				headers[n++] = cfg->namespaces[i].middleware[j].header;
+		{
+			const struct sg_mw_config *mw = &cfg->namespaces[i].middleware[j];
+
+			if (mw->header && n < max)
+				headers[n++] = mw->header;
+			for (size_t k = 0; k < mw->n_headers && n < max; k++)
+				headers[n++] = mw->headers[k]; /* forwarded by an http step */
+		}
 	o->capture_headers = headers;
 	o->n_capture_headers = n;
 }

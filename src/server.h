@@ -9,7 +9,8 @@
 
 struct sg_server;
 
-/* Answers a plain HTTP request that no endpoint claimed. Return 1 if handled (the handler
+/* Answers a plain HTTP request that no endpoint claimed (on the admin listener when there
+ * is one, else on the main listener). Return 1 if handled (the handler
  * called sg_http_respond and its return value is in *rc), 0 to let the server answer 404. */
 typedef int (*sg_http_handler_fn)(void *ud, struct lws *wsi, const char *uri, int *rc);
 
@@ -25,6 +26,8 @@ struct lws_context *sg_server_context(struct sg_server *srv);
 void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), void *ud);
 /* The port actually bound (useful when the config asked for port 0). */
 int sg_server_port(struct sg_server *srv);
+/* The admin listener's port (server.admin_listen), or 0 without one. */
+int sg_server_admin_port(struct sg_server *srv);
 
 /* Runs the loop until sg_server_stop(); returns 0. */
 int sg_server_run(struct sg_server *srv);

@@ -826,6 +826,11 @@ const char *sg_connect_req_nsp(const struct sg_connect_req *req) { return req->n
 json_t *sg_connect_req_auth(const struct sg_connect_req *req) { return req->auth; }
 int sg_connect_req_cancelled(const struct sg_connect_req *req) { return req->client == NULL; }
 
+struct lws_context *sg_connect_req_context(const struct sg_connect_req *req)
+{
+	return req->client ? req->client->sio->ctx : NULL;
+}
+
 struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req)
 {
 	return req->client ? req->client->session : NULL;

@@ -66,6 +66,8 @@ int sg_sio_add_middleware(struct sg_sio *sio, const char *nsp, sg_mw_fn fn, void
 const char *sg_connect_req_nsp(const struct sg_connect_req *req);
 json_t *sg_connect_req_auth(const struct sg_connect_req *req);          /* borrowed, an object */
 struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req);
+/* The loop the request runs on (for asynchronous steps), NULL once the client is gone. */
+struct lws_context *sg_connect_req_context(const struct sg_connect_req *req);
 int sg_connect_req_cancelled(const struct sg_connect_req *req);
 /* Sets the CONNECT_ERROR message and optional data (a new reference is taken). */
 void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json_t *data);
