@@ -48,7 +48,7 @@ static int admin_http(void *ud, struct lws *wsi, const char *uri, int *rc)
 {
 	struct sg_gateway *gw = ud;
 
-	return sg_admin_handle(&gw->stats, gw->bridges, gw->stopping, wsi, uri, rc);
+	return sg_admin_handle(&gw->stats, gw->sio, gw->bridges, gw->stopping, wsi, uri, rc);
 }
 
 void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o, char **headers, size_t max)

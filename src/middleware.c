@@ -305,11 +305,13 @@ static struct {
 /* One request in flight. Everything it needs is copied: a reload may free the config. */
 struct http_call {
 	struct sg_connect_req *req;
+	struct lws_context *ctx;
 	struct lws *wsi;          /* NULL once detached */
 	lws_sorted_usec_list_t sul; /* timeout */
 	char *host, *path, *message;
 	int port;
 	uint32_t cache_ms;
+	long long deadline_ms;    /* now + timeout_ms at the start */
 	char *key;                /* url + '\n' + body */
 	size_t klen;
 	char *body;               /* LWS_PRE bytes of headroom, then the JSON */
@@ -473,11 +475,23 @@ static void call_fail(struct http_call *call, const char *why)
 	call_finish(call, r);
 }
 
+/* Ticks at least every second: lws has timeouts of its own (a few seconds while waiting
+ * for the answer), kept at bay so that timeout_ms alone decides. */
+#define HTTP_TICK_MS 1000
+
 static void on_http_timeout(lws_sorted_usec_list_t *sul)
 {
 	struct http_call *call = lws_container_of(sul, struct http_call, sul);
 	struct lws *wsi = call->wsi;
+	long long left = call->deadline_ms - mono_ms();
 
+	if (left > 0) {
+		if (wsi)
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, HTTP_TICK_MS / 1000 + 4);
+		lws_sul_schedule(call->ctx, 0, &call->sul, on_http_timeout,
+				 (lws_usec_t)(left < HTTP_TICK_MS ? left : HTTP_TICK_MS) * LWS_US_PER_MS);
+		return;
+	}
 	call_fail(call, "auth service timed out");
 	if (wsi)
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -685,8 +699,10 @@ static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_conn
 		return reject(req, "internal error", "out of memory");
 	sg_strbuf_init(&call->resp);
 	call->req = req;
+	call->ctx = ctx;
 	call->port = cfg->url_port;
 	call->cache_ms = cfg->cache_ms;
+	call->deadline_ms = mono_ms() + cfg->timeout_ms;
 	if (!(call->host = strdup(cfg->url_host)) || !(call->path = strdup(cfg->url_path)) ||
 	    !(call->message = strdup(cfg->message)) || build_request(cfg, req, call)) {
 		call_free(call);
@@ -708,7 +724,8 @@ static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_conn
 	info.userdata = call;
 	info.alpn = "http/1.1";
 	info.pwsi = &call->wsi; /* set early: an error callback may come during the call */
-	lws_sul_schedule(ctx, 0, &call->sul, on_http_timeout, (lws_usec_t)cfg->timeout_ms * LWS_US_PER_MS);
+	lws_sul_schedule(ctx, 0, &call->sul, on_http_timeout,
+			 (lws_usec_t)(cfg->timeout_ms < HTTP_TICK_MS ? cfg->timeout_ms : HTTP_TICK_MS) * LWS_US_PER_MS);
 	call->connecting = 1;
 	wsi = lws_client_connect_via_info(&info);
 	if (!wsi) {

@@ -216,8 +216,18 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		json_object_foreach(json_object_get(st, "topics"), tname, t)
 			json_object_foreach(json_object_get(t, "partitions"), pname, p) {
 				const char *fs = json_string_value(json_object_get(p, "fetch_state"));
+				json_t *lag = json_object_get(p, "consumer_lag");
+
 				if (json_is_true(json_object_get(p, "desired")) && (!fs || strcmp(fs, "active")))
 					waiting++;
+				/* The lag of each assigned partition, once librdkafka knows it (-1 before). */
+				if (k->api->abi_minor >= 1 && k->api->gauge && json_is_true(json_object_get(p, "desired")) &&
+				    json_is_integer(lag) && json_integer_value(lag) >= 0) {
+					char labels[384];
+
+					snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%s\"", tname, pname);
+					k->api->gauge(k->host, "consumer_lag", labels, (double)json_integer_value(lag));
+				}
 			}
 		k->fetching = k->assigned && !waiting;
 	}

@@ -174,7 +174,7 @@ static const char *f_instance_id(struct sg_host *h)
 static const struct sg_host_api api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	f_log, f_post, f_emit, f_join, f_leave, f_disconnect, f_complete, f_set_ready, f_count,
-	f_foreach_nsp, f_instance_id,
+	f_foreach_nsp, f_instance_id, NULL,
 };
 
 static struct sg_host host;

@@ -11,6 +11,8 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.1  2026-11-23  sg_host_api.gauge (e.g. Kafka consumer lag). A plugin calls it only
+ *                    when the host's abi_minor >= 1.
  *   1.0  2026-11-23  first version.
  *
  * Threads: one loop thread owns every socket, namespace and room. Each host function says
@@ -30,7 +32,7 @@
 #include <jansson.h>
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 0
+#define SG_BRIDGE_ABI_MINOR 1
 
 /* The name of the symbol every plugin exports. */
 #define SG_BRIDGE_SYMBOL "siogate_bridge"
@@ -138,6 +140,11 @@ struct sg_host_api {
 	/* A unique id of this gateway process (stable for its lifetime): for per-instance
 	 * consumer group ids and MQTT client ids. */
 	const char *(*instance_id)(struct sg_host *h);
+
+	/* Since 1.1 (check abi_minor first). Sets the gauge siogate_bridge_<name>{bridge="...",
+	 * <labels>} to `value` (labels as for count; a name is either a counter or a gauge).
+	 * Any thread. */
+	void (*gauge)(struct sg_host *h, const char *name, const char *labels, double value);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`. */
