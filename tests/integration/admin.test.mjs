@@ -1,0 +1,76 @@
+// admin.test.mjs - server.admin_listen: /healthz, /readyz and /metrics answer on the admin
+// port and no longer on the main one; the admin port serves nothing else (no Engine.IO, no
+// WebSocket upgrade) while clients keep using the main port; a taken admin port stops the
+// start with a clear error naming the key.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+
+import {
+	HOST, T, checkConfig, configFile, connect, freePort, httpGet, runSiogate, serverHooks, startDaemon,
+} from './harness.mjs';
+
+describe('admin listener', () => {
+	let gw, adminUrl;
+
+	serverHooks(async () => {
+		for (let attempt = 0; ; attempt++) {
+			const port = await freePort();
+			try {
+				gw = await startDaemon({ server: { admin_listen: `${HOST}:${port}` } });
+				adminUrl = `http://${HOST}:${port}`;
+				break;
+			} catch (e) {
+				if (attempt >= 2)
+					throw e;
+			}
+		}
+	}, () => gw?.stop());
+
+	it('serves /healthz, /readyz and /metrics on the admin port only', T(), async () => {
+		const h = await httpGet(`${adminUrl}/healthz`);
+		assert.equal(h.status, 200);
+		assert.deepEqual(JSON.parse(h.body), { status: 'ok' });
+		const r = await httpGet(`${adminUrl}/readyz`);
+		assert.equal(r.status, 200);
+		assert.deepEqual(JSON.parse(r.body), { status: 'ready' });
+		const m = await httpGet(`${adminUrl}/metrics`);
+		assert.equal(m.status, 200);
+		assert.match(m.body, /^siogate_sessions_opened_total \d+$/m);
+		for (const p of ['/healthz', '/readyz', '/metrics'])
+			assert.equal((await httpGet(`${gw.url}${p}`)).status, 404, `main port ${p}`);
+	});
+
+	it('serves nothing else there, while clients use the main port', T(), async () => {
+		for (const p of ['/', '/socket.io/?EIO=4&transport=polling', '/nope'])
+			assert.equal((await httpGet(`${adminUrl}${p}`)).status, 404, `admin port ${p}`);
+		const up = await httpGet(`${adminUrl}/socket.io/?EIO=4&transport=websocket`, {
+			headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+		});
+		assert.notEqual(up.status, 101, 'no WebSocket on the admin port');
+		const s = await connect(gw.url, { transports: ['websocket'] });
+		assert.ok(s.connected);
+		const m = await httpGet(`${adminUrl}/metrics`);
+		assert.match(m.body, /^siogate_connected_clients\{transport="websocket"\} 1$/m);
+	});
+
+	it('a taken admin port stops the start with a clear error', T(), async () => {
+		const blocker = net.createServer();
+		await new Promise((resolve) => blocker.listen(0, HOST, resolve));
+		try {
+			const port = blocker.address().port;
+			const file = await configFile({ server: { admin_listen: `${HOST}:${port}` } });
+			const r = await runSiogate(['-c', file]);
+			assert.notEqual(r.code, 0);
+			assert.match(r.stdout + r.stderr, new RegExp(`cannot listen on ${HOST}:${port} for server.admin_listen`));
+		} finally {
+			blocker.close();
+		}
+	});
+
+	it('--check-config names a bad admin_listen by its path', T(), async () => {
+		const r = await checkConfig({ server: { listen: `${HOST}:3000`, admin_listen: `${HOST}:3000` } });
+		assert.notEqual(r.code, 0);
+		assert.match(r.stderr, /server\.admin_listen: expected another port than server\.listen's 3000/);
+	});
+});
