@@ -471,7 +471,9 @@ static void call_fail(struct http_call *call, const char *why)
 {
 	enum sg_mw_result r = reject(call->req, call->message, why);
 
-	sg_warn("middleware", NULL, "http auth %s:%d%s: %s", call->host, call->port, call->path, why);
+	/* Nobody waits on a cancelled call (its client left, or the gateway is stopping). */
+	sg_log(sg_connect_req_cancelled(call->req) ? SG_LOG_DEBUG : SG_LOG_WARN, "middleware", NULL,
+	       "http auth %s:%d%s: %s", call->host, call->port, call->path, why);
 	call_finish(call, r);
 }
 

@@ -150,16 +150,23 @@ static void lws_log_emit(int level, const char *line)
 	sg_log(level == LLL_ERR ? SG_LOG_ERROR : SG_LOG_WARN, "lws", NULL, "%s", buf);
 }
 
+/* The settings every listener (vhost) shares: where it listens, and our protocols. */
+static void listener_info(struct lws_context_creation_info *info, struct sg_server *srv,
+			  const char *host, int port, const char *name)
+{
+	memset(info, 0, sizeof(*info));
+	info->port = port;
+	info->iface = strcmp(host, "0.0.0.0") ? host : NULL;
+	info->protocols = protocols;
+	info->user = srv;
+	info->vhost_name = name;
+}
+
 static struct lws_vhost *create_admin_vhost(struct sg_server *srv, const struct sg_server_config *cfg)
 {
 	struct lws_context_creation_info info;
 
-	memset(&info, 0, sizeof(info));
-	info.port = cfg->admin_port;
-	info.iface = strcmp(cfg->admin_host, "0.0.0.0") ? cfg->admin_host : NULL;
-	info.protocols = protocols;
-	info.user = srv;
-	info.vhost_name = "siogate-admin";
+	listener_info(&info, srv, cfg->admin_host, cfg->admin_port, "siogate-admin");
 	info.keepalive_timeout = 5;
 	info.timeout_secs = 10;
 	return lws_create_vhost(srv->ctx, &info);
@@ -186,12 +193,7 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 		return NULL;
 	}
 
-	memset(&info, 0, sizeof(info));
-	info.port = cfg->port;
-	info.iface = strcmp(cfg->host, "0.0.0.0") ? cfg->host : NULL;
-	info.protocols = protocols;
-	info.user = srv;
-	info.vhost_name = "siogate";
+	listener_info(&info, srv, cfg->host, cfg->port, "siogate");
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.max_http_header_data = 16384;
 	info.keepalive_timeout = 60;
