@@ -602,6 +602,11 @@ static const char *h_instance_id(struct sg_host *h)
 	return h->b->instance_id;
 }
 
+static const char *const core_counters[] = {
+	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
+	"messages_refused", NULL
+};
+
 static const struct sg_host_api host_api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
@@ -719,6 +724,10 @@ static struct sg_host *host_for(struct sg_bridges *b, struct plugin *pl, const c
 		return NULL;
 	}
 	b->hosts[b->n_hosts++] = h;
+	/* The message counters every plugin keeps exist from the start at 0, so that rate()
+	 * and absent-series alerts work before the first message. */
+	for (const char *const *c = core_counters; *c; c++)
+		h_count(h, *c, "", 0);
 	return h;
 }
 

@@ -185,6 +185,8 @@ describe('metrics', () => {
 		assert.equal(value(before, 'siogate_sockets', { namespace: '/chat' }), 0);
 		assert.equal(value(before, 'siogate_sockets', { namespace: ORG }), 0);
 		assert.equal(value(before, 'siogate_sockets', { namespace: '/' }), 0);
+		for (const c of ['consumed', 'produced', 'failed', 'malformed', 'refused'])
+			assert.equal(value(before, `siogate_bridge_messages_${c}_total`, { bridge: 'local' }), 0, `${c} exists at 0`);
 		const acksOk0 = value(before, 'siogate_acks_total', { result: 'ok' });
 		const acksErr0 = value(before, 'siogate_acks_total', { result: 'error' });
 
