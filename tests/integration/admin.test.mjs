@@ -1,14 +1,27 @@
 // admin.test.mjs - server.admin_listen: /healthz, /readyz and /metrics answer on the admin
 // port and no longer on the main one; the admin port serves nothing else (no Engine.IO, no
-// WebSocket upgrade) while clients keep using the main port; a taken admin port stops the
-// start with a clear error naming the key.
+// WebSocket upgrade) while clients keep using the main port; a bridge relays as before; a
+// taken admin port stops the start with a clear error naming the key.
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import {
-	HOST, T, checkConfig, configFile, connect, freePort, httpGet, runSiogate, serverHooks, startDaemon,
+	BUILDDIR, HOST, T, call, checkConfig, configFile, connect, freePort, httpGet, ms, once, runSiogate, serverHooks,
+	startDaemon,
 } from './harness.mjs';
+
+// The local bridge hands its work to the loop through the wake-up that every vhost sees:
+// relaying through it checks that the second listener does not swallow it.
+const BRIDGED = {
+	name: '/chat',
+	bridge: {
+		type: 'local',
+		from_clients: [{ event: 'say', topic: 'chat' }],
+		to_clients: [{ topic: 'chat', rooms: 'all', except_sender: true }],
+	},
+};
 
 describe('admin listener', () => {
 	let gw, adminUrl;
@@ -17,7 +30,8 @@ describe('admin listener', () => {
 		for (let attempt = 0; ; attempt++) {
 			const port = await freePort();
 			try {
-				gw = await startDaemon({ server: { admin_listen: `${HOST}:${port}` } });
+				gw = await startDaemon({ server: { admin_listen: `${HOST}:${port}` }, namespaces: [BRIDGED] },
+					{ env: { SIOGATE_PLUGIN_PATH: path.join(BUILDDIR, 'bridges', 'local', '.libs') } });
 				adminUrl = `http://${HOST}:${port}`;
 				break;
 			} catch (e) {
@@ -52,6 +66,14 @@ describe('admin listener', () => {
 		assert.ok(s.connected);
 		const m = await httpGet(`${adminUrl}/metrics`);
 		assert.match(m.body, /^siogate_connected_clients\{transport="websocket"\} 1$/m);
+	});
+
+	it('bridges still work (their loop wake-ups are not lost to the admin listener)', T(), async () => {
+		const a = await connect(`${gw.url}/chat`, { transports: ['websocket'] });
+		const b = await connect(`${gw.url}/chat`, { transports: ['websocket'] });
+		const got = once(b, 'say', ms(5000));
+		assert.equal((await call(a, 'say', 'hello'))[0].ok, true);
+		assert.deepEqual(await got, ['hello']);
 	});
 
 	it('a taken admin port stops the start with a clear error', T(), async () => {
