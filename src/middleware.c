@@ -309,6 +309,7 @@ struct http_call {
 	struct lws *wsi;          /* NULL once detached */
 	lws_sorted_usec_list_t sul; /* timeout */
 	char *host, *path, *message;
+	char host_header[300];    /* "host:port" (brackets for IPv6), as HTTP/1.1 wants it */
 	int port;
 	uint32_t cache_ms;
 	long long deadline_ms;    /* now + timeout_ms at the start */
@@ -720,7 +721,9 @@ static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_conn
 	info.address = call->host;
 	info.port = call->port;
 	info.path = call->path;
-	info.host = call->host;
+	snprintf(call->host_header, sizeof(call->host_header), strchr(call->host, ':') ? "[%s]:%d" : "%s:%d",
+		 call->host, call->port);
+	info.host = call->host_header;
 	info.method = "POST";
 	info.local_protocol_name = SG_MW_HTTP_PROTOCOL;
 	info.userdata = call;

@@ -102,6 +102,7 @@ describe('http auth middleware', () => {
 		assert.equal(r.method, 'POST');
 		assert.equal(r.url, '/socket-auth?v=1');
 		assert.equal(r.headers['content-type'], 'application/json');
+		assert.equal(r.headers.host, `${HOST}:${svc.server.address().port}`);
 		assert.equal(r.headers.cookie, 'sid=s%3Aabc; theme=dark');
 		assert.equal(r.headers['x-tenant'], 'acme');
 		assert.equal(r.headers['x-other'], undefined);
