@@ -184,7 +184,7 @@ static void f_set_info(struct sg_host *h, const char *key, const char *value)
 static const struct sg_host_api api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	f_log, f_post, f_emit, f_join, f_join, f_disconnect, f_complete, f_set_ready, f_count,
-	f_foreach_nsp, f_instance_id, f_set_info,
+	f_foreach_nsp, f_instance_id, NULL, f_set_info,
 };
 
 /* Kafka-like topic names, plus '+'. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -65,6 +66,7 @@ struct post_item {
 struct counter {
 	char *name, *labels;
 	double value;
+	int gauge;                     /* set by gauge(): the last value, not a sum */
 	struct counter *next;
 };
 
@@ -375,10 +377,38 @@ void sg_bridges_run_posted(void *ud)
 	}
 }
 
+static double mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One delivery into the latency histogram of /metrics. */
+static void observe_delivery(struct sg_stats *st, double start)
+{
+	static const double bounds[SG_DELIVERY_BUCKETS] = SG_DELIVERY_BOUNDS;
+	double d = mono_seconds() - start;
+	size_t i = 0;
+
+	if (!st)
+		return;
+	if (d < 0)
+		d = 0;
+	while (i < SG_DELIVERY_BUCKETS && d > bounds[i])
+		i++;
+	st->delivery_buckets[i]++;
+	st->delivery_count++;
+	st->delivery_seconds += d;
+}
+
 static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
 {
+	double start = mono_seconds();
 	struct sg_nsp *nsp = sg_sio_find_nsp(h->b->sio, em->nsp);
 	struct sg_broadcast bc;
+	long n;
 
 	if (!nsp)
 		return -2;
@@ -390,7 +420,9 @@ static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
 	bc.is_volatile = em->is_volatile;
 	bc.except_socket = em->except_sid ? sg_nsp_find_socket(nsp, em->except_sid) : NULL;
 	/* The sg_bridge_bin and sg_bin layouts differ in constness only. */
-	return sg_nsp_broadcast(nsp, &bc, em->event, em->args, (const struct sg_bin *)em->att, em->n_att);
+	n = sg_nsp_broadcast(nsp, &bc, em->event, em->args, (const struct sg_bin *)em->att, em->n_att);
+	observe_delivery(h->b->stats, start);
+	return n;
 }
 
 static struct sg_socket **select_target(struct sg_host *h, const struct sg_bridge_target *t, size_t *n,
@@ -508,7 +540,8 @@ static void h_set_info(struct sg_host *h, const char *key, const char *value)
 	pthread_mutex_unlock(&h->b->mu);
 }
 
-static void h_count(struct sg_host *h, const char *name, const char *labels, double delta)
+/* Finds or adds the series `name`{bridge="LABEL",labels}; called with b->mu held. */
+static struct counter *series(struct sg_host *h, const char *name, const char *labels, int gauge)
 {
 	struct sg_bridges *b = h->b;
 	char full[512];
@@ -516,26 +549,43 @@ static void h_count(struct sg_host *h, const char *name, const char *labels, dou
 
 	snprintf(full, sizeof(full), "bridge=\"%s\"%s%s", h->label, labels && labels[0] ? "," : "",
 		 labels ? labels : "");
-	pthread_mutex_lock(&b->mu);
 	for (c = b->counters; c; c = c->next)
 		if (!strcmp(c->name, name) && !strcmp(c->labels, full))
-			break;
-	if (!c && (c = calloc(1, sizeof(*c)))) {
-		c->name = strdup(name);
-		c->labels = strdup(full);
-		if (!c->name || !c->labels) {
-			free(c->name);
-			free(c->labels);
-			free(c);
-			c = NULL;
-		} else {
-			c->next = b->counters;
-			b->counters = c;
-		}
+			return c->gauge == gauge ? c : NULL;
+	if (!(c = calloc(1, sizeof(*c))))
+		return NULL;
+	c->name = strdup(name);
+	c->labels = strdup(full);
+	c->gauge = gauge;
+	if (!c->name || !c->labels) {
+		free(c->name);
+		free(c->labels);
+		free(c);
+		return NULL;
 	}
-	if (c)
+	c->next = b->counters;
+	b->counters = c;
+	return c;
+}
+
+static void h_count(struct sg_host *h, const char *name, const char *labels, double delta)
+{
+	struct counter *c;
+
+	pthread_mutex_lock(&h->b->mu);
+	if ((c = series(h, name, labels, 0)))
 		c->value += delta;
-	pthread_mutex_unlock(&b->mu);
+	pthread_mutex_unlock(&h->b->mu);
+}
+
+static void h_gauge(struct sg_host *h, const char *name, const char *labels, double value)
+{
+	struct counter *c;
+
+	pthread_mutex_lock(&h->b->mu);
+	if ((c = series(h, name, labels, 1)))
+		c->value = value;
+	pthread_mutex_unlock(&h->b->mu);
 }
 
 struct nsp_iter {
@@ -567,10 +617,15 @@ static const char *h_instance_id(struct sg_host *h)
 	return h->b->instance_id;
 }
 
+static const char *const core_counters[] = {
+	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
+	"messages_refused", NULL
+};
+
 static const struct sg_host_api host_api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
-	h_foreach_nsp, h_instance_id, h_set_info,
+	h_foreach_nsp, h_instance_id, h_gauge, h_set_info,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */
@@ -684,6 +739,10 @@ static struct sg_host *host_for(struct sg_bridges *b, struct plugin *pl, const c
 		return NULL;
 	}
 	b->hosts[b->n_hosts++] = h;
+	/* The message counters every plugin keeps exist from the start at 0, so that rate()
+	 * and absent-series alerts work before the first message. */
+	for (const char *const *c = core_counters; *c; c++)
+		h_count(h, *c, "", 0);
 	return h;
 }
 
@@ -839,16 +898,18 @@ void sg_bridges_metrics(struct sg_bridges *b, struct sg_strbuf *out)
 	pthread_mutex_lock(&b->mu);
 	/* One TYPE line per metric name, then all its series (first occurrence leads). */
 	for (struct counter *c = b->counters; c; c = c->next) {
+		const char *suffix = c->gauge ? "" : "_total";
 		struct counter *d;
 
 		for (d = b->counters; d != c && strcmp(d->name, c->name); d = d->next)
 			;
 		if (d != c)
 			continue;
-		sg_strbuf_appendf(out, "# TYPE siogate_bridge_%s_total counter\n", c->name);
+		sg_strbuf_appendf(out, "# TYPE siogate_bridge_%s%s %s\n", c->name, suffix,
+				  c->gauge ? "gauge" : "counter");
 		for (d = c; d; d = d->next)
 			if (!strcmp(d->name, c->name))
-				sg_strbuf_appendf(out, "siogate_bridge_%s_total{%s} %.17g\n", d->name,
+				sg_strbuf_appendf(out, "siogate_bridge_%s%s{%s} %.17g\n", d->name, suffix,
 						  d->labels, d->value);
 	}
 	pthread_mutex_unlock(&b->mu);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Longest JSON path we build; a longer one is cut, which only shortens an error message. */
 #define PATH_LEN 256
@@ -26,7 +27,8 @@ static const char *const root_keys[] = { "server", "log", "brokers", "namespaces
 static const char *const server_keys[] = {
 	"listen", "path", "transports", "allow_upgrades", "ping_interval_ms", "ping_timeout_ms",
 	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "max_payload",
-	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", "static", NULL
+	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", "static", "admin_listen",
+	NULL
 };
 static const char *const tls_keys[] = { "cert", "key", NULL };
 static const char *const static_keys[] = { "url", "dir", "index", NULL };
@@ -36,6 +38,14 @@ static const char *const token_keys[] = {
 	"type", "secret", "auth_field", "header", "message", NULL
 };
 static const char *const origin_keys[] = { "type", "allow", "message", NULL };
+static const char *const http_keys[] = {
+	"type", "url", "headers", "timeout_ms", "cache_ms", "message", NULL
+};
+/* Headers the http step writes itself, so they cannot be forwarded from the handshake. */
+static const char *const http_own_headers[] = {
+	"host", "content-length", "content-type", "transfer-encoding", "connection", "cookie",
+	"expect", "upgrade", "te", "keep-alive", NULL
+};
 static const char *const jwt_keys[] = {
 	"type", "algorithms", "secret", "key_file", "auth_field", "header", "issuer", "audience",
 	"leeway_s", "message", NULL
@@ -666,7 +676,7 @@ static int check_jwt_alg(struct loader *ld, const char *path, const char *s)
 
 /* "host:port", "[v6addr]:port" or ":port" (all IPv4 interfaces). */
 static int parse_listen(struct loader *ld, const char *path, const char *s,
-			struct sg_server_config *srv)
+			char **host_out, int *port_out)
 {
 	const char *h = s, *colon;
 	size_t hlen;
@@ -714,9 +724,9 @@ static int parse_listen(struct loader *ld, const char *path, const char *s,
 			}
 		}
 	}
-	free(srv->host);
-	srv->host = host;
-	srv->port = (int)port;
+	free(*host_out);
+	*host_out = host;
+	*port_out = (int)port;
 	return 0;
 }
 
@@ -914,11 +924,22 @@ static int load_server(struct loader *ld, json_t *root, struct sg_server_config 
 		goto fail;
 	if (s) {
 		path_key(p, path, "listen");
-		if (parse_listen(ld, p, s, srv) < 0)
+		if (parse_listen(ld, p, s, &srv->host, &srv->port) < 0)
 			goto fail;
 		free(s);
 		s = NULL;
 	}
+
+	/* "" (e.g. an unset ${ADMIN_LISTEN:-}) means no admin listener. */
+	if (opt_str(ld, obj, path, "admin_listen", 0, &s) < 0)
+		goto fail;
+	if (s && s[0]) {
+		path_key(p, path, "admin_listen");
+		if (parse_listen(ld, p, s, &srv->admin_host, &srv->admin_port) < 0)
+			goto fail;
+	}
+	free(s);
+	s = NULL;
 
 	if (opt_str(ld, obj, path, "path", 0, &s) < 0)
 		goto fail;
@@ -963,6 +984,11 @@ static int load_server(struct loader *ld, json_t *root, struct sg_server_config 
 		     &srv->n_cors_origins) < 0 ||
 	    load_tls(ld, obj, path, srv) < 0 || load_static(ld, obj, path, srv) < 0)
 		goto fail;
+	if (srv->admin_host && srv->admin_port == srv->port) {
+		path_key(p, path, "admin_listen");
+		fail(ld, p, "expected another port than server.listen's %d", srv->port);
+		goto fail;
+	}
 	return 0;
 fail:
 	free(s);
@@ -1171,6 +1197,106 @@ static int load_jwt(struct loader *ld, json_t *obj, const char *path, struct sg_
 	return 0;
 }
 
+/* Splits an http:// URL into host, port and path. The step speaks plain HTTP only. */
+static int parse_http_url(struct loader *ld, const char *path, struct sg_mw_config *mw)
+{
+	const char *u = mw->url, *h, *end, *colon = NULL;
+	char p[PATH_LEN];
+	uint64_t port = 80;
+
+	path_key(p, path, "url");
+	if (!strncmp(u, "https://", 8))
+		return fail(ld, p, "https:// is not supported (use http://, e.g. to the application "
+			    "on localhost)");
+	if (strncmp(u, "http://", 7))
+		return fail(ld, p, "expected an http:// URL, e.g. \"http://127.0.0.1:8080/socket-auth\"");
+	for (const char *c = u; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '#')
+			return fail(ld, p, "spaces, control characters and '#' are not allowed in the URL");
+	h = u + 7;
+	end = h + strcspn(h, "/?");
+	if (memchr(h, '@', (size_t)(end - h)))
+		return fail(ld, p, "credentials in the URL are not supported");
+	if (*h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(end - h));
+		struct in6_addr a;
+		char buf[64];
+
+		if (!rb || (size_t)(rb - h - 1) >= sizeof buf || (rb + 1 != end && rb[1] != ':'))
+			return fail(ld, p, "invalid IPv6 host");
+		memcpy(buf, h + 1, (size_t)(rb - h - 1));
+		buf[rb - h - 1] = '\0';
+		if (inet_pton(AF_INET6, buf, &a) != 1)
+			return fail(ld, p, "invalid IPv6 host");
+		mw->url_host = strdup(buf);
+		colon = rb + 1 != end ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		for (const char *c = h; c < (colon ? colon : end); c++)
+			if (!is_alpha(*c) && !is_digit(*c) && !strchr("-._", *c))
+				return fail(ld, p, "invalid host name in the URL");
+		if ((colon ? colon : end) == h)
+			return fail(ld, p, "missing host in the URL");
+		mw->url_host = strndup(h, (size_t)((colon ? colon : end) - h));
+	}
+	if (!mw->url_host)
+		return oom(ld, p);
+	if (colon) {
+		char digits[8];
+		size_t n = (size_t)(end - colon - 1);
+
+		if (n == 0 || n >= sizeof digits)
+			return fail(ld, p, "expected a port from 1 to 65535 in the URL");
+		memcpy(digits, colon + 1, n);
+		digits[n] = '\0';
+		if (parse_digits(digits, &port) < 0 || port < 1 || port > 65535)
+			return fail(ld, p, "expected a port from 1 to 65535 in the URL");
+	}
+	mw->url_port = (int)port;
+	/* "http://h?x=1" asks for "/?x=1". */
+	if ((mw->url_path = malloc(strlen(end) + 2)))
+		snprintf(mw->url_path, strlen(end) + 2, "%s%s", *end == '/' ? "" : "/", end);
+	return mw->url_path ? 0 : oom(ld, p);
+}
+
+/* A forwarded header: a lower-cased name the step does not write itself. */
+static int check_http_header(struct loader *ld, const char *path, const char *s)
+{
+	if (!*s)
+		return fail(ld, path, "expected an HTTP header name");
+	for (const char *c = s; *c; c++)
+		if (!is_tchar(*c))
+			return fail(ld, path, "expected an HTTP header name");
+	for (const char *const *h = http_own_headers; *h; h++)
+		if (!strcasecmp(s, *h))
+			return fail(ld, path, "'%s' cannot be forwarded (the cookie header always is)", s);
+	return 0;
+}
+
+static int load_http(struct loader *ld, json_t *obj, const char *path, struct sg_mw_config *mw)
+{
+	if (check_keys(ld, obj, path, http_keys) < 0)
+		return -1;
+	if (!json_object_get(obj, "url"))
+		return fail(ld, path, "missing required key 'url'");
+	mw->timeout_ms = 5000;
+	if (!(mw->message = strdup("unauthorized")))
+		return oom(ld, path);
+	if (opt_str(ld, obj, path, "url", 1, &mw->url) < 0 ||
+	    parse_http_url(ld, path, mw) < 0 ||
+	    opt_strv(ld, obj, path, "headers", 0, check_http_header, &mw->headers,
+		     &mw->n_headers) < 0 ||
+	    opt_u32(ld, obj, path, "timeout_ms", 1, 60000, &mw->timeout_ms) < 0 ||
+	    opt_u32(ld, obj, path, "cache_ms", 0, 3600000, &mw->cache_ms) < 0 ||
+	    opt_str(ld, obj, path, "message", 0, &mw->message) < 0)
+		return -1;
+	for (size_t i = 0; i < mw->n_headers; i++)
+		for (char *c = mw->headers[i]; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+	return 0;
+}
+
 static int load_middleware(struct loader *ld, json_t *obj, const char *path,
 			   struct sg_mw_config *mw)
 {
@@ -1189,8 +1315,10 @@ static int load_middleware(struct loader *ld, json_t *obj, const char *path,
 		mw->type = SG_MW_ORIGIN;
 	} else if (strcmp(type, "jwt") == 0) {
 		mw->type = SG_MW_JWT;
+	} else if (strcmp(type, "http") == 0) {
+		mw->type = SG_MW_HTTP;
 	} else {
-		fail(ld, p, "unknown middleware type '%s' (known: token, origin, jwt)", type);
+		fail(ld, p, "unknown middleware type '%s' (known: token, origin, jwt, http)", type);
 		free(type);
 		return -1;
 	}
@@ -1198,6 +1326,8 @@ static int load_middleware(struct loader *ld, json_t *obj, const char *path,
 
 	if (mw->type == SG_MW_JWT)
 		return load_jwt(ld, obj, path, mw);
+	if (mw->type == SG_MW_HTTP)
+		return load_http(ld, obj, path, mw);
 	if (mw->type == SG_MW_TOKEN) {
 		if (check_keys(ld, obj, path, token_keys) < 0)
 			return -1;
@@ -1553,6 +1683,10 @@ static void mw_free(struct sg_mw_config *mw)
 	free(mw->key_pem);
 	free(mw->issuer);
 	free(mw->audience);
+	free(mw->url);
+	free(mw->url_host);
+	free(mw->url_path);
+	free_strv(mw->headers, mw->n_headers);
 }
 
 static void nsp_free(struct sg_nsp_config *nsp)
@@ -1581,6 +1715,7 @@ void sg_config_destroy(struct sg_config *cfg)
 	free(cfg->server.tls_cert);
 	free(cfg->server.tls_key);
 	static_free(&cfg->server);
+	free(cfg->server.admin_host);
 	json_decref(cfg->brokers);
 	for (size_t i = 0; i < cfg->n_namespaces; i++)
 		nsp_free(&cfg->namespaces[i]);

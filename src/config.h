@@ -14,7 +14,7 @@
 enum sg_log_level { SG_LOG_ERROR = 0, SG_LOG_WARN, SG_LOG_INFO, SG_LOG_DEBUG };
 enum sg_log_format { SG_LOG_TEXT = 0, SG_LOG_JSON };
 
-enum sg_mw_type { SG_MW_TOKEN = 1, SG_MW_ORIGIN, SG_MW_JWT };
+enum sg_mw_type { SG_MW_TOKEN = 1, SG_MW_ORIGIN, SG_MW_JWT, SG_MW_HTTP };
 
 /* JWT signature algorithms a `jwt` step may accept (bit mask); "none" has no bit. */
 #define SG_JWT_HS256 0x01u
@@ -43,6 +43,15 @@ struct sg_mw_config {
 	char *issuer;        /* owned; required `iss` or NULL */
 	char *audience;      /* owned; required member of `aud` or NULL */
 	uint32_t leeway_s;   /* clock skew allowed on exp/nbf; default 0 */
+	/* http: the application's auth endpoint (http:// only), split at load. */
+	char *url;           /* owned; as configured */
+	char *url_host;      /* owned; host name or address (IPv6 without brackets) */
+	int url_port;        /* default 80 */
+	char *url_path;      /* owned; path and query, at least "/" */
+	char **headers;      /* owned; handshake headers forwarded (lower case) */
+	size_t n_headers;
+	uint32_t timeout_ms; /* default 5000 */
+	uint32_t cache_ms;   /* 0 (default): no cache */
 };
 
 /* Rooms a socket may be in and how it gets there. */
@@ -95,6 +104,8 @@ struct sg_server_config {
 	char *tls_key;       /* owned */
 	struct sg_static_mount *static_mounts; /* owned array; empty = no static files */
 	size_t n_static;
+	char *admin_host;    /* owned; from admin_listen "host:port", NULL: no admin listener */
+	int admin_port;
 };
 
 struct sg_log_config {

@@ -45,11 +45,17 @@ static void wake(void *ud)
 	sg_bridges_run_posted(gw->bridges);
 }
 
-static int admin_http(void *ud, struct lws *wsi, const char *uri, int *rc)
+/* The probes live on the admin listener when there is one, else on the main one; the main
+ * listener always has /demo/info and the static files (the demo page asks them). */
+static int admin_http(void *ud, struct lws *wsi, const char *uri, enum sg_http_listener on, int *rc)
 {
 	struct sg_gateway *gw = ud;
 
-	if (sg_admin_handle(&gw->stats, gw->bridges, gw->stopping, wsi, uri, rc))
+	if (on != SG_HTTP_MAIN && sg_admin_handle(&gw->stats, gw->sio, gw->bridges, gw->stopping, wsi, uri, rc))
+		return 1;
+	if (on == SG_HTTP_ADMIN)
+		return 0;
+	if (sg_admin_demo_info(gw->bridges, wsi, uri, rc))
 		return 1;
 	return sg_static_handle(gw->cfg->server.static_mounts, gw->cfg->server.n_static, wsi, uri, rc);
 }
@@ -69,11 +75,17 @@ void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o,
 	o->max_send_queue = cfg->server.max_send_queue;
 	o->cors_origins = cfg->server.cors_origins;
 	o->n_cors_origins = cfg->server.n_cors_origins;
-	/* Headers the token middleware reads must be kept from the handshake request. */
+	/* Headers the token, jwt and http middleware read must be kept from the handshake. */
 	for (i = 0; i < cfg->n_namespaces; i++)
 		for (j = 0; j < cfg->namespaces[i].n_middleware; j++)
-			if (cfg->namespaces[i].middleware[j].header && n < max)
-				headers[n++] = cfg->namespaces[i].middleware[j].header;
+		{
+			const struct sg_mw_config *mw = &cfg->namespaces[i].middleware[j];
+
+			if (mw->header && n < max)
+				headers[n++] = mw->header;
+			for (size_t k = 0; k < mw->n_headers && n < max; k++)
+				headers[n++] = mw->headers[k]; /* forwarded by an http step */
+		}
 	o->capture_headers = headers;
 	o->n_capture_headers = n;
 }
@@ -190,8 +202,9 @@ static void reload(struct sg_gateway *gw)
 	}
 	if (!same_str(old->server.host, ncfg->server.host) || old->server.port != ncfg->server.port ||
 	    !same_str(old->server.path, ncfg->server.path) || !same_str(old->server.tls_cert, ncfg->server.tls_cert) ||
-	    !same_str(old->server.tls_key, ncfg->server.tls_key))
-		sg_warn("siogate", NULL, "reload: server.listen, server.path and server.tls changes take effect at the next start");
+	    !same_str(old->server.tls_key, ncfg->server.tls_key) ||
+	    !same_str(old->server.admin_host, ncfg->server.admin_host) || old->server.admin_port != ncfg->server.admin_port)
+		sg_warn("siogate", NULL, "reload: server.listen, server.path, server.tls and server.admin_listen changes take effect at the next start");
 
 	sg_sio_set_app(gw->sio, &no_app, NULL);
 	sg_bridges_stop(ob, old->server.drain_timeout_ms);

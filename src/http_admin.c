@@ -13,8 +13,56 @@ static void metric(struct sg_strbuf *sb, const char *name, const char *type, con
 	sg_strbuf_appendf(sb, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
 
-void sg_admin_metrics(const struct sg_stats *st, struct sg_bridges *b, struct sg_strbuf *sb)
+struct gauges {
+	struct sg_strbuf *sb;
+	int rooms;
+};
+
+static void label_value(struct sg_strbuf *sb, const char *v)
 {
+	/* The text format escapes backslash, double quote and newline in label values. */
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			sg_strbuf_appendc(sb, '\\');
+		if (*v == '\n')
+			sg_strbuf_append(sb, "\\n", 2);
+		else
+			sg_strbuf_appendc(sb, *v);
+	}
+}
+
+static void nsp_gauge(void *ud, const char *label, size_t sockets, size_t rooms)
+{
+	struct gauges *g = ud;
+
+	sg_strbuf_appendf(g->sb, "%s{namespace=\"", g->rooms ? "siogate_rooms" : "siogate_sockets");
+	label_value(g->sb, label);
+	sg_strbuf_appendf(g->sb, "\"} %zu\n", g->rooms ? rooms : sockets);
+}
+
+static void delivery_histogram(const struct sg_stats *st, struct sg_strbuf *sb)
+{
+	static const double bounds[SG_DELIVERY_BUCKETS] = SG_DELIVERY_BOUNDS;
+	const char *name = "siogate_delivery_latency_seconds";
+	uint64_t cum = 0;
+
+	sg_strbuf_appendf(sb, "# HELP %s Time from a bridge handing a broker message to the gateway "
+			      "until it is queued to every target client.\n# TYPE %s histogram\n", name, name);
+	for (size_t i = 0; i < SG_DELIVERY_BUCKETS; i++) {
+		cum += st->delivery_buckets[i];
+		sg_strbuf_appendf(sb, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
+	}
+	cum += st->delivery_buckets[SG_DELIVERY_BUCKETS];
+	sg_strbuf_appendf(sb, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n", name,
+			  (unsigned long long)cum, name, st->delivery_seconds, name,
+			  (unsigned long long)st->delivery_count);
+}
+
+void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_bridges *b,
+		      struct sg_strbuf *sb)
+{
+	struct gauges g = { sb, 0 };
+
 	sg_strbuf_appendf(sb, "# HELP siogate_connected_clients Engine.IO sessions open now, by transport.\n"
 			      "# TYPE siogate_connected_clients gauge\n"
 			      "siogate_connected_clients{transport=\"polling\"} %llu\n"
@@ -39,6 +87,17 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_bridges *b, struct sg
 			      "siogate_acks_total{result=\"ok\"} %llu\nsiogate_acks_total{result=\"error\"} %llu\n",
 			  (unsigned long long)st->acks_ok, (unsigned long long)st->acks_error);
 	metric(sb, "siogate_broadcasts_total", "counter", "Packets encoded once for a room broadcast.", (double)st->broadcasts);
+	if (sio) {
+		sg_strbuf_appendf(sb, "# HELP siogate_sockets Sockets connected now, by configured namespace "
+				      "(a dynamic namespace entry sums its namespaces under its match).\n"
+				      "# TYPE siogate_sockets gauge\n");
+		sg_sio_nsp_gauges(sio, nsp_gauge, &g);
+		g.rooms = 1;
+		sg_strbuf_appendf(sb, "# HELP siogate_rooms Rooms in use now (not counting each socket's own "
+				      "room), by configured namespace.\n# TYPE siogate_rooms gauge\n");
+		sg_sio_nsp_gauges(sio, nsp_gauge, &g);
+	}
+	delivery_histogram(st, sb);
 	sg_bridges_metrics(b, sb);
 }
 
@@ -58,8 +117,8 @@ static int append_info(struct sg_strbuf *sb, struct sg_bridges *b, const char *p
 	return done;
 }
 
-int sg_admin_handle(const struct sg_stats *st, struct sg_bridges *b, int stopping, struct lws *wsi,
-		    const char *uri, int *rc)
+int sg_admin_handle(const struct sg_stats *st, struct sg_sio *sio, struct sg_bridges *b, int stopping,
+		    struct lws *wsi, const char *uri, int *rc)
 {
 	struct sg_strbuf sb;
 	char reason[256];
@@ -85,23 +144,29 @@ int sg_admin_handle(const struct sg_stats *st, struct sg_bridges *b, int stoppin
 		sg_strbuf_free(&sb);
 		return 1;
 	}
-	if (!strcmp(uri, "/demo/info")) {
-		/* What a demo page needs to tell its user, e.g. an embedded broker's address. */
-		sg_strbuf_init(&sb);
-		sg_strbuf_appendc(&sb, '{');
-		if (!append_info(&sb, b, "\"info\":"))
-			sg_strbuf_append(&sb, "\"info\":{}", 9);
-		sg_strbuf_appendc(&sb, '}');
-		*rc = sb.oom ? -1 : sg_http_respond(wsi, 200, "application/json", sb.data, sb.len, NULL);
-		sg_strbuf_free(&sb);
-		return 1;
-	}
 	if (!strcmp(uri, "/metrics")) {
 		sg_strbuf_init(&sb);
-		sg_admin_metrics(st, b, &sb);
+		sg_admin_metrics(st, sio, b, &sb);
 		*rc = sb.oom ? -1 : sg_http_respond(wsi, 200, "text/plain; version=0.0.4", sb.data, sb.len, NULL);
 		sg_strbuf_free(&sb);
 		return 1;
 	}
 	return 0;
+}
+
+int sg_admin_demo_info(struct sg_bridges *b, struct lws *wsi, const char *uri, int *rc)
+{
+	struct sg_strbuf sb;
+
+	if (strcmp(uri, "/demo/info"))
+		return 0;
+	/* What a demo page needs to tell its user, e.g. an embedded broker's address. */
+	sg_strbuf_init(&sb);
+	sg_strbuf_appendc(&sb, '{');
+	if (!append_info(&sb, b, "\"info\":"))
+		sg_strbuf_append(&sb, "\"info\":{}", 9);
+	sg_strbuf_appendc(&sb, '}');
+	*rc = sb.oom ? -1 : sg_http_respond(wsi, 200, "application/json", sb.data, sb.len, NULL);
+	sg_strbuf_free(&sb);
+	return 1;
 }

@@ -5,8 +5,16 @@
 #include "config.h"
 #include "sio.h"
 
-/* Runs one configured step (token, origin, jwt) for a CONNECT request. */
+/* Runs one configured step (token, origin, jwt, http) for a CONNECT request. An http step
+ * returns SG_MW_PENDING and completes on the loop later. */
 enum sg_mw_result sg_mw_run(const struct sg_mw_config *cfg, struct sg_connect_req *req);
+
+/* The `http` step: its lws client protocol (registered by the server on every vhost), the
+ * protocol's callback, and the release of its result cache at exit. */
+#define SG_MW_HTTP_PROTOCOL "siogate-http-auth"
+int sg_mw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len);
+void sg_mw_http_cleanup(void);
 
 /* Compares two byte strings in time that depends only on their lengths, not their content. */
 int sg_consttime_equal(const char *a, size_t alen, const char *b, size_t blen);

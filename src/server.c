@@ -7,12 +7,14 @@
 #include <time.h>
 
 #include "log.h"
+#include "middleware.h"
 
 #define MAX_ENDPOINTS 8
 
 struct sg_server {
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
+	struct lws_vhost *admin_vhost; /* server.admin_listen, or NULL */
 	struct sg_eio *endpoints[MAX_ENDPOINTS];
 	size_t n_endpoints;
 	sg_http_handler_fn http_fn;
@@ -41,6 +43,29 @@ static struct sg_eio *route_wsi(struct sg_server *srv, struct lws *wsi)
 	return route(srv, uri);
 }
 
+/* The admin listener answers the admin endpoints only: no Engine.IO, no upgrades. */
+static int admin_callback(struct sg_server *srv, struct lws *wsi, enum lws_callback_reasons reason,
+			  void *user, void *in, size_t len)
+{
+	int rc = 0;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		if (srv->http_fn && srv->http_fn(srv->http_ud, wsi, in, SG_HTTP_ADMIN, &rc))
+			return rc;
+		return sg_http_respond(wsi, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL);
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		rc = sg_http_respond(wsi, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL);
+		return rc < 0 ? -1 : 1;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return sg_http_respond(wsi, 404, NULL, NULL, 0, NULL);
+	case LWS_CALLBACK_ESTABLISHED:
+		return -1;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct lws_vhost *vh = lws_get_vhost(wsi);
@@ -50,6 +75,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	if (!srv)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	if (vh == srv->admin_vhost)
+		return admin_callback(srv, wsi, reason, user, in, len);
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
@@ -60,7 +87,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return sg_eio_http_callback(e, wsi, reason, c, in, len);
 		if (srv->http_fn) {
 			int rc = 0;
-			if (srv->http_fn(srv->http_ud, wsi, in, &rc))
+			if (srv->http_fn(srv->http_ud, wsi, in, srv->admin_vhost ? SG_HTTP_MAIN : SG_HTTP_MAIN_ONLY, &rc))
 				return rc;
 		}
 		return sg_http_respond(wsi, 404, "application/json",
@@ -103,6 +130,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 static const struct lws_protocols protocols[] = {
 	{"siogate", callback, sizeof(struct sg_eio_conn), 65536, 0, NULL, 0},
+	/* Outgoing HTTP requests of the `http` middleware (lws client connections). */
+	{SG_MW_HTTP_PROTOCOL, sg_mw_http_callback, 0, 4096, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -119,6 +148,28 @@ static void lws_log_emit(int level, const char *line)
 	memcpy(buf, line, n);
 	buf[n] = '\0';
 	sg_log(level == LLL_ERR ? SG_LOG_ERROR : SG_LOG_WARN, "lws", NULL, "%s", buf);
+}
+
+/* The settings every listener (vhost) shares: where it listens, and our protocols. */
+static void listener_info(struct lws_context_creation_info *info, struct sg_server *srv,
+			  const char *host, int port, const char *name)
+{
+	memset(info, 0, sizeof(*info));
+	info->port = port;
+	info->iface = strcmp(host, "0.0.0.0") ? host : NULL;
+	info->protocols = protocols;
+	info->user = srv;
+	info->vhost_name = name;
+}
+
+static struct lws_vhost *create_admin_vhost(struct sg_server *srv, const struct sg_server_config *cfg)
+{
+	struct lws_context_creation_info info;
+
+	listener_info(&info, srv, cfg->admin_host, cfg->admin_port, "siogate-admin");
+	info.keepalive_timeout = 5;
+	info.timeout_secs = 10;
+	return lws_create_vhost(srv->ctx, &info);
 }
 
 struct sg_server *sg_server_create(const struct sg_server_config *cfg)
@@ -142,12 +193,7 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 		return NULL;
 	}
 
-	memset(&info, 0, sizeof(info));
-	info.port = cfg->port;
-	info.iface = strcmp(cfg->host, "0.0.0.0") ? cfg->host : NULL;
-	info.protocols = protocols;
-	info.user = srv;
-	info.vhost_name = "siogate";
+	listener_info(&info, srv, cfg->host, cfg->port, "siogate");
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.max_http_header_data = 16384;
 	info.keepalive_timeout = 60;
@@ -165,6 +211,13 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 		free(srv);
 		return NULL;
 	}
+	if (cfg->admin_host && !(srv->admin_vhost = create_admin_vhost(srv, cfg))) {
+		sg_err("server", NULL, "cannot listen on %s:%d for server.admin_listen (address in use, "
+		       "or not an address of this host?)", cfg->admin_host, cfg->admin_port);
+		lws_context_destroy(srv->ctx);
+		free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -173,6 +226,7 @@ void sg_server_destroy(struct sg_server *srv)
 	if (!srv)
 		return;
 	lws_context_destroy(srv->ctx);
+	sg_mw_http_cleanup();
 	free(srv);
 }
 
@@ -204,6 +258,11 @@ struct lws_context *sg_server_context(struct sg_server *srv)
 int sg_server_port(struct sg_server *srv)
 {
 	return lws_get_vhost_listen_port(srv->vhost);
+}
+
+int sg_server_admin_port(struct sg_server *srv)
+{
+	return srv->admin_vhost ? lws_get_vhost_listen_port(srv->admin_vhost) : 0;
 }
 
 int sg_server_run(struct sg_server *srv)

@@ -9,9 +9,16 @@
 
 struct sg_server;
 
+/* Which listener a plain HTTP request came to. */
+enum sg_http_listener {
+	SG_HTTP_MAIN_ONLY = 0,   /* the main listener, and there is no admin listener */
+	SG_HTTP_MAIN,            /* the main listener, with an admin listener beside it */
+	SG_HTTP_ADMIN,           /* the admin listener (server.admin_listen) */
+};
+
 /* Answers a plain HTTP request that no endpoint claimed. Return 1 if handled (the handler
  * called sg_http_respond and its return value is in *rc), 0 to let the server answer 404. */
-typedef int (*sg_http_handler_fn)(void *ud, struct lws *wsi, const char *uri, int *rc);
+typedef int (*sg_http_handler_fn)(void *ud, struct lws *wsi, const char *uri, enum sg_http_listener on, int *rc);
 
 /* Creates the lws context listening on cfg->host:cfg->port. Returns NULL with a logged
  * error (port in use, bad TLS files...). The config is borrowed for the call only. */
@@ -25,6 +32,8 @@ struct lws_context *sg_server_context(struct sg_server *srv);
 void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), void *ud);
 /* The port actually bound (useful when the config asked for port 0). */
 int sg_server_port(struct sg_server *srv);
+/* The admin listener's port (server.admin_listen), or 0 without one. */
+int sg_server_admin_port(struct sg_server *srv);
 
 /* Runs the loop until sg_server_stop(); returns 0. */
 int sg_server_run(struct sg_server *srv);

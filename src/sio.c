@@ -423,6 +423,29 @@ void sg_sio_foreach_nsp(struct sg_sio *sio, const struct sg_nsp_config *cfg,
 			fn(ud, n);
 }
 
+void sg_sio_nsp_gauges(const struct sg_sio *sio,
+		       void (*fn)(void *ud, const char *label, size_t sockets, size_t rooms), void *ud)
+{
+	const struct sg_config *cfg = sio->cfg;
+	size_t sockets, rooms, n_cfg = cfg ? cfg->n_namespaces : 0;
+	int root_configured = cfg && sg_config_find_nsp(cfg, "/") != NULL;
+
+	for (size_t i = 0; i <= n_cfg; i++) {
+		const struct sg_nsp_config *nc = i < n_cfg ? &cfg->namespaces[i] : NULL;
+
+		if (!nc && root_configured)
+			break;
+		sockets = rooms = 0;
+		for (const struct sg_nsp *n = sio->nsps; n; n = n->next)
+			if (n->cfg == nc) {
+				sockets += n->n_sockets;
+				/* Not the room every socket has of its own id. */
+				rooms += sg_rooms_count(&n->rooms) - n->n_sockets;
+			}
+		fn(ud, nc ? (nc->name ? nc->name : nc->match) : "/", sockets, rooms);
+	}
+}
+
 int sg_socket_leave(struct sg_socket *s, const char *room)
 {
 	json_object_del(s->client_rooms, room); /* frees a max_rooms slot if the client chose it */
@@ -825,6 +848,11 @@ static void req_unlink(struct sg_connect_req *req)
 const char *sg_connect_req_nsp(const struct sg_connect_req *req) { return req->nsp_name; }
 json_t *sg_connect_req_auth(const struct sg_connect_req *req) { return req->auth; }
 int sg_connect_req_cancelled(const struct sg_connect_req *req) { return req->client == NULL; }
+
+struct lws_context *sg_connect_req_context(const struct sg_connect_req *req)
+{
+	return req->client ? req->client->sio->ctx : NULL;
+}
 
 struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req)
 {

@@ -66,6 +66,8 @@ int sg_sio_add_middleware(struct sg_sio *sio, const char *nsp, sg_mw_fn fn, void
 const char *sg_connect_req_nsp(const struct sg_connect_req *req);
 json_t *sg_connect_req_auth(const struct sg_connect_req *req);          /* borrowed, an object */
 struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req);
+/* The loop the request runs on (for asynchronous steps), NULL once the client is gone. */
+struct lws_context *sg_connect_req_context(const struct sg_connect_req *req);
 int sg_connect_req_cancelled(const struct sg_connect_req *req);
 /* Sets the CONNECT_ERROR message and optional data (a new reference is taken). */
 void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json_t *data);
@@ -98,6 +100,11 @@ struct sg_socket **sg_nsp_select(struct sg_nsp *nsp, const char *const *sids, si
 /* Calls fn for every namespace that exists now and is served by `cfg`. */
 void sg_sio_foreach_nsp(struct sg_sio *sio, const struct sg_nsp_config *cfg,
 			void (*fn)(void *ud, struct sg_nsp *nsp), void *ud);
+/* Calls fn once per configured namespace entry (its name, or its `match` regex for a family
+ * of dynamic namespaces, summed over them) and for an unconfigured "/": the sockets connected
+ * and the rooms in use (a socket's own id room not counted). Bounded labels for /metrics. */
+void sg_sio_nsp_gauges(const struct sg_sio *sio,
+		       void (*fn)(void *ud, const char *label, size_t sockets, size_t rooms), void *ud);
 struct sg_eio_session *sg_socket_session(const struct sg_socket *s);
 void sg_socket_set_data(struct sg_socket *s, void *data);
 void *sg_socket_data(const struct sg_socket *s);

@@ -4,6 +4,13 @@
 
 #include <stdint.h>
 
+/* Upper bounds (seconds) of the downstream delivery latency histogram's buckets; +Inf is
+ * implied. The time from a bridge handing a broker message to the host (emit) until it is
+ * queued to every target client. */
+#define SG_DELIVERY_BOUNDS { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, \
+			     0.0025, 0.005, 0.01, 0.025, 0.1 }
+#define SG_DELIVERY_BUCKETS 12
+
 struct sg_stats {
 	uint64_t sessions_opened;       /* Engine.IO sessions */
 	uint64_t sessions_closed;
@@ -21,6 +28,9 @@ struct sg_stats {
 	uint64_t sockets_rejected;      /* CONNECT_ERRORs sent */
 	uint64_t acks_ok, acks_error;   /* acknowledgements answered by the gateway */
 	uint64_t broadcasts;            /* packets encoded for a room broadcast */
+	uint64_t delivery_buckets[SG_DELIVERY_BUCKETS + 1]; /* per bucket (not cumulative), +Inf last */
+	uint64_t delivery_count;
+	double delivery_seconds;        /* sum */
 };
 
 #endif

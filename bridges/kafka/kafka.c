@@ -198,6 +198,29 @@ static void update_ready(struct kafka *k)
 						    : "waiting for the consumer's start offsets");
 }
 
+/* The consumer lag of an assigned partition: its end (last stable offset, else high
+ * watermark) minus the consumer's position (the next record handed to the gateway).
+ * librdkafka's own consumer_lag counts from the committed offset, and a group of its own
+ * never commits. Nothing until both ends are known. */
+static void report_lag(struct kafka *k, const char *topic, const char *partition, json_t *p,
+		       const char *fetch_state)
+{
+	json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
+	json_int_t pos = json_integer_value(json_object_get(p, "app_offset"));
+	char labels[384];
+
+	if (k->api->abi_minor < 1 || !k->api->gauge)
+		return;
+	if (end < 0)
+		end = json_integer_value(json_object_get(p, "hi_offset"));
+	if (pos < 0 && fetch_state && !strcmp(fetch_state, "active"))
+		pos = json_integer_value(json_object_get(p, "next_offset"));
+	if (end < 0 || pos < 0)
+		return;
+	snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%s\"", topic, partition);
+	k->api->gauge(k->host, "consumer_lag", labels, (double)(end > pos ? end - pos : 0));
+}
+
 /* Statistics (every second) say which brokers are up: that is the readiness signal. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
@@ -222,8 +245,11 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		json_object_foreach(json_object_get(st, "topics"), tname, t)
 			json_object_foreach(json_object_get(t, "partitions"), pname, p) {
 				const char *fs = json_string_value(json_object_get(p, "fetch_state"));
+
 				if (json_is_true(json_object_get(p, "desired")) && (!fs || strcmp(fs, "active")))
 					waiting++;
+				if (json_is_true(json_object_get(p, "desired")))
+					report_lag(k, tname, pname, p, fs);
 			}
 		k->fetching = k->assigned && !waiting;
 	}

@@ -72,8 +72,38 @@ function tail(text, lines) {
 	return text.split('\n').slice(-lines).join('\n');
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort() {
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago. It is picked below the kernel's
+ * ephemeral range: a port from that range (what listen(0) gives) can be taken as the local
+ * port of any outgoing connection between now and the server's bind(), and the tests open
+ * thousands of those. Falls back to listen(0) if that range leaves no room.
+ */
+export async function freePort() {
+	let low = 32768;
+	try {
+		low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+	} catch {
+		/* not Linux: keep the usual bound */
+	}
+	const base = 10000;
+	for (let i = 0; low - base > 1000 && i < 50; i++) {
+		const port = base + Math.floor(Math.random() * (low - base));
+		if (await canListen(port))
+			return port;
+	}
+	return listenAny();
+}
+
+function canListen(port) {
+	return new Promise((resolve) => {
+		const srv = net.createServer();
+		srv.unref();
+		srv.once('error', () => resolve(false));
+		srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+	});
+}
+
+function listenAny() {
 	return new Promise((resolve, reject) => {
 		const srv = net.createServer();
 		srv.unref();

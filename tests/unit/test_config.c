@@ -192,6 +192,8 @@ static char *dump_config(const struct sg_config *cfg)
 	for (size_t i = 0; i < s->n_static; i++)
 		fprintf(f, "server.static[%zu]=%s %s %s\n", i, s->static_mounts[i].url, s->static_mounts[i].dir,
 			s->static_mounts[i].index[0] ? s->static_mounts[i].index : "(no index)");
+	fprintf(f, "server.admin_host=%s\nserver.admin_port=%d\n", str_or_null(s->admin_host),
+		s->admin_port);
 	fprintf(f, "log.level=%s\nlog.format=%s\n", levels[cfg->log.level],
 		formats[cfg->log.format]);
 	dump_json(f, "brokers", cfg->brokers);
@@ -209,7 +211,8 @@ static char *dump_config(const struct sg_config *cfg)
 
 			snprintf(key, sizeof key, "namespaces[%zu].middleware[%zu].", i, j);
 			fprintf(f, "%stype=%s\n", key,
-				m->type == SG_MW_TOKEN ? "token" : m->type == SG_MW_ORIGIN ? "origin" : "jwt");
+				m->type == SG_MW_TOKEN ? "token" : m->type == SG_MW_ORIGIN ? "origin" :
+				m->type == SG_MW_JWT ? "jwt" : "http");
 			fprintf(f, "%salgorithms=%s%s%s%s%s\n", key,
 				m->algorithms & SG_JWT_HS256 ? "HS256," : "", m->algorithms & SG_JWT_HS384 ? "HS384," : "",
 				m->algorithms & SG_JWT_HS512 ? "HS512," : "", m->algorithms & SG_JWT_RS256 ? "RS256," : "",
@@ -225,6 +228,13 @@ static char *dump_config(const struct sg_config *cfg)
 			fprintf(f, "%sn_origins=%zu\n", key, m->n_origins);
 			for (size_t k = 0; k < m->n_origins; k++)
 				fprintf(f, "%sorigins[%zu]=%s\n", key, k, m->origins[k]);
+			fprintf(f, "%surl=%s\n%surl_host=%s\n%surl_port=%d\n%surl_path=%s\n", key,
+				str_or_null(m->url), key, str_or_null(m->url_host), key, m->url_port, key,
+				str_or_null(m->url_path));
+			fprintf(f, "%stimeout_ms=%u\n%scache_ms=%u\n%sn_headers=%zu\n", key,
+				(unsigned)m->timeout_ms, key, (unsigned)m->cache_ms, key, m->n_headers);
+			for (size_t k = 0; k < m->n_headers; k++)
+				fprintf(f, "%sheaders[%zu]=%s\n", key, k, m->headers[k]);
 		}
 		snprintf(key, sizeof key, "namespaces[%zu].rooms.", i);
 		fprintf(f, "%sn_auto_join=%zu\n", key, r->n_auto_join);

@@ -11,8 +11,9 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
- *   1.1  2026-11-23  host: set_info() (facts shown by /readyz and /demo/info). A plugin
- *                    built for 1.1 checks api->abi_minor >= 1 before calling it.
+ *   1.1  2026-11-23  sg_host_api.gauge (e.g. Kafka consumer lag) and set_info (facts shown
+ *                    by /readyz and /demo/info). A plugin calls them only when the host's
+ *                    abi_minor >= 1.
  *   1.0  2026-11-23  first version.
  *
  * Threads: one loop thread owns every socket, namespace and room. Each host function says
@@ -141,10 +142,15 @@ struct sg_host_api {
 	 * consumer group ids and MQTT client ids. */
 	const char *(*instance_id)(struct sg_host *h);
 
-	/* Since 1.1. Publishes a fact about this instance (e.g. the address of an embedded
-	 * broker), shown by /readyz and /demo/info as "info":{"BRIDGE":{"key":"value"}}.
-	 * A NULL value removes the key. Only what is safe to show anyone who can reach the
-	 * gateway's HTTP port: never credentials. Any thread. */
+	/* Since 1.1 (check abi_minor first). Sets the gauge siogate_bridge_<name>{bridge="...",
+	 * <labels>} to `value` (labels as for count; a name is either a counter or a gauge).
+	 * Any thread. */
+	void (*gauge)(struct sg_host *h, const char *name, const char *labels, double value);
+
+	/* Since 1.1 (check abi_minor first). Publishes a fact about this instance (e.g. the
+	 * address of an embedded broker), shown by /readyz and /demo/info as
+	 * "info":{"BRIDGE":{"key":"value"}}. A NULL value removes the key. Only what is safe to
+	 * show anyone who can reach the gateway's HTTP port: never credentials. Any thread. */
 	void (*set_info)(struct sg_host *h, const char *key, const char *value);
 };
 
