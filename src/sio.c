@@ -40,7 +40,7 @@ struct sg_client {
 	size_t n_reqs;
 	struct sg_sio_packet partial;     /* binary packet waiting for attachments */
 	int has_partial;
-	lws_sorted_usec_list_t sul_connect;
+	struct sg_timer t_connect;        /* O(1), unlike one lws timer per client */
 	struct sg_client *prev, *next;
 };
 
@@ -104,6 +104,7 @@ struct sg_sio {
 	struct sg_sio_app app;
 	void *app_ud;
 	struct lws_context *ctx;
+	struct sg_timers timers;
 };
 
 static void client_close(struct sg_client *c, const char *reason);
@@ -324,6 +325,7 @@ void sg_sio_destroy(struct sg_sio *sio)
 		free(m->nsp);
 		free(m);
 	}
+	sg_timers_free(&sio->timers);
 	free(sio);
 }
 
@@ -898,7 +900,7 @@ static void req_accept(struct sg_connect_req *req)
 		nsp->sockets->nsp_prev = s;
 	nsp->sockets = s;
 	nsp->n_sockets++;
-	lws_sul_cancel(&c->sul_connect);
+	sg_timer_cancel(&c->t_connect);
 	if (sg_socket_join(s, s->id) < 0)
 		goto oom_socket;
 	auto_join(s);
@@ -1160,9 +1162,9 @@ static void on_eio_message(void *ud, struct sg_eio_session *session, const unsig
 
 /* ---------------------------------------------------------------- clients */
 
-static void on_connect_timeout(lws_sorted_usec_list_t *sul)
+static void on_connect_timeout(struct sg_timer *t)
 {
-	struct sg_client *c = lws_container_of(sul, struct sg_client, sul_connect);
+	struct sg_client *c = lws_container_of(t, struct sg_client, t_connect);
 
 	if (!c->n_sockets && !c->n_reqs)
 		client_close(c, "connect timeout");
@@ -1175,6 +1177,11 @@ static int on_eio_open(void *ud, struct sg_eio_session *session)
 
 	if (!c)
 		return -1;
+	if (sg_timer_set(&sio->timers, sio->ctx, &c->t_connect, sio->cfg->server.connect_timeout_ms,
+			 on_connect_timeout)) {
+		free(c);
+		return -1;
+	}
 	c->magic = CLIENT_MAGIC;
 	c->sio = sio;
 	c->session = session;
@@ -1184,8 +1191,6 @@ static int on_eio_open(void *ud, struct sg_eio_session *session)
 	sio->clients = c;
 	sio->n_clients++;
 	sg_eio_session_set_user(session, c);
-	lws_sul_schedule(sio->ctx, 0, &c->sul_connect, on_connect_timeout,
-			 (lws_usec_t)sio->cfg->server.connect_timeout_ms * LWS_US_PER_MS);
 	return 0;
 }
 
@@ -1194,7 +1199,7 @@ static void client_free(struct sg_client *c, const char *reason)
 {
 	struct sg_sio *sio = c->sio;
 
-	lws_sul_cancel(&c->sul_connect);
+	sg_timer_cancel(&c->t_connect);
 	while (c->sockets)
 		socket_remove(c->sockets, reason);
 	while (c->reqs) {
