@@ -702,7 +702,7 @@ static void session_wake(struct sg_eio_session *s)
 static int queue_push(struct sg_eio_session *s, struct sg_buf *b, int is_volatile)
 {
 	if (s->q_len == s->q_cap) {
-		size_t ncap = s->q_cap ? s->q_cap * 2 : 8, i;
+		size_t ncap = s->q_cap ? s->q_cap * 2 : 4, i;
 		struct qframe *nq = malloc(ncap * sizeof(*nq));
 
 		if (!nq)
@@ -1196,7 +1196,7 @@ static int ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 		}
 		session_unref(s);
 	}
-	if (c->rx_cap > 65536) { /* do not keep a large buffer around after a big message */
+	if (c->rx) { /* idle connections hold no reassembly buffer */
 		free(c->rx);
 		c->rx = NULL;
 		c->rx_cap = 0;

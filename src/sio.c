@@ -50,7 +50,8 @@ struct sg_socket {
 	struct sg_client *client;
 	struct sg_nsp *nsp;
 	struct sg_room_set rooms;
-	json_t *client_rooms;             /* rooms joined by the client's own join events (a set) */
+	json_t *client_rooms;             /* rooms joined by the client's own join events (a set;
+	                                     NULL until the first: idle sockets stay small) */
 	json_t *auth;
 	json_t *claims;
 	struct pending_ack *acks;
@@ -781,7 +782,9 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 			ack_result(s, ack_id, "too many rooms");
 			return 1;
 		}
-		rc = sg_socket_join(s, room);
+		if (!s->client_rooms)
+			s->client_rooms = json_object();
+		rc = s->client_rooms ? sg_socket_join(s, room) : -1;
 		if (rc < 0 || json_object_set_new(s->client_rooms, room, json_true())) {
 			if (rc > 0)
 				sg_socket_leave(s, room);
@@ -891,7 +894,6 @@ static void req_accept(struct sg_connect_req *req)
 	s->nsp = nsp;
 	s->auth = json_incref(req->auth);
 	s->claims = req->claims ? json_incref(req->claims) : json_object();
-	s->client_rooms = json_object();
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->n_sockets++;
