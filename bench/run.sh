@@ -74,27 +74,37 @@ free_port() {
 
 SERVER_PID=
 start_server() { # kind tag -> sets SERVER_PID, PORT
-	local kind=$1 tag=$2
-	PORT=$(free_port)
-	if [ "$kind" = siogate ]; then
-		PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
-	elif [ "$kind" = siogate-kafka ]; then
-		PORT=$PORT KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP SIOGATE_PLUGIN_PATH=$BUILDDIR/bridges/kafka/.libs \
-			"$SIOGATE" -c "$SRCDIR/bench/siogate.kafka.json" >"$OUT/$tag.server.log" 2>&1 &
-	else
-		PORT=$PORT node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
-	fi
-	SERVER_PID=$!
-	for _ in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-			sleep 0.5 # let the process settle before its RSS baseline
-			return 0
+	local kind=$1 tag=$2 attempt
+	# A free port can be taken by someone else before the server binds it: try three.
+	for attempt in 1 2 3; do
+		PORT=$(free_port)
+		if [ "$kind" = siogate ]; then
+			PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
+		elif [ "$kind" = siogate-kafka ]; then
+			PORT=$PORT KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP SIOGATE_PLUGIN_PATH=$BUILDDIR/bridges/kafka/.libs \
+				"$SIOGATE" -c "$SRCDIR/bench/siogate.kafka.json" >"$OUT/$tag.server.log" 2>&1 &
+		else
+			PORT=$PORT node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
 		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/$tag.server.log" >&2; die "$kind exited at startup"; }
-		sleep 0.1
+		SERVER_PID=$!
+		for _ in $(seq 1 100); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+				sleep 0.5 # let the process settle before its RSS baseline
+				return 0
+			fi
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$SERVER_PID" 2>/dev/null; then
+			stop_server
+			die "$kind did not listen on 127.0.0.1:$PORT within 10 s"
+		fi
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=
+		echo "bench: $kind exited at startup (attempt $attempt):" >&2
+		tail -3 "$OUT/$tag.server.log" >&2
 	done
-	stop_server
-	die "$kind did not listen on 127.0.0.1:$PORT within 10 s"
+	die "$kind exited at startup 3 times"
 }
 
 stop_server() {
