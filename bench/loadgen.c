@@ -540,7 +540,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { // --option value
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			usage();
@@ -572,7 +572,6 @@ int main(int argc, char **argv)
 			o.go_file = v;
 		else
 			usage();
-		i++;
 	}
 	if (o.port <= 0 || o.n <= 0 || o.n > 200000 || o.pad < 0 || o.pad >= (int)sizeof padbuf || o.window < 1 ||
 	    o.inflight < 1 || o.per_src < 1 || (strcmp(o.mode, "idle") && strcmp(o.mode, "bcast") && strcmp(o.mode, "echo") &&
