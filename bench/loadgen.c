@@ -11,6 +11,10 @@
 //          window --window); deliveries/s = received / (last delivery - first send).
 //   echo   --n clients each join their own room and do --msgs sequential emit-with-ack
 //          round trips; p50/p99 of the ack RTT.
+//   recv   N clients join room "r" and only receive "bcast" events produced elsewhere
+//          (scenario 4: bench/kbench.c produces them to Kafka). Events without a "ts" are
+//          warm-up: once every client has had one, --go-file is created and the next
+//          --msgs events per client are measured (rate from first to last delivery).
 // Every loop is bounded by a count and by --timeout seconds.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -42,13 +46,15 @@ struct conn {
 	int pending_ack; // ack id we wait for, -1 none
 	int64_t sent_us; // when the pending emit was sent
 	int echo_left;
+	int warm; // recv: a warm-up event arrived
 };
 
 static struct {
 	const char *host;
 	int port, n, msgs, window, hold, timeout, pad, inflight, pid, per_src;
 	const char *mode;
-} o = { "127.0.0.1", 0, 1000, 300, 16, 0, 60, 100, 128, 0, 20000, "idle" };
+	const char *go_file;
+} o = { "127.0.0.1", 0, 1000, 300, 16, 0, 60, 100, 128, 0, 20000, "idle", NULL };
 
 static struct conn *cs;
 static int ncs, epfd;
@@ -57,7 +63,8 @@ static long long deliveries;
 static int next_ack_id = 1;
 static uint32_t *lat; // microseconds
 static size_t nlat, caplat;
-static int64_t first_send_us, last_delivery_us;
+static int64_t first_send_us, last_delivery_us, first_delivery_us;
+static int n_warm;
 static int acks_got;
 
 static int64_t now_us(void)
@@ -295,6 +302,13 @@ static void on_packet(struct conn *c, char *p, size_t len)
 	if (p[1] == '2') { // EVENT
 		if (len > 11 && !memcmp(p + 2, "[\"bcast\"", 8)) {
 			int64_t t = now_us();
+			if (!strcmp(o.mode, "recv") && !memmem(p, len, "\"ts\":", 5)) {
+				n_warm += !c->warm;
+				c->warm = 1;
+				return;
+			}
+			if (!deliveries)
+				first_delivery_us = t;
 			deliveries++;
 			last_delivery_us = t;
 			char *ts = memmem(p, len, "\"ts\":", 5);
@@ -518,14 +532,15 @@ static void poll_once(int timeout_ms)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--mode idle|bcast|echo] [--n N] [--msgs M]\n"
-			"               [--window W] [--hold S] [--timeout S] [--pad BYTES] [--inflight K] [--pid PID]\n");
+	fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--mode idle|bcast|echo|recv] [--n N] [--msgs M]\n"
+			"               [--window W] [--hold S] [--timeout S] [--pad BYTES] [--inflight K] [--pid PID]\n"
+			"               [--go-file PATH (recv)]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { // --option value
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			usage();
@@ -553,12 +568,14 @@ int main(int argc, char **argv)
 			o.pid = atoi(v);
 		else if (!strcmp(a, "--per-src"))
 			o.per_src = atoi(v);
+		else if (!strcmp(a, "--go-file"))
+			o.go_file = v;
 		else
 			usage();
-		i++;
 	}
 	if (o.port <= 0 || o.n <= 0 || o.n > 200000 || o.pad < 0 || o.pad >= (int)sizeof padbuf || o.window < 1 ||
-	    o.inflight < 1 || o.per_src < 1 || (strcmp(o.mode, "idle") && strcmp(o.mode, "bcast") && strcmp(o.mode, "echo")))
+	    o.inflight < 1 || o.per_src < 1 || (strcmp(o.mode, "idle") && strcmp(o.mode, "bcast") && strcmp(o.mode, "echo") &&
+	     strcmp(o.mode, "recv")) || (!strcmp(o.mode, "recv") && !o.go_file))
 		usage();
 	memset(padbuf, 'x', (size_t)o.pad);
 	int bcast = !strcmp(o.mode, "bcast");
@@ -657,6 +674,37 @@ int main(int argc, char **argv)
 		printf(",\"receivers\":%d,\"msgs\":%d,\"sent\":%d,\"acked\":%d,\"deliveries\":%lld,\"expected\":%lld"
 		       ",\"missing\":%lld,\"elapsed_s\":%.3f,\"deliveries_per_s\":%.0f,\"lat_p50_ms\":%.2f,\"lat_p99_ms\":%.2f",
 		       receivers, o.msgs, sent, acked_total, deliveries, expect, expect - deliveries, el,
+		       el > 0 ? deliveries / el : 0, pct(50), pct(99));
+	} else if (!strcmp(o.mode, "recv")) {
+		int receivers = ready;
+		int64_t end = now_us() + (int64_t)o.timeout * 1000000;
+		// Warm-up records flow until every client has had one; then the producer is told.
+		while (now_us() < end && n_warm < receivers)
+			poll_once(10);
+		if (!receivers || n_warm < receivers) {
+			printf(",\"error\":\"warm-up: %d of %d clients got an event\"}\n", n_warm, receivers);
+			return 1;
+		}
+		FILE *gf = fopen(o.go_file, "w");
+		if (!gf) {
+			perror(o.go_file);
+			return 2;
+		}
+		fclose(gf);
+		deliveries = 0;
+		nlat = 0;
+		long long expect = (long long)o.msgs * receivers;
+		double scpu0 = o.pid ? proc_cpu_s(o.pid) : -1;
+		int64_t go = now_us();
+		while (now_us() < end && deliveries < expect)
+			poll_once(5);
+		double wl = (now_us() - go) / 1e6;
+		double scpu = o.pid ? proc_cpu_s(o.pid) - scpu0 : -1;
+		double el = (last_delivery_us - first_delivery_us) / 1e6;
+		qsort(lat, nlat, sizeof *lat, cmpu);
+		printf(",\"server_cpu_frac\":%.2f,\"receivers\":%d,\"msgs\":%d,\"deliveries\":%lld,\"expected\":%lld"
+		       ",\"missing\":%lld,\"elapsed_s\":%.3f,\"deliveries_per_s\":%.0f,\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f",
+		       wl > 0 ? scpu / wl : -1, receivers, o.msgs, deliveries, expect, expect - deliveries, el,
 		       el > 0 ? deliveries / el : 0, pct(50), pct(99));
 	} else { // echo
 		int warm = 100;

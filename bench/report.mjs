@@ -60,7 +60,29 @@ add('3. echo with ack, round trip p50', get('siogate-echo', 'rtt_p50_ms'), get('
 add('3. echo with ack, round trip p99', get('siogate-echo', 'rtt_p99_ms'), get('node-echo', 'rtt_p99_ms'), ' ms', 3,
 	(s, n, r) => cmp(r, (x) => x <= 1, '≤ 1 (no worse)'));
 add('3. echo round trips/s (one client, sequential)', get('siogate-echo', 'rtt_per_s'), get('node-echo', 'rtt_per_s'), '', 0);
-rows.push('| 4. Kafka → clients | not measured | not measured | | later (needs a broker in the run) |');
+if (meta.kafka_skip) rows.push(`| 4. Kafka → clients | not measured (${meta.kafka_skip}) | n/a | | |`);
+else {
+	// Node has no Kafka bridge: its column is n/a. The "plain consumer" is kbench's own
+	// librdkafka consumer of the same topic, same run: what a backend sees without the gateway.
+	const kp = 'siogate-kafka-paced', kbu = 'siogate-kafka-burst';
+	const plain = (tag, key) => get(`${tag}.kafka`, key);
+	const sg4 = (label, v, unit, d, target) => rows.push(`| ${label} | ${fmt(v, unit, d)} | n/a | n/a | ${target ?? ''} |`);
+	const rate = Number(meta.kafka_rate);
+	sg4(`4. Kafka → 1,000 clients, ${rate.toLocaleString('en-US')} records/s × ${Number(meta.kafka_msgs).toLocaleString('en-US')}: deliveries/s`, get(kp, 'deliveries_per_s'), '', 0);
+	sg4('4. produce → client receipt p50 (paced)', get(kp, 'lat_p50_ms'), ' ms', 2);
+	sg4('4. produce → client receipt p99 (paced)', get(kp, 'lat_p99_ms'), ' ms', 2);
+	sg4('4. produce → plain librdkafka consumer p50 (same run)', plain(kp, 'consumer_p50_ms'), ' ms', 2);
+	sg4('4. produce → plain librdkafka consumer p99 (same run)', plain(kp, 'consumer_p99_ms'), ' ms', 2);
+	const added = get(kp, 'lat_p99_ms') - plain(kp, 'consumer_p99_ms');
+	sg4('4. gateway-added latency p50 (client p50 − consumer p50)', get(kp, 'lat_p50_ms') - plain(kp, 'consumer_p50_ms'), ' ms', 2);
+	sg4('4. gateway-added latency p99 (client p99 − consumer p99)', added, ' ms', 2,
+		check(Number.isFinite(added) ? added <= 1 : undefined, '≤ 1 ms'));
+	sg4(`4. burst of ${Number(Math.floor(meta.kafka_msgs / 4)).toLocaleString('en-US')} records to 1,000 clients: deliveries/s`, get(kbu, 'deliveries_per_s'), '', 0);
+	const ks = 'siogate-kafka-small';
+	sg4('4. same, room of 10 clients: gateway-added latency p50', get(ks, 'lat_p50_ms') - plain(ks, 'consumer_p50_ms'), ' ms', 2);
+	sg4('4. same, room of 10 clients: gateway-added latency p99', get(ks, 'lat_p99_ms') - plain(ks, 'consumer_p99_ms'), ' ms', 2);
+	sg4('4. missing deliveries (all runs)', get(kp, 'missing') + get(kbu, 'missing') + get(ks, 'missing'), '', 0);
+}
 if (meta.quick !== '1') {
 	const hn = Number(meta.hold_n).toLocaleString('en-US');
 	add(`5. ${hn} connections held ${meta.hold_s} s: errors (setup + dropped)`,
@@ -83,5 +105,7 @@ out.push('| Scenario | siogate | Node | ratio | target |');
 out.push('|---|---:|---:|---:|---|');
 out.push(...rows);
 out.push('');
+if (!meta.kafka_skip)
+	out.push(`Kafka: librdkafka's mock cluster (tests/kafka-mock), one partition; bench/kbench.c produces records {"ts","pad"} (linger.ms 0) keyed "r", the gateway delivers each to room "r" (bench/siogate.kafka.json); the gateway's consumer and kbench's plain consumer both use fetch.wait.max.ms 10. Latencies share one clock (CLOCK_MONOTONIC). All processes share the 2 CPUs.`);
 out.push(`Broadcast: one sender emits ${meta.bcast_msgs} events with an ack window of 16 to a room of 1,000 clients; rate = deliveries / (last delivery − first send). Echo: one client, ${meta.echo_msgs} sequential emits with ack (after 100 warm-up round trips).`);
 console.log(out.join('\n'));

@@ -7,6 +7,9 @@
 #   BENCH_QUICK=1     skip scenario 5 (the 60 s hold of ~20,000 connections)
 #   BENCH_HOLD_S=60   how long scenario 5 holds its connections
 #   BENCH_BCAST_MSGS=300, BENCH_BCAST_REPS=3, BENCH_ECHO_MSGS=5000
+#   BENCH_KAFKA_MSGS=1000, BENCH_KAFKA_RATE=200 (records/s, paced run; the burst run sends
+#   BENCH_KAFKA_MSGS/4 as fast as it can). Scenario 4 needs the Kafka bridge (librdkafka);
+#   without it the row says why. Node has no Kafka bridge: n/a there.
 # Everything listens on 127.0.0.1; every wait is bounded; servers are stopped by PID.
 set -euo pipefail
 
@@ -18,6 +21,8 @@ HOLD_S=${BENCH_HOLD_S:-60}
 BCAST_MSGS=${BENCH_BCAST_MSGS:-300}
 BCAST_REPS=${BENCH_BCAST_REPS:-3}
 ECHO_MSGS=${BENCH_ECHO_MSGS:-5000}
+KAFKA_MSGS=${BENCH_KAFKA_MSGS:-1000}
+KAFKA_RATE=${BENCH_KAFKA_RATE:-200}
 SIOGATE=$BUILDDIR/src/siogate
 PLUGINS=$BUILDDIR/bridges/local/.libs
 
@@ -42,6 +47,21 @@ echo "bench: building the load generator"
 gcc -O2 -Wall -Wextra -o "$OUT/loadgen" "$SRCDIR/bench/loadgen.c" || die "cannot build bench/loadgen.c"
 LOADGEN=$OUT/loadgen
 
+# Scenario 4 needs the Kafka bridge, the mock cluster (tests/kafka-mock) and kbench.c.
+KAFKA_SKIP=
+if [ ! -f "$BUILDDIR/bridges/kafka/.libs/kafka.so" ]; then
+	KAFKA_SKIP="the Kafka bridge is not built"
+elif ! pkg-config --exists rdkafka; then
+	KAFKA_SKIP="librdkafka development files are missing"
+elif ! make -s -C "$BUILDDIR" tests/kafka-mock >"$OUT/kafka-mock.build.log" 2>&1; then
+	KAFKA_SKIP="cannot build tests/kafka-mock (see $OUT/kafka-mock.build.log)"
+else
+	echo "bench: building the Kafka producer/consumer (kbench)"
+	# shellcheck disable=SC2046
+	gcc -O2 -Wall -Wextra -o "$OUT/kbench" "$SRCDIR/bench/kbench.c" $(pkg-config --cflags --libs rdkafka) ||
+		KAFKA_SKIP="cannot build bench/kbench.c"
+fi
+
 if [ ! -f "$SRCDIR/bench/node/node_modules/.package-lock.json" ] ||
    [ "$SRCDIR/bench/node/package-lock.json" -nt "$SRCDIR/bench/node/node_modules/.package-lock.json" ]; then
 	echo "bench: npm ci in bench/node"
@@ -54,24 +74,37 @@ free_port() {
 
 SERVER_PID=
 start_server() { # kind tag -> sets SERVER_PID, PORT
-	local kind=$1 tag=$2
-	PORT=$(free_port)
-	if [ "$kind" = siogate ]; then
-		PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
-	else
-		PORT=$PORT node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
-	fi
-	SERVER_PID=$!
-	for _ in $(seq 1 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-			sleep 0.5 # let the process settle before its RSS baseline
-			return 0
+	local kind=$1 tag=$2 attempt
+	# A free port can be taken by someone else before the server binds it: try three.
+	for attempt in 1 2 3; do
+		PORT=$(free_port)
+		if [ "$kind" = siogate ]; then
+			PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
+		elif [ "$kind" = siogate-kafka ]; then
+			PORT=$PORT KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP SIOGATE_PLUGIN_PATH=$BUILDDIR/bridges/kafka/.libs \
+				"$SIOGATE" -c "$SRCDIR/bench/siogate.kafka.json" >"$OUT/$tag.server.log" 2>&1 &
+		else
+			PORT=$PORT node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
 		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/$tag.server.log" >&2; die "$kind exited at startup"; }
-		sleep 0.1
+		SERVER_PID=$!
+		for _ in $(seq 1 100); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+				sleep 0.5 # let the process settle before its RSS baseline
+				return 0
+			fi
+			kill -0 "$SERVER_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$SERVER_PID" 2>/dev/null; then
+			stop_server
+			die "$kind did not listen on 127.0.0.1:$PORT within 10 s"
+		fi
+		wait "$SERVER_PID" 2>/dev/null || true
+		SERVER_PID=
+		echo "bench: $kind exited at startup (attempt $attempt):" >&2
+		tail -3 "$OUT/$tag.server.log" >&2
 	done
-	stop_server
-	die "$kind did not listen on 127.0.0.1:$PORT within 10 s"
+	die "$kind exited at startup 3 times"
 }
 
 stop_server() {
@@ -85,7 +118,53 @@ stop_server() {
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=
 }
-trap stop_server EXIT INT TERM
+KMOCK_PID=
+stop_mock() {
+	[ -n "$KMOCK_PID" ] || return 0
+	echo quit 2>/dev/null >&"${MOCK[1]:-}" || true
+	for _ in $(seq 1 50); do
+		kill -0 "$KMOCK_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$KMOCK_PID" 2>/dev/null || true
+	wait "$KMOCK_PID" 2>/dev/null || true
+	KMOCK_PID=
+}
+trap 'stop_server; stop_mock' EXIT INT TERM
+
+# kafka_run tag rate msgs clients: scenario 4 once. A fresh mock cluster with topic "bench",
+# the gateway mapping it to room "r" (bench/siogate.kafka.json), that many clients in the room
+# (loadgen --mode recv), and kbench producing to the topic while its own plain consumer
+# measures what a backend would see.
+kafka_run() {
+	local tag=$1 rate=$2 msgs=$3 clients=$4 answer kpid
+	coproc MOCK { exec "$BUILDDIR/tests/kafka-mock" 1; }
+	KMOCK_PID=$MOCK_PID # bash unsets MOCK_PID once the coprocess is gone
+	KAFKA_BOOTSTRAP=
+	read -r -t 10 KAFKA_BOOTSTRAP <&"${MOCK[0]}" || true
+	echo "topic bench 1" >&"${MOCK[1]}"
+	answer=
+	read -r -t 5 answer <&"${MOCK[0]}" || true
+	if [ -z "$KAFKA_BOOTSTRAP" ] || [ "$answer" != ok ]; then
+		echo "bench: $tag: the Kafka mock cluster did not start" >&2
+		echo '{"error":"no mock cluster"}' >"$OUT/$tag.json"
+		stop_mock
+		return 0
+	fi
+	start_server siogate-kafka "$tag"
+	rm -f "$OUT/$tag.go"
+	"$OUT/kbench" --brokers "$KAFKA_BOOTSTRAP" --go-file "$OUT/$tag.go" --msgs "$msgs" --rate "$rate" \
+		--timeout 90 >"$OUT/$tag.kafka.json" 2>"$OUT/$tag.kafka.log" &
+	kpid=$!
+	run_lg "$tag" 120 --mode recv --n "$clients" --msgs "$msgs" --go-file "$OUT/$tag.go" --timeout 90
+	if ! wait "$kpid"; then
+		echo "bench: $tag: kbench failed (see $OUT/$tag.kafka.log)" >&2
+		grep -q '^{' "$OUT/$tag.kafka.json" || echo '{"error":"failed"}' >"$OUT/$tag.kafka.json"
+	fi
+	echo "  $tag (plain consumer): $(cut -c1-160 "$OUT/$tag.kafka.json")"
+	stop_server
+	stop_mock
+}
 
 # run_lg tag timeout_s loadgen-args... : one load generator run, JSON in $OUT/tag.json
 run_lg() {
@@ -134,6 +213,14 @@ for kind in siogate node; do
 		stop_server
 	fi
 done
+if [ -z "$KAFKA_SKIP" ]; then
+	echo "bench: siogate, Kafka -> clients"
+	kafka_run siogate-kafka-paced "$KAFKA_RATE" "$KAFKA_MSGS" 1000
+	kafka_run siogate-kafka-burst 0 $((KAFKA_MSGS / 4)) 1000
+	kafka_run siogate-kafka-small "$KAFKA_RATE" "$KAFKA_MSGS" 10 # the bridge path without the fan-out
+else
+	echo "bench: scenario 4 skipped: $KAFKA_SKIP" >&2
+fi
 ELAPSED=$(($(date +%s) - START))
 
 SG_VERSION=$(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)
@@ -142,6 +229,7 @@ LWS_VERSION=$(pkg-config --modversion libwebsockets 2>/dev/null || echo unknown)
 node "$SRCDIR/bench/report.mjs" "$OUT" \
 	"siogate=$SG_VERSION" "node=$(node --version)" "socket.io=$SIO_VERSION" "lws=$LWS_VERSION" \
 	"busy=$BUSY" "elapsed=$ELAPSED" "hold_n=$HOLD_N" "hold_s=$HOLD_S" "nofile=$NOFILE" \
-	"quick=${BENCH_QUICK:-0}" "bcast_msgs=$BCAST_MSGS" "echo_msgs=$ECHO_MSGS" >"$RESULTS/latest.md"
+	"quick=${BENCH_QUICK:-0}" "bcast_msgs=$BCAST_MSGS" "echo_msgs=$ECHO_MSGS" \
+	"kafka_skip=$KAFKA_SKIP" "kafka_msgs=$KAFKA_MSGS" "kafka_rate=$KAFKA_RATE" >"$RESULTS/latest.md"
 cat "$RESULTS/latest.md"
 echo "bench: written to $RESULTS/latest.md (raw JSON in $OUT)"

@@ -47,7 +47,8 @@ struct sg_eio_session {
 	struct qframe *q;              /* ring buffer */
 	size_t q_head, q_len, q_cap;
 	size_t q_bytes;
-	lws_sorted_usec_list_t sul_ping, sul_timeout, sul_upgrade, sul_linger;
+	struct sg_timer t_beat;        /* next ping, ping timeout, or (closing) linger end */
+	struct sg_timer t_upgrade;
 	uint32_t ping_interval_ms, ping_timeout_ms;
 	void *user;
 	json_t *query;                 /* object: handshake query parameters */
@@ -65,6 +66,9 @@ struct sg_eio {
 	struct sg_hmap sessions;       /* sid -> session */
 	size_t attached;               /* connections holding a session (draining waits for 0) */
 	struct lws_context *ctx;       /* learned from the first connection, for timers */
+	struct sg_timers timers;
+	struct sg_buf *ping_frame;     /* "2", shared by every session's pings */
+	unsigned char *wbuf;           /* WebSocket write coalescing buffer (LWS_PRE + WBUF_MAX) */
 };
 
 enum close_mode {
@@ -75,6 +79,102 @@ enum close_mode {
 
 static void session_close(struct sg_eio_session *s, const char *reason, enum close_mode mode);
 static void session_wake(struct sg_eio_session *s);
+
+/* ---------------------------------------------------------------- timers */
+
+struct sg_timer_queue {
+	lws_dll2_owner_t timers;       /* sg_timer.list, in deadline order */
+	lws_sorted_usec_list_t sul;    /* armed at the head's deadline while not empty */
+	struct lws_context *ctx;
+	uint32_t delay_ms;
+	struct sg_timer_queue *next;
+};
+
+static void timer_queue_fire(lws_sorted_usec_list_t *sul);
+
+static void timer_queue_arm(struct sg_timer_queue *q)
+{
+	struct lws_dll2 *d = lws_dll2_get_head(&q->timers);
+	lws_usec_t now, at;
+
+	if (!d) {
+		lws_sul_cancel(&q->sul);
+		return;
+	}
+	at = lws_container_of(d, struct sg_timer, list)->at;
+	now = lws_now_usecs();
+	lws_sul_schedule(q->ctx, 0, &q->sul, timer_queue_fire, at > now ? at - now : 0);
+}
+
+static void timer_queue_fire(lws_sorted_usec_list_t *sul)
+{
+	struct sg_timer_queue *q = lws_container_of(sul, struct sg_timer_queue, sul);
+	lws_usec_t now = lws_now_usecs();
+	struct lws_dll2 *d;
+
+	/* Callbacks may arm and cancel any timer, this queue's included: take one at a time.
+	 * What they arm here expires after `now`, so the loop ends. */
+	while ((d = lws_dll2_get_head(&q->timers))) {
+		struct sg_timer *t = lws_container_of(d, struct sg_timer, list);
+
+		if (t->at > now)
+			break;
+		lws_dll2_remove(d);
+		t->cb(t);
+	}
+	timer_queue_arm(q);
+}
+
+int sg_timer_set(struct sg_timers *ts, struct lws_context *ctx, struct sg_timer *t,
+		 uint32_t delay_ms, sg_timer_fn cb)
+{
+	struct sg_timer_queue *q;
+
+	sg_timer_cancel(t);
+	if (!delay_ms)
+		delay_ms = 1; /* keeps deadlines after the "now" of a queue being run */
+	for (q = ts->queues; q && q->delay_ms != delay_ms; q = q->next)
+		;
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return -1;
+		q->delay_ms = delay_ms;
+		q->next = ts->queues;
+		ts->queues = q;
+	}
+	q->ctx = ctx;
+	t->at = lws_now_usecs() + (lws_usec_t)delay_ms * LWS_US_PER_MS;
+	t->cb = cb;
+	lws_dll2_add_tail(&t->list, &q->timers);
+	if (q->timers.count == 1)
+		lws_sul_schedule(ctx, 0, &q->sul, timer_queue_fire, (lws_usec_t)delay_ms * LWS_US_PER_MS);
+	return 0;
+}
+
+void sg_timer_cancel(struct sg_timer *t)
+{
+	struct sg_timer_queue *q;
+
+	if (!t->list.owner)
+		return;
+	q = lws_container_of(t->list.owner, struct sg_timer_queue, timers);
+	lws_dll2_remove(&t->list);
+	/* An earlier head only makes the queue's lws timer fire early (and re-arm); an empty
+	 * queue holds no lws timer, so nothing is left in lws once every timer is disarmed. */
+	if (!q->timers.count)
+		lws_sul_cancel(&q->sul);
+}
+
+void sg_timers_free(struct sg_timers *ts)
+{
+	while (ts->queues) {
+		struct sg_timer_queue *q = ts->queues;
+
+		ts->queues = q->next;
+		free(q);
+	}
+}
 
 /* ---------------------------------------------------------------- endpoint */
 
@@ -153,7 +253,7 @@ static void session_finalize(struct sg_eio_session *s)
 {
 	if (s->state == S_CLOSED)
 		return;
-	lws_sul_cancel(&s->sul_linger);
+	sg_timer_cancel(&s->t_beat);
 	s->state = S_CLOSED;
 	sg_hmap_del(&s->eio->sessions, s->sid, strlen(s->sid));
 	session_unref(s);
@@ -206,6 +306,9 @@ void sg_eio_destroy(struct sg_eio *e)
 	/* Normally released already, before the lws context went: then this is a no-op.
 	 * Timers are not touched when the map is empty. */
 	sg_eio_release(e);
+	sg_timers_free(&e->timers);
+	sg_buf_unref(e->ping_frame);
+	free(e->wbuf);
 	sg_hmap_free(&e->sessions);
 	free(e->path);
 	free(e);
@@ -401,13 +504,12 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 	lws_get_peer_simple(wsi, s->remote, sizeof(s->remote));
 }
 
-static void on_ping_timer(lws_sorted_usec_list_t *sul);
-static void on_ping_timeout(lws_sorted_usec_list_t *sul);
+static void on_ping_timer(struct sg_timer *t);
+static void on_ping_timeout(struct sg_timer *t);
 
-static void schedule_ping(struct sg_eio_session *s)
+static int schedule_ping(struct sg_eio_session *s)
 {
-	lws_sul_schedule(s->eio->ctx, 0, &s->sul_ping, on_ping_timer,
-			 (lws_usec_t)s->ping_interval_ms * LWS_US_PER_MS);
+	return sg_timer_set(&s->eio->timers, s->eio->ctx, &s->t_beat, s->ping_interval_ms, on_ping_timer);
 }
 
 static struct sg_eio_session *session_new(struct sg_eio *e, struct lws *wsi, enum sg_eio_transport t)
@@ -459,7 +561,10 @@ static struct sg_eio_session *session_new(struct sg_eio *e, struct lws *wsi, enu
 		e->stats->sessions_polling++;
 	else
 		e->stats->sessions_websocket++;
-	schedule_ping(s);
+	if (schedule_ping(s)) {
+		session_close(s, "out of memory", CLOSE_ERROR);
+		return NULL;
+	}
 	if (e->h.on_open && e->h.on_open(e->ud, s)) {
 		session_close(s, "refused", CLOSE_ERROR);
 		return NULL;
@@ -485,9 +590,9 @@ static void queue_clear(struct sg_eio_session *s)
 	s->q_bytes = 0;
 }
 
-static void on_linger_timeout(lws_sorted_usec_list_t *sul)
+static void on_linger_timeout(struct sg_timer *t)
 {
-	struct sg_eio_session *s = lws_container_of(sul, struct sg_eio_session, sul_linger);
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_beat);
 
 	queue_clear(s);
 	session_finalize(s);
@@ -508,9 +613,8 @@ static void session_close(struct sg_eio_session *s, const char *reason, enum clo
 		return;
 	s->state = S_CLOSING;
 	s->refs++; /* keep it alive through the callbacks below */
-	lws_sul_cancel(&s->sul_ping);
-	lws_sul_cancel(&s->sul_timeout);
-	lws_sul_cancel(&s->sul_upgrade);
+	sg_timer_cancel(&s->t_beat);
+	sg_timer_cancel(&s->t_upgrade);
 	e->stats->sessions_closed++;
 	if (s->transport == SG_EIO_POLLING)
 		e->stats->sessions_polling--;
@@ -535,12 +639,11 @@ static void session_close(struct sg_eio_session *s, const char *reason, enum clo
 		s->poll_final = by_client ? "6" : "1";
 		lws_callback_on_writable(s->poll_wsi);
 	}
-	if (s->transport == SG_EIO_POLLING && !s->poll_wsi && s->q_len && mode == CLOSE_GRACEFUL) {
+	if (s->transport == SG_EIO_POLLING && !s->poll_wsi && s->q_len && mode == CLOSE_GRACEFUL &&
+	    !sg_timer_set(&e->timers, e->ctx, &s->t_beat, s->ping_timeout_ms, on_linger_timeout)) {
 		/* The client may still fetch what was queued (a disconnect packet, say):
 		 * linger, out of the way, for one ping timeout. */
 		s->poll_final = "1";
-		lws_sul_schedule(e->ctx, 0, &s->sul_linger, on_linger_timeout,
-				 (lws_usec_t)s->ping_timeout_ms * LWS_US_PER_MS);
 	} else {
 		session_finalize(s);
 	}
@@ -552,32 +655,34 @@ void sg_eio_session_close(struct sg_eio_session *s, const char *reason)
 	session_close(s, reason, CLOSE_GRACEFUL);
 }
 
-static void on_ping_timer(lws_sorted_usec_list_t *sul)
+static void on_ping_timer(struct sg_timer *t)
 {
-	struct sg_eio_session *s = lws_container_of(sul, struct sg_eio_session, sul_ping);
-	struct sg_buf *ping = sg_buf_new("2", 1, 0);
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_beat);
+	struct sg_eio *e = s->eio;
 
-	if (!ping || sg_eio_send(s, ping, 0) < 0) {
-		sg_buf_unref(ping);
+	if (!e->ping_frame)
+		e->ping_frame = sg_buf_new("2", 1, 0); /* one shared frame for every ping */
+	if (!e->ping_frame) {
 		session_close(s, "out of memory", CLOSE_ERROR);
 		return;
 	}
-	sg_buf_unref(ping);
-	lws_sul_schedule(s->eio->ctx, 0, &s->sul_timeout, on_ping_timeout,
-			 (lws_usec_t)s->ping_timeout_ms * LWS_US_PER_MS);
+	if (sg_eio_send(s, e->ping_frame, 0))
+		return; /* the queue overflowed: the session is closed */
+	if (sg_timer_set(&e->timers, e->ctx, &s->t_beat, s->ping_timeout_ms, on_ping_timeout))
+		session_close(s, "out of memory", CLOSE_ERROR);
 }
 
-static void on_ping_timeout(lws_sorted_usec_list_t *sul)
+static void on_ping_timeout(struct sg_timer *t)
 {
-	struct sg_eio_session *s = lws_container_of(sul, struct sg_eio_session, sul_timeout);
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_beat);
 
 	s->eio->stats->ping_timeouts++;
 	session_close(s, "ping timeout", CLOSE_ERROR);
 }
 
-static void on_upgrade_timeout(lws_sorted_usec_list_t *sul)
+static void on_upgrade_timeout(struct sg_timer *t)
 {
-	struct sg_eio_session *s = lws_container_of(sul, struct sg_eio_session, sul_upgrade);
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_upgrade);
 
 	if (s->ws_wsi && !s->ws_active) {
 		sg_dbg("eio", s->sid, "upgrade timed out");
@@ -597,7 +702,7 @@ static void session_wake(struct sg_eio_session *s)
 static int queue_push(struct sg_eio_session *s, struct sg_buf *b, int is_volatile)
 {
 	if (s->q_len == s->q_cap) {
-		size_t ncap = s->q_cap ? s->q_cap * 2 : 8, i;
+		size_t ncap = s->q_cap ? s->q_cap * 2 : 4, i;
 		struct qframe *nq = malloc(ncap * sizeof(*nq));
 
 		if (!nq)
@@ -705,8 +810,10 @@ static int on_packet(void *ud, enum sg_eio_type type, const unsigned char *data,
 		return 1;
 	switch (type) {
 	case SG_EIO_PONG:
-		lws_sul_cancel(&s->sul_timeout);
-		schedule_ping(s);
+		if (schedule_ping(s)) {
+			session_close(s, "out of memory", CLOSE_ERROR);
+			return 1;
+		}
 		return 0;
 	case SG_EIO_MESSAGE:
 		e->stats->frames_in++;
@@ -999,8 +1106,8 @@ static int ws_established(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 	e->attached++;
 	s->ws_wsi = wsi;
 	s->ws_active = 0;
-	lws_sul_schedule(e->ctx, 0, &s->sul_upgrade, on_upgrade_timeout,
-			 (lws_usec_t)e->opts.upgrade_timeout_ms * LWS_US_PER_MS);
+	if (sg_timer_set(&e->timers, e->ctx, &s->t_upgrade, e->opts.upgrade_timeout_ms, on_upgrade_timeout))
+		return -1; /* out of memory: the probe fails, polling goes on */
 	return 0;
 }
 
@@ -1018,7 +1125,7 @@ static int probe_message(struct sg_eio_session *s, struct lws *wsi, const unsign
 		return 0;
 	}
 	if (!binary && n == 1 && p[0] == '5' && s->upgrading) {
-		lws_sul_cancel(&s->sul_upgrade);
+		sg_timer_cancel(&s->t_upgrade);
 		s->upgrading = 0;
 		s->ws_active = 1;
 		s->transport = SG_EIO_WEBSOCKET;
@@ -1089,7 +1196,7 @@ static int ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 		}
 		session_unref(s);
 	}
-	if (c->rx_cap > 65536) { /* do not keep a large buffer around after a big message */
+	if (c->rx) { /* idle connections hold no reassembly buffer */
 		free(c->rx);
 		c->rx = NULL;
 		c->rx_cap = 0;
@@ -1097,10 +1204,74 @@ static int ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 	return 0;
 }
 
+/* Up to this many bytes of queued frames go out in one write. lws sends at most the
+ * protocol's rx_buffer_size (or tx_packet_size) + LWS_PRE + 4 bytes per send() and keeps the
+ * rest, so this stays below it; a larger frame is written on its own with lws_write(). */
+#define WBUF_MAX 16384
+
+/* One WebSocket frame header (server to client: never masked) for `b`, into `h`. */
+static size_t ws_frame_header(unsigned char *h, const struct sg_buf *b)
+{
+	size_t len = b->len;
+
+	h[0] = 0x80 | (b->binary ? 0x2 : 0x1); /* FIN + binary or text */
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+/* Writes queued frames: as many whole frames as fit in WBUF_MAX, framed here and written
+ * with one lws_write(LWS_WRITE_RAW) (one send()), instead of one send() per frame. No
+ * extension (permessage-deflate) is offered by the server, so frames go out as they are.
+ * A partial send is not a problem: lws keeps the remainder and sends it before it calls
+ * this again, so frames are never interleaved or reordered. */
+static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_session *s)
+{
+	size_t used = 0;
+
+	if (!e->wbuf && !(e->wbuf = malloc(LWS_PRE + WBUF_MAX)))
+		return -1;
+	while (s->q_len) {
+		struct sg_buf *b = s->q[s->q_head].buf;
+
+		if (b->len + 10 > WBUF_MAX - used) {
+			if (used)
+				break; /* it goes first next time */
+			/* Too big to coalesce: framed in place (sg_buf has LWS_PRE headroom). */
+			queue_pop(s);
+			int n = lws_write(wsi, b->data, b->len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+			e->stats->frames_out++;
+			e->stats->bytes_out += b->len;
+			sg_buf_unref(b);
+			return n < 0 ? -1 : 0;
+		}
+		queue_pop(s);
+		used += ws_frame_header(e->wbuf + LWS_PRE + used, b);
+		memcpy(e->wbuf + LWS_PRE + used, b->data, b->len);
+		used += b->len;
+		e->stats->frames_out++;
+		e->stats->bytes_out += b->len;
+		sg_buf_unref(b);
+	}
+	if (used && lws_write(wsi, e->wbuf + LWS_PRE, used, LWS_WRITE_RAW) < (int)used)
+		return -1;
+	return 0;
+}
+
 static int ws_writeable(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 {
 	struct sg_eio_session *s = c->session;
-	int budget = 64;
 
 	if (!s)
 		return -1;
@@ -1114,23 +1285,18 @@ static int ws_writeable(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c
 		}
 		return 0;
 	}
-	while (s->q_len && budget--) {
-		struct sg_buf *b = queue_pop(s);
-		int n = lws_write(wsi, b->data, b->len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-
-		e->stats->frames_out++;
-		e->stats->bytes_out += b->len;
-		sg_buf_unref(b);
-		if (n < 0)
-			return -1;
-		if (lws_send_pipe_choked(wsi))
-			break;
-	}
+	if (ws_write_queued(e, wsi, s) < 0)
+		return -1;
 	if (s->q_len) {
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
 	if (c->ws_closing) {
+		if (lws_send_pipe_choked(wsi)) {
+			/* lws still holds part of the last write: close once it is out. */
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
@@ -1154,7 +1320,7 @@ static void ws_closed(struct sg_eio *e, struct sg_eio_conn *c)
 			/* A failed or abandoned probe: polling goes on. */
 			s->upgrading = 0;
 			s->probe_reply = 0;
-			lws_sul_cancel(&s->sul_upgrade);
+			sg_timer_cancel(&s->t_upgrade);
 			if (s->q_len && s->poll_wsi)
 				lws_callback_on_writable(s->poll_wsi);
 		}

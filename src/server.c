@@ -128,12 +128,23 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 }
 
+/* rx_buffer_size: each WebSocket connection holds a receive buffer this big for its whole
+ * life (larger messages arrive in pieces and are reassembled in eio.c), so it is kept small
+ * for idle memory. tx_packet_size: lws sends at most this much per send() (it would
+ * otherwise use rx_buffer_size), above eio.c's 16 KB coalesced writes. */
+#define SG_RX_BUFFER_SIZE 256
+#define SG_TX_PACKET_SIZE 65536
 static const struct lws_protocols protocols[] = {
-	{"siogate", callback, sizeof(struct sg_eio_conn), 65536, 0, NULL, 0},
+	{"siogate", callback, sizeof(struct sg_eio_conn), SG_RX_BUFFER_SIZE, 0, NULL, SG_TX_PACKET_SIZE},
 	/* Outgoing HTTP requests of the `http` middleware (lws client connections). */
 	{SG_MW_HTTP_PROTOCOL, sg_mw_http_callback, 0, 4096, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
+
+/* No lws "validity" timer per connection (by default lws arms a 300 s one on every
+ * WebSocket, in its sorted timer list: O(connections) per connect). Engine.IO's own
+ * ping/pong already detects dead peers. */
+static const lws_retry_bo_t no_validity_checks;
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -198,6 +209,7 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	info.max_http_header_data = 16384;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
+	info.retry_and_idle_policy = &no_validity_checks;
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;

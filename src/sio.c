@@ -40,7 +40,7 @@ struct sg_client {
 	size_t n_reqs;
 	struct sg_sio_packet partial;     /* binary packet waiting for attachments */
 	int has_partial;
-	lws_sorted_usec_list_t sul_connect;
+	struct sg_timer t_connect;        /* O(1), unlike one lws timer per client */
 	struct sg_client *prev, *next;
 };
 
@@ -50,7 +50,8 @@ struct sg_socket {
 	struct sg_client *client;
 	struct sg_nsp *nsp;
 	struct sg_room_set rooms;
-	json_t *client_rooms;             /* rooms joined by the client's own join events (a set) */
+	json_t *client_rooms;             /* rooms joined by the client's own join events (a set;
+	                                     NULL until the first: idle sockets stay small) */
 	json_t *auth;
 	json_t *claims;
 	struct pending_ack *acks;
@@ -104,6 +105,7 @@ struct sg_sio {
 	struct sg_sio_app app;
 	void *app_ud;
 	struct lws_context *ctx;
+	struct sg_timers timers;
 };
 
 static void client_close(struct sg_client *c, const char *reason);
@@ -324,6 +326,7 @@ void sg_sio_destroy(struct sg_sio *sio)
 		free(m->nsp);
 		free(m);
 	}
+	sg_timers_free(&sio->timers);
 	free(sio);
 }
 
@@ -802,7 +805,9 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 			ack_result(s, ack_id, "too many rooms");
 			return 1;
 		}
-		rc = sg_socket_join(s, room);
+		if (!s->client_rooms)
+			s->client_rooms = json_object();
+		rc = s->client_rooms ? sg_socket_join(s, room) : -1;
 		if (rc < 0 || json_object_set_new(s->client_rooms, room, json_true())) {
 			if (rc > 0)
 				sg_socket_leave(s, room);
@@ -917,7 +922,6 @@ static void req_accept(struct sg_connect_req *req)
 	s->nsp = nsp;
 	s->auth = json_incref(req->auth);
 	s->claims = req->claims ? json_incref(req->claims) : json_object();
-	s->client_rooms = json_object();
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->n_sockets++;
@@ -926,7 +930,7 @@ static void req_accept(struct sg_connect_req *req)
 		nsp->sockets->nsp_prev = s;
 	nsp->sockets = s;
 	nsp->n_sockets++;
-	lws_sul_cancel(&c->sul_connect);
+	sg_timer_cancel(&c->t_connect);
 	if (sg_socket_join(s, s->id) < 0)
 		goto oom_socket;
 	auto_join(s);
@@ -1188,9 +1192,9 @@ static void on_eio_message(void *ud, struct sg_eio_session *session, const unsig
 
 /* ---------------------------------------------------------------- clients */
 
-static void on_connect_timeout(lws_sorted_usec_list_t *sul)
+static void on_connect_timeout(struct sg_timer *t)
 {
-	struct sg_client *c = lws_container_of(sul, struct sg_client, sul_connect);
+	struct sg_client *c = lws_container_of(t, struct sg_client, t_connect);
 
 	if (!c->n_sockets && !c->n_reqs)
 		client_close(c, "connect timeout");
@@ -1203,6 +1207,11 @@ static int on_eio_open(void *ud, struct sg_eio_session *session)
 
 	if (!c)
 		return -1;
+	if (sg_timer_set(&sio->timers, sio->ctx, &c->t_connect, sio->cfg->server.connect_timeout_ms,
+			 on_connect_timeout)) {
+		free(c);
+		return -1;
+	}
 	c->magic = CLIENT_MAGIC;
 	c->sio = sio;
 	c->session = session;
@@ -1212,8 +1221,6 @@ static int on_eio_open(void *ud, struct sg_eio_session *session)
 	sio->clients = c;
 	sio->n_clients++;
 	sg_eio_session_set_user(session, c);
-	lws_sul_schedule(sio->ctx, 0, &c->sul_connect, on_connect_timeout,
-			 (lws_usec_t)sio->cfg->server.connect_timeout_ms * LWS_US_PER_MS);
 	return 0;
 }
 
@@ -1222,7 +1229,7 @@ static void client_free(struct sg_client *c, const char *reason)
 {
 	struct sg_sio *sio = c->sio;
 
-	lws_sul_cancel(&c->sul_connect);
+	sg_timer_cancel(&c->t_connect);
 	while (c->sockets)
 		socket_remove(c->sockets, reason);
 	while (c->reqs) {

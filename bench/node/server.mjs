@@ -2,6 +2,7 @@
 // local bridge in bench/siogate.json. "join" -> socket.join(room), ack {ok:true};
 // "bcast" {room,...} -> io.to(room).emit("bcast", payload), then ack with the room size.
 // Usage: PORT=3000 node server.mjs
+import http from 'node:http';
 import { Server } from 'socket.io';
 
 const port = Number(process.env.PORT);
@@ -9,7 +10,10 @@ if (!port) {
 	console.error('PORT is not set');
 	process.exit(2);
 }
-const io = new Server(port, {
+// 127.0.0.1 only, like siogate: listening on every address (Node's default) can collide
+// with the load generator's own sockets on 127.0.0.2+ using the same port number.
+const httpServer = http.createServer();
+const io = new Server(httpServer, {
 	transports: ['websocket'],
 	serveClient: false,
 	pingInterval: 600000,
@@ -30,4 +34,5 @@ io.on('connection', (socket) => {
 		ack?.({ ok: true, topic: 'b', delivered: io.sockets.adapter.rooms.get(room)?.size ?? 0 });
 	});
 });
+httpServer.listen(port, '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
