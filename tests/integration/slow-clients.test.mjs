@@ -1,0 +1,144 @@
+// slow-clients.test.mjs - stuck clients against the daemon's bounded send queues: many
+// WebSocket clients in one room (raw Engine.IO sockets: cheaper than socket.io-client), a few
+// of which stop reading (python/slow_readers.py: small TCP buffers, never read). A steady
+// stream of broadcasts must reach every fast client in full and in order while each slow one
+// is disconnected once its queue (server.max_send_queue) overflows; /metrics counts exactly
+// those, and the daemon's memory stays bounded meanwhile.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import {
+	BUILDDIR, HOST, SRCDIR, T, VALGRIND, call, closeClients, connect, eachLine, httpGet, ms, own, rawWebSocket, startDaemon,
+	stopChild, until, vmRSS, which,
+} from './harness.mjs';
+
+const PLUGIN_PATH = path.join(BUILDDIR, 'bridges', 'local', '.libs');
+const SLOW_READERS = path.join(SRCDIR, 'tests', 'integration', 'python', 'slow_readers.py');
+const PYTHON = which('python3');
+
+// 1,000 clients normally; under valgrind 100 keep the pass cheap (it checks memory then).
+const N = VALGRIND ? 100 : 1000;
+const SLOW = VALGRIND ? 5 : 20;
+const QUEUE = 16384;
+const PAD = 'x'.repeat(500);
+// Broadcasts after the last slow client is gone: the fast ones must get these too.
+const TAIL = 50;
+
+const CONFIG = {
+	server: { max_send_queue: QUEUE, ping_interval_ms: 120000, ping_timeout_ms: 60000 },
+	namespaces: [{
+		name: '/feed',
+		rooms: { auto_join: ['{query.room}'] },
+		bridge: {
+			type: 'local',
+			from_clients: [{ event: 'tick', topic: 'feed', rooms: '{room}' }],
+			to_clients: [{ topic: 'feed', rooms: 'header' }],
+		},
+	}],
+};
+
+/** The daemon's /metrics counters named in `names`: { name: value }. */
+async function metrics(gw, names) {
+	const { body } = await httpGet(`${gw.url}/metrics`);
+	const out = {};
+	for (const n of names) {
+		const m = body.match(new RegExp(`^${n.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
+		out[n] = m ? Number(m[1]) : NaN;
+	}
+	return out;
+}
+
+/**
+ * A fast raw client in room `crowd` that counts the broadcasts it gets (by seq, in order)
+ * without keeping them.
+ */
+async function fastClient(gw) {
+	const raw = await rawWebSocket(gw.url, { query: '&room=crowd' });
+	assert.equal((await raw.next(ms(5000)))[0], '0');
+	raw.send('40/feed,');
+	assert.match(await raw.next(ms(5000)), /^40\/feed,/);
+	const c = { raw, next: 0, errors: [] };
+	raw.ws.removeAllListeners('message');
+	raw.ws.on('message', (data) => {
+		const m = data.toString();
+		if (m === '2')
+			return raw.send('3');
+		const seq = m.match(/"seq":(\d+)/);
+		if (!seq)
+			return c.errors.push(`unexpected ${m.slice(0, 80)}`);
+		if (Number(seq[1]) !== c.next)
+			c.errors.push(`got seq ${seq[1]}, expected ${c.next}`);
+		c.next = Number(seq[1]) + 1;
+	});
+	return c;
+}
+
+describe('slow and stuck clients', { skip: PYTHON ? false : 'python3 is not installed' }, () => {
+	let gw;
+	let readers;
+
+	before(async () => {
+		gw = await startDaemon(CONFIG, { env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH } });
+	});
+	after(async () => {
+		closeClients();
+		if (readers)
+			await stopChild(readers, ms(3000), (c) => c.stdin.end());
+		await gw?.stop();
+	});
+
+	it(`${N} clients in a room, ${SLOW} stop reading: the fast ones get everything, the slow ones are dropped`, T(120000), async () => {
+		const fast = [];
+		for (let i = 0; i < N - SLOW; i += 50)
+			fast.push(...(await Promise.all(Array.from({ length: Math.min(50, N - SLOW - i) }, () => fastClient(gw)))));
+		const rssBefore = vmRSS(gw.child.pid);
+
+		readers = own(spawn(PYTHON, [SLOW_READERS, HOST, String(gw.port), '/socket.io/', '&room=crowd', '/feed', String(SLOW)],
+			{ stdio: ['pipe', 'pipe', 'pipe'] }));
+		let stderr = '';
+		readers.stderr.on('data', (d) => (stderr += d));
+		const ready = new Promise((resolve) => eachLine(readers.stdout, (l) => l.startsWith('ready') && resolve()));
+		await Promise.race([ready, until(() => readers.exitCode !== null, 'slow readers', ms(60000)).then(() => {
+			throw new Error(`slow_readers.py exited: ${stderr}`);
+		})]);
+
+		const sender = await connect(`${gw.url}/feed`, { transports: ['websocket'], query: { room: 'senders' } });
+		const SLOW_DISC = 'siogate_slow_client_disconnects_total';
+		const WS = 'siogate_connected_clients{transport="websocket"}';
+		const base = await metrics(gw, [SLOW_DISC]);
+		// Steady broadcasts (each waits for its ack) until every slow client is gone, bounded.
+		let seq = 0;
+		let peakRSS = rssBefore;
+		for (;;) {
+			await call(sender, 'tick', { room: 'crowd', seq: seq++, pad: PAD });
+			if (seq % 20 === 0) {
+				peakRSS = Math.max(peakRSS, vmRSS(gw.child.pid));
+				if ((await metrics(gw, [SLOW_DISC]))[SLOW_DISC] - base[SLOW_DISC] >= SLOW)
+					break;
+				assert.ok(seq < 5000, `the slow clients were still connected after ${seq} broadcasts of ${PAD.length} bytes`);
+			}
+		}
+		for (let i = 0; i < TAIL; i++)
+			await call(sender, 'tick', { room: 'crowd', seq: seq++, pad: PAD });
+
+		await until(() => fast.every((c) => c.next === seq || c.errors.length), `every fast client to get ${seq} broadcasts`, ms(30000));
+		for (const c of fast)
+			assert.deepEqual(c.errors, []);
+		assert.ok(fast.every((c) => c.raw.isOpen), 'a fast client was disconnected');
+
+		const m = await metrics(gw, [SLOW_DISC, WS]);
+		assert.equal(m[SLOW_DISC] - base[SLOW_DISC], SLOW, 'exactly the slow clients were disconnected for their queue');
+		assert.equal(m[WS], N - SLOW + 1, 'the fast clients and the sender are still connected');
+		assert.match(gw.log(), /send queue full \(\d+ bytes queued, limit 16384\): disconnecting/);
+
+		// Memory: the slow clients' queues are bounded, so the peak while they backed up is
+		// close to the level with every client connected (generous: allocator slack).
+		peakRSS = Math.max(peakRSS, vmRSS(gw.child.pid));
+		if (!VALGRIND)
+			assert.ok(peakRSS - rssBefore < 64 * 1024, `RSS grew from ${rssBefore} to ${peakRSS} kB`);
+		process.stdout.write(`${N} clients, ${SLOW} slow, ${seq} broadcasts; RSS ${rssBefore} -> peak ${peakRSS} kB\n`);
+		sender.disconnect();
+	});
+});
