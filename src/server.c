@@ -152,6 +152,8 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	info.max_http_header_data = 16384;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
+	/* Unfinished request headers (idle or dripped: slowloris) are dropped after this. */
+	info.timeout_secs_ah_idle = (cfg->header_timeout_ms + 999) / 1000;
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;
