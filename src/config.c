@@ -25,7 +25,7 @@ struct loader {
 static const char *const root_keys[] = { "server", "log", "brokers", "namespaces", NULL };
 static const char *const server_keys[] = {
 	"listen", "path", "transports", "allow_upgrades", "ping_interval_ms", "ping_timeout_ms",
-	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "header_timeout_ms", "max_payload",
+	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "header_timeout_ms", "max_connections", "max_payload",
 	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", NULL
 };
 static const char *const tls_keys[] = { "cert", "key", NULL };
@@ -839,6 +839,7 @@ static int load_server(struct loader *ld, json_t *root, struct sg_server_config 
 		    &srv->upgrade_timeout_ms) < 0 ||
 	    opt_u32(ld, obj, path, "drain_timeout_ms", 1, MS_MAX, &srv->drain_timeout_ms) < 0 ||
 	    opt_u32(ld, obj, path, "header_timeout_ms", 1000, 3600000, &srv->header_timeout_ms) < 0 ||
+	    opt_size(ld, obj, path, "max_connections", 0, 10000000, &srv->max_connections) < 0 ||
 	    opt_size(ld, obj, path, "max_payload", 1, PAYLOAD_MAX, &srv->max_payload) < 0 ||
 	    opt_size(ld, obj, path, "max_send_queue", 1024, PAYLOAD_MAX,
 		     &srv->max_send_queue) < 0 ||

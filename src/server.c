@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,7 +21,13 @@ struct sg_server {
 	void (*wake_fn)(void *ud);
 	void *wake_ud;
 	volatile sig_atomic_t stop;
+	size_t n_conns;   /* accepted connections open now */
+	size_t max_conns; /* server.max_connections, capped below the open-file limit */
+	int full;         /* at max_conns since the last warning */
 };
+
+/* File descriptors kept free of client connections: broker sockets, logs, plugins. */
+#define FD_RESERVE 64
 
 static struct sg_eio *route(struct sg_server *srv, const char *uri)
 {
@@ -52,6 +59,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* Accepted, not yet adopted: closing it here keeps fds below the process limit,
+		 * where lws would spin on accept() failing with EMFILE. */
+		if (srv->n_conns < srv->max_conns)
+			return 0;
+		if (!srv->full)
+			sg_warn("server", NULL, "%zu connections open (server.max_connections): "
+				"closing new ones until some end", srv->n_conns);
+		srv->full = 1;
+		return 1;
+	case LWS_CALLBACK_WSI_CREATE:
+		srv->n_conns++;
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (srv->n_conns)
+			srv->n_conns--;
+		if (srv->full && srv->n_conns + srv->max_conns / 10 < srv->max_conns)
+			srv->full = 0;
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP:
 		e = route(srv, in);
 		if (c)
@@ -121,6 +147,24 @@ static void lws_log_emit(int level, const char *line)
 	sg_log(level == LLL_ERR ? SG_LOG_ERROR : SG_LOG_WARN, "lws", NULL, "%s", buf);
 }
 
+/* server.max_connections, or (0) the open-file limit minus FD_RESERVE, never above that. */
+static size_t connection_limit(size_t configured)
+{
+	struct rlimit rl;
+	size_t fit = (size_t)-1;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+		fit = rl.rlim_cur > 2 * FD_RESERVE ? (size_t)rl.rlim_cur - FD_RESERVE : (size_t)rl.rlim_cur / 2;
+	if (!configured)
+		return fit;
+	if (configured > fit) {
+		sg_warn("server", NULL, "server.max_connections %zu does not fit the open-file limit "
+			"(ulimit -n) minus %d: using %zu; raise ulimit -n", configured, FD_RESERVE, fit);
+		return fit;
+	}
+	return configured;
+}
+
 struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 {
 	struct lws_context_creation_info info;
@@ -128,6 +172,7 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 
 	if (!srv)
 		return NULL;
+	srv->max_conns = connection_limit(cfg->max_connections);
 	lws_set_log_level(LLL_ERR | (sg_log_enabled(SG_LOG_DEBUG) ? LLL_WARN : 0), lws_log_emit);
 
 	memset(&info, 0, sizeof(info));

@@ -4,14 +4,17 @@
 // sessions that never poll (connect_timeout_ms / the heartbeat), WebSocket messages over
 // max_payload, namespace connects by the thousand on one session (max_namespaces_per_client;
 // and namespaces made from a `match` rule are freed when empty), joins by the thousand
-// (rooms.max_rooms).
+// (rooms.max_rooms); and connections by the hundred against server.max_connections, also when
+// the process runs out of file descriptors.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import {
-	HOST, T, VALGRIND, call, closeClients, connect, httpGet, ms, pollingHandshake, rawWebSocket, startDaemon,
-	until, vmRSS,
+	HOST, SIOGATE, T, VALGRIND, call, closeClients, connect, freePort, httpGet, ms, own, pollingHandshake, rawWebSocket,
+	sleep, startDaemon, stopChild, until, vmRSS, writeConfig,
 } from './harness.mjs';
 
 const MAX_PAYLOAD = 10000;
@@ -185,5 +188,82 @@ describe('connection abuse', () => {
 		for (const a of acks.filter((x) => !x.ok))
 			assert.deepEqual(a, { ok: false, error: 'too many rooms' });
 		await wellBehaved(gw);
+	});
+});
+
+describe('server.max_connections', () => {
+	afterEach(() => closeClients());
+
+	/** Opens `n` TCP connections that send nothing; resolves with their records (see tcp()). */
+	const idle = (gw, n) => Promise.all(Array.from({ length: n }, () => tcp(gw)));
+	/** Whether the server closed `c` within `within` ms (it sent nothing, so only the server can). */
+	const closedWithin = async (c, within) => {
+		const deadline = Date.now() + within;
+		while (!c.closedAt && Date.now() < deadline)
+			await sleep(10);
+		return !!c.closedAt;
+	};
+
+	it('past the limit a connection is closed at once; slots come back when connections end', T(30000), async () => {
+		const MAX = 20;
+		const gw = await startDaemon({ server: { max_connections: MAX, header_timeout_ms: 60000 }, namespaces: [{ name: '/app', rooms: { client_join: true } }] });
+		try {
+			await until(async () => !(await tcp(gw).then((c) => closedWithin(c, ms(300)).finally(() => c.s.destroy()))),
+				'the startup probes to be gone', ms(5000));
+			const held = await idle(gw, MAX);
+			const extra = await tcp(gw);
+			assert.ok(await closedWithin(extra, ms(3000)), 'connection MAX+1 was not closed');
+			await assert.rejects(httpGet(`${gw.url}/healthz`, { timeout: ms(2000) }));
+			assert.ok(!held.some((c) => c.closedAt), 'a connection within the limit was closed');
+			await gw.waitLog(/warn server: 20 connections open \(server\.max_connections\): closing new ones until some end/);
+			// They leave; every slot is free again (the count went back down), twice over.
+			for (const c of held)
+				c.s.destroy();
+			await until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, '/healthz to answer again', ms(5000));
+			for (let round = 0; round < 2; round++) {
+				const again = await idle(gw, MAX);
+				await sleep(ms(300));
+				assert.ok(!again.some((c) => c.closedAt), `round ${round}: a connection within the limit was closed`);
+				again.forEach((c) => c.s.destroy());
+				await sleep(ms(200));
+			}
+			await wellBehaved(gw);
+		} finally {
+			closeClients();
+			await gw.stop();
+		}
+	});
+
+	// Regression: with the open-file limit reached, lws spun on accept() failing with EMFILE and
+	// logged "accept: errno 24" thousands of times a second. The default limit keeps 64 fds free.
+	it('with a small open-file limit (ulimit -n 64): extra connections are closed, no accept() loop', { ...T(30000), skip: VALGRIND && 'valgrind needs more file descriptors' }, async () => {
+		const port = await freePort();
+		const cfg = writeConfig({
+			server: { listen: `${HOST}:${port}`, header_timeout_ms: 60000 }, log: { level: 'info' },
+			namespaces: [{ name: '/app', rooms: { client_join: true } }],
+		}, 'nofile');
+		const logPath = `${cfg}.log`;
+		const fd = fs.openSync(logPath, 'w');
+		const child = own(spawn('sh', ['-c', 'ulimit -n 64 && exec "$0" -c "$1"', SIOGATE, cfg], { stdio: ['ignore', fd, fd] }));
+		fs.closeSync(fd);
+		const gw = { port, url: `http://${HOST}:${port}` };
+		try {
+			await until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, 'the daemon to answer', ms(10000));
+			const conns = [];
+			for (let i = 0; i < 100; i++)
+				conns.push(await tcp(gw));
+			await until(() => conns.filter((c) => c.closedAt).length >= 100 - 32, 'the connections past the limit to be closed', ms(5000));
+			await sleep(ms(500));
+			const log = fs.readFileSync(logPath, 'utf8');
+			assert.doesNotMatch(log, /accept: errno/);
+			assert.match(log, /warn server: 32 connections open \(server\.max_connections\)/);
+			conns.forEach((c) => c.s.destroy());
+			await until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, '/healthz after they left', ms(5000));
+			await wellBehaved({ url: gw.url });
+		} finally {
+			closeClients();
+			await stopChild(child, ms(5000));
+		}
+		assert.equal(child.exitCode, 0, fs.readFileSync(logPath, 'utf8').slice(-2000));
 	});
 });
