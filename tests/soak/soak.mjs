@@ -7,7 +7,8 @@
 // - upstream: PRODUCERS clients emit acked 'up' events with unique ids every 50 ms, into
 //   Kafka (the mock cluster, when built and kcat is installed; SOAK_BRIDGE=local forces the
 //   local bridge) or into the local bridge's sink room; every one acked ok must be at the
-//   broker (Kafka: counted with kcat at the end) or in the sink listener's hands;
+//   broker (Kafka: read with kcat every 20 s, because the mock cluster drops the oldest
+//   records past about 5 MB a partition) or in the sink listener's hands;
 // - churn: CHURN clients (polling and WebSocket, alternately) connect to the crowd room, stay
 //   a random 0.2-2 s, and leave, for the whole run.
 // The daemon's RSS (VmRSS) and open file descriptors (/proc/PID/fd) are sampled every second.
@@ -20,9 +21,9 @@
 import assert from 'node:assert/strict';
 
 import {
-	VALGRIND, client, closeClients, connect, ms, openFds, sleep, startBridgeDaemon, until, vmRSS,
+	VALGRIND, client, closeClients, connect, ms, openFds, run, sleep, startBridgeDaemon, until, vmRSS,
 } from '../integration/harness.mjs';
-import { KafkaMock, PLUGIN_PATH, consumeAll, kafkaSkipReason } from '../integration/kafka-harness.mjs';
+import { KafkaMock, PLUGIN_PATH, kafkaSkipReason } from '../integration/kafka-harness.mjs';
 
 const SECONDS = Number(process.env.SOAK_SECONDS || 600);
 const useKafka = process.env.SOAK_BRIDGE === 'kafka' || (process.env.SOAK_BRIDGE !== 'local' && !kafkaSkipReason());
@@ -111,6 +112,30 @@ function churn(url) {
 	};
 }
 
+/**
+ * Reads topic soak.up (one partition) from where the last call stopped, adding each record's
+ * id to `ids`. The mock cluster keeps only the newest few MB of a partition, so this runs
+ * every 20 s during the soak rather than once at the end.
+ */
+function kafkaReader(bootstrap, ids) {
+	let next = 0;
+	return async () => {
+		const r = await run(['kcat', '-C', '-b', bootstrap, '-t', 'soak.up', '-p', '0', '-o', String(next), '-e', '-J', '-q'],
+			{ timeout: ms(60000) });
+		if (r.code !== 0)
+			throw new Error(`kcat failed (${r.code}): ${r.stderr}`);
+		for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+			const rec = JSON.parse(line);
+			if (rec.offset < next)
+				continue;
+			if (rec.offset > next)
+				throw new Error(`records ${next}-${rec.offset - 1} of soak.up were dropped by the mock before they were read`);
+			ids.add(JSON.parse(rec.payload)[0].id);
+			next = rec.offset + 1;
+		}
+	};
+}
+
 /** Max of `xs`, or NaN when empty. */
 const max = (xs) => (xs.length ? Math.max(...xs) : NaN);
 
@@ -147,6 +172,9 @@ async function main() {
 		const ups = producers.map((p, i) => steady(p, 'up', (n) => ({ id: `p${i}-${n}` })));
 		const churning = churn(`${gw.url}/room`);
 
+		const atBroker = new Set();
+		const readKafka = useKafka ? kafkaReader(mock.bootstrap, atBroker) : null;
+		let lastRead = Date.now();
 		const samples = [];
 		const t0 = Date.now();
 		const end = t0 + SECONDS * 1000;
@@ -156,6 +184,10 @@ async function main() {
 			const s = { t: (Date.now() - t0) / 1000, rss: vmRSS(pid), fds: openFds(pid) };
 			assert.ok(gw.running, `the daemon exited during the soak:\n${gw.log().slice(-3000)}`);
 			samples.push(s);
+			if (readKafka && Date.now() - lastRead >= 20000) {
+				await readKafka();
+				lastRead = Date.now();
+			}
 			if (Date.now() - lastReport >= 60000 || Date.now() >= end) {
 				log(`t=${Math.round(s.t)} s: RSS ${s.rss} kB, ${s.fds} fds`);
 				lastReport = Date.now();
@@ -177,7 +209,8 @@ async function main() {
 		const okUps = upAcks.filter((a) => a.ok).map((a) => a.payload.id);
 		let arrived;
 		if (useKafka) {
-			arrived = new Set((await consumeAll(mock.bootstrap, 'soak.up')).map((r) => JSON.parse(r.payload)[0].id));
+			await readKafka();
+			arrived = atBroker;
 		} else {
 			await until(() => sunk.length >= okUps.length, 'the sink to get every acked event', ms(20000)).catch(() => {});
 			arrived = new Set(sunk);
