@@ -14,7 +14,11 @@ import { KafkaMock, consumeAll, kafkaSkipReason, produce, startKafkaDaemon } fro
 import { Broker, Subscriber, mqttSkipReason, pub, startMqttDaemon } from './mqtt-harness.mjs';
 
 const CLIENTS = 4;
-const PERIOD = ms(40); // each client emits one acked event per period
+// Each client emits one acked event per PERIOD. STEP: traffic before the outage, the outage
+// after /readyz turned 503, and traffic after it is back. Under valgrind these are stretched
+// less than SCALE: the daemon only has to keep up with a slower stream.
+const PERIOD = VALGRIND ? 200 : 40;
+const STEP = VALGRIND ? 2500 : 1000;
 const WS = { transports: ['websocket'] };
 
 /**
@@ -91,7 +95,7 @@ describe('kafka: the cluster goes down and comes back under steady traffic', { s
 			for (const s of sockets)
 				assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
 			const traffic = steady(sockets, 'up', 'k');
-			await sleep(ms(1000));
+			await sleep(STEP);
 
 			const sentBeforeOutage = traffic.sent;
 			await mock.down();
@@ -100,14 +104,14 @@ describe('kafka: the cluster goes down and comes back under steady traffic', { s
 			try {
 				// librdkafka notices that every broker is down within its reconnect backoff.
 				down = await waitReady(gw, { status: 503, timeout: ms(30000) });
-				await sleep(ms(1000));
+				await sleep(STEP);
 			} finally {
 				await mock.up();
 			}
 			assertBounded(rss.stop(), 'kafka');
 			assert.equal(down.reason, "bridge 'main': all Kafka brokers are down");
 			await waitReady(gw, { timeout: ms(40000) });
-			await sleep(ms(1000));
+			await sleep(STEP);
 			const acked = await traffic.stop();
 			assert.ok(traffic.sent > sentBeforeOutage + CLIENTS, 'traffic went on during the outage');
 
@@ -152,7 +156,7 @@ describe('mqtt: mosquitto stops and restarts under steady traffic', { skip: mqtt
 			for (const s of sockets)
 				assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
 			const traffic = steady(sockets, 'up', 'm');
-			await sleep(ms(1000));
+			await sleep(STEP);
 
 			const sentBeforeOutage = traffic.sent;
 			await subs[0].stop();
@@ -160,12 +164,12 @@ describe('mqtt: mosquitto stops and restarts under steady traffic', { skip: mqtt
 			const rss = rssSampler(gw);
 			const down = await waitReady(gw, { status: 503, timeout: ms(15000) });
 			assert.match(down.reason, /^bridge 'main': /);
-			await sleep(ms(1500));
+			await sleep(STEP);
 			await broker.start();
 			assertBounded(rss.stop(), 'mqtt');
 			subs.push(await new Subscriber(broker, 'faults/up', { id, persistent: true }).start());
 			await waitReady(gw, { timeout: ms(15000) });
-			await sleep(ms(1000));
+			await sleep(STEP);
 			const acked = await traffic.stop();
 			assert.ok(traffic.sent > sentBeforeOutage + CLIENTS, 'traffic went on during the outage');
 
