@@ -13,7 +13,7 @@ import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import {
-	HOST, SIOGATE, T, VALGRIND, call, closeClients, connect, freePort, httpGet, ms, own, pollingHandshake, rawWebSocket,
+	HOST, SIOGATE, T, VALGRIND, call, closeClients, connect, freePort, httpGet, metricValue, ms, own, pollingHandshake, rawWebSocket,
 	sleep, startDaemon, stopChild, until, vmRSS, writeConfig,
 } from './harness.mjs';
 
@@ -35,12 +35,11 @@ const CONFIG = {
 	],
 };
 
-/** A /metrics value (the whole name with labels), as a number. */
+/** A /metrics value (the whole name with labels); fails when it is absent. */
 async function metric(gw, name) {
-	const { body } = await httpGet(`${gw.url}/metrics`);
-	const m = body.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
-	assert.ok(m, `no ${name} in /metrics`);
-	return Number(m[1]);
+	const v = await metricValue(gw, name);
+	assert.ok(!Number.isNaN(v), `no ${name} in /metrics`);
+	return v;
 }
 
 /** The well-behaved client: connects to /app over WebSocket and gets its join acked. */
@@ -48,6 +47,11 @@ async function wellBehaved(gw) {
 	const s = await connect(`${gw.url}/app`, { transports: ['websocket'] }, ms(5000));
 	assert.deepEqual(await call(s, 'join', 'good'), [{ ok: true }]);
 	s.disconnect();
+}
+
+/** Resolves once /healthz answers 200 (bounded by `timeout`). */
+function answers(gw, what, timeout) {
+	return until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, what, timeout);
 }
 
 /** A TCP connection that records when the server closed it. */
@@ -192,6 +196,32 @@ describe('connection abuse', () => {
 	});
 });
 
+/**
+ * The daemon under `ulimit -n LIMIT` (a shell in front of it, so not through startDaemon()),
+ * answering on a free port: { child, gw: { port, url }, logPath }. Tries another port if the
+ * daemon exits at once (the port was taken meanwhile).
+ */
+async function startWithFileLimit(limit) {
+	for (let attempt = 0; ; attempt++) {
+		const port = await freePort();
+		const cfg = writeConfig({
+			server: { listen: `${HOST}:${port}`, header_timeout_ms: 60000 }, log: { level: 'info' },
+			namespaces: [{ name: '/app', rooms: { client_join: true } }],
+		}, 'nofile');
+		const logPath = `${cfg}.log`;
+		const fd = fs.openSync(logPath, 'w');
+		const child = own(spawn('sh', ['-c', `ulimit -n ${limit} && exec "$0" -c "$1"`, SIOGATE, cfg], { stdio: ['ignore', fd, fd] }));
+		fs.closeSync(fd);
+		const gw = { port, url: `http://${HOST}:${port}` };
+		const up = await answers(gw, 'the daemon to answer', ms(20000)).then(() => null, (e) => e);
+		if (!up)
+			return { child, gw, logPath };
+		await stopChild(child, ms(5000));
+		if (attempt >= 2)
+			throw new Error(`${up.message} (exit code ${child.exitCode}):\n${fs.readFileSync(logPath, 'utf8').slice(-2000)}`);
+	}
+}
+
 describe('server.max_connections', () => {
 	afterEach(() => closeClients());
 
@@ -225,7 +255,7 @@ describe('server.max_connections', () => {
 			// They leave; every slot is free again (the count went back down), twice over.
 			for (const c of held)
 				c.s.destroy();
-			await until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, '/healthz to answer again', ms(5000));
+			await answers(gw, '/healthz to answer again', ms(5000));
 			for (let round = 0; round < (VALGRIND ? 1 : 2); round++) {
 				await sleep(SETTLE);
 				const again = await idle(gw, MAX);
@@ -244,18 +274,8 @@ describe('server.max_connections', () => {
 	// Regression: with the open-file limit reached, lws spun on accept() failing with EMFILE and
 	// logged "accept: errno 24" thousands of times a second. The default limit keeps 64 fds free.
 	it('with a small open-file limit (ulimit -n 64): extra connections are closed, no accept() loop', { ...T(30000), skip: VALGRIND && 'valgrind needs more file descriptors' }, async () => {
-		const port = await freePort();
-		const cfg = writeConfig({
-			server: { listen: `${HOST}:${port}`, header_timeout_ms: 60000 }, log: { level: 'info' },
-			namespaces: [{ name: '/app', rooms: { client_join: true } }],
-		}, 'nofile');
-		const logPath = `${cfg}.log`;
-		const fd = fs.openSync(logPath, 'w');
-		const child = own(spawn('sh', ['-c', 'ulimit -n 64 && exec "$0" -c "$1"', SIOGATE, cfg], { stdio: ['ignore', fd, fd] }));
-		fs.closeSync(fd);
-		const gw = { port, url: `http://${HOST}:${port}` };
+		const { child, gw, logPath } = await startWithFileLimit(64);
 		try {
-			await until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, 'the daemon to answer', ms(10000));
 			const conns = [];
 			for (let i = 0; i < 100; i++)
 				conns.push(await tcp(gw));
@@ -265,7 +285,7 @@ describe('server.max_connections', () => {
 			assert.doesNotMatch(log, /accept: errno/);
 			assert.match(log, /warn server: 32 connections open \(server\.max_connections\)/);
 			conns.forEach((c) => c.s.destroy());
-			await until(async () => (await httpGet(`${gw.url}/healthz`).catch(() => ({}))).status === 200, '/healthz after they left', ms(5000));
+			await answers(gw, '/healthz after they left', ms(5000));
 			await wellBehaved({ url: gw.url });
 		} finally {
 			closeClients();

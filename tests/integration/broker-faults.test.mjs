@@ -47,6 +47,19 @@ function steady(sockets, event, tag) {
 	};
 }
 
+/**
+ * CLIENTS sockets on /f, each in room lobby, sending steady() traffic (ids `tag`-N) for STEP
+ * ms: { sockets, traffic, sentBeforeOutage }.
+ */
+async function startTraffic(gw, tag) {
+	const sockets = await Promise.all(Array.from({ length: CLIENTS }, () => connect(`${gw.url}/f`, WS)));
+	for (const s of sockets)
+		assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
+	const traffic = steady(sockets, 'up', tag);
+	await sleep(STEP);
+	return { sockets, traffic, sentBeforeOutage: traffic.sent };
+}
+
 /** Asserts that every acked id is among `atBroker` (ids, with repeats); returns the figures. */
 function checkNothingLost(acked, atBroker) {
 	const count = new Map();
@@ -91,13 +104,7 @@ describe('kafka: the cluster goes down and comes back under steady traffic', { s
 					bridge: { broker: 'main', to_clients: [{ topic: 'f.out' }], from_clients: [{ event: 'up', topic: 'f.in' }] },
 				}],
 			}, { name: 'siogate-kafka-faults' });
-			const sockets = await Promise.all(Array.from({ length: CLIENTS }, () => connect(`${gw.url}/f`, WS)));
-			for (const s of sockets)
-				assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
-			const traffic = steady(sockets, 'up', 'k');
-			await sleep(STEP);
-
-			const sentBeforeOutage = traffic.sent;
+			const { sockets, traffic, sentBeforeOutage } = await startTraffic(gw, 'k');
 			await mock.down();
 			const rss = rssSampler(gw);
 			let down;
@@ -152,13 +159,7 @@ describe('mqtt: mosquitto stops and restarts under steady traffic', { skip: mqtt
 			// The backend: a persistent session, so what the broker took while it was away is kept.
 			const id = `faults-backend-${process.pid}`;
 			subs.push(await new Subscriber(broker, 'faults/up', { id, persistent: true }).start());
-			const sockets = await Promise.all(Array.from({ length: CLIENTS }, () => connect(`${gw.url}/f`, WS)));
-			for (const s of sockets)
-				assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
-			const traffic = steady(sockets, 'up', 'm');
-			await sleep(STEP);
-
-			const sentBeforeOutage = traffic.sent;
+			const { sockets, traffic, sentBeforeOutage } = await startTraffic(gw, 'm');
 			await subs[0].stop();
 			await broker.stop();
 			const rss = rssSampler(gw);

@@ -761,3 +761,10 @@ export function openFds(pid) {
 		return NaN;
 	}
 }
+
+/** One value of the daemon's /metrics, by its whole name with labels (NaN when absent). */
+export async function metricValue(gw, name) {
+	const { body } = await httpGet(`${gw.url}/metrics`);
+	const m = body.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
+	return m ? Number(m[1]) : NaN;
+}

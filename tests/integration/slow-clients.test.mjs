@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
-	BUILDDIR, HOST, SRCDIR, T, VALGRIND, call, closeClients, connect, eachLine, httpGet, ms, own, rawWebSocket, startDaemon,
+	BUILDDIR, HOST, SRCDIR, T, VALGRIND, call, closeClients, connect, eachLine, metricValue, ms, own, rawWebSocket, startDaemon,
 	stopChild, until, vmRSS, which,
 } from './harness.mjs';
 
@@ -47,14 +47,11 @@ const CONFIG = {
 	}],
 };
 
-/** The daemon's /metrics counters named in `names`: { name: value }. */
+/** The daemon's /metrics values named in `names`: { name: value }. */
 async function metrics(gw, names) {
-	const { body } = await httpGet(`${gw.url}/metrics`);
 	const out = {};
-	for (const n of names) {
-		const m = body.match(new RegExp(`^${n.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
-		out[n] = m ? Number(m[1]) : NaN;
-	}
+	for (const n of names)
+		out[n] = await metricValue(gw, n);
 	return out;
 }
 
