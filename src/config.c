@@ -25,8 +25,9 @@ struct loader {
 static const char *const root_keys[] = { "server", "log", "brokers", "namespaces", NULL };
 static const char *const server_keys[] = {
 	"listen", "path", "transports", "allow_upgrades", "ping_interval_ms", "ping_timeout_ms",
-	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "header_timeout_ms", "max_connections", "max_payload",
-	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", NULL
+	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "header_timeout_ms",
+	"max_connections", "max_payload", "max_send_queue", "max_namespaces_per_client",
+	"cors_origins", "tls", NULL
 };
 static const char *const tls_keys[] = { "cert", "key", NULL };
 static const char *const log_keys[] = { "level", "format", NULL };
