@@ -71,6 +71,20 @@ function checkNothingLost(acked, atBroker) {
 	return { acked: acked.ok.length, failed: acked.failed.length, atBroker: atBroker.length, duplicates, lost: 0 };
 }
 
+/**
+ * Sends `"after"` to room lobby through the broker (`send()`) until `socket` gets it as event
+ * 'message' (the consumer or subscription may take a moment to come back), within `timeout`.
+ */
+async function downstreamResumes(socket, send, timeout) {
+	const got = collect(socket, 'message');
+	await until(async () => {
+		await send();
+		await sleep(ms(300));
+		return got.length > 0;
+	}, 'a message sent through the broker after the outage to reach the room', timeout);
+	assert.deepEqual(got[0], ['after']);
+}
+
 /** Samples the daemon's RSS every 200 ms until stop(); stop() resolves with { first, max }. */
 function rssSampler(gw) {
 	const samples = [vmRSS(gw.child.pid)];
@@ -128,13 +142,7 @@ describe('kafka: the cluster goes down and comes back under steady traffic', { s
 			assert.ok(figures.acked > 0);
 
 			// Downstream resumes: records keyed by the room reach its members again.
-			const got = collect(sockets[0], 'message');
-			await until(async () => {
-				await produce(mock.bootstrap, 'f.out', '"after"', { key: 'lobby' });
-				await sleep(ms(300));
-				return got.length > 0;
-			}, 'a record produced after the outage to reach the room', ms(30000));
-			assert.deepEqual(got[0], ['after']);
+			await downstreamResumes(sockets[0], () => produce(mock.bootstrap, 'f.out', '"after"', { key: 'lobby' }), ms(30000));
 		} finally {
 			closeClients();
 			await stopGatewayAndBroker(gw, () => mock.stop());
@@ -184,13 +192,7 @@ describe('mqtt: mosquitto stops and restarts under steady traffic', { skip: mqtt
 			assert.ok(figures.acked > 0);
 
 			// Downstream resumes: the gateway subscribed again.
-			const got = collect(sockets[0], 'message');
-			await until(async () => {
-				await pub(broker, 'down/lobby', '"after"');
-				await sleep(ms(300));
-				return got.length > 0;
-			}, 'a message published after the restart to reach the room', ms(15000));
-			assert.deepEqual(got[0], ['after']);
+			await downstreamResumes(sockets[0], () => pub(broker, 'down/lobby', '"after"'), ms(15000));
 		} finally {
 			closeClients();
 			for (const x of subs)
