@@ -26,9 +26,9 @@ struct loader {
 static const char *const root_keys[] = { "server", "log", "brokers", "namespaces", NULL };
 static const char *const server_keys[] = {
 	"listen", "path", "transports", "allow_upgrades", "ping_interval_ms", "ping_timeout_ms",
-	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "max_payload",
-	"max_send_queue", "max_namespaces_per_client", "cors_origins", "tls", "static", "admin_listen",
-	NULL
+	"connect_timeout_ms", "upgrade_timeout_ms", "drain_timeout_ms", "header_timeout_ms",
+	"max_connections", "max_payload", "max_send_queue", "max_namespaces_per_client",
+	"cors_origins", "tls", "static", "admin_listen", NULL
 };
 static const char *const tls_keys[] = { "cert", "key", NULL };
 static const char *const static_keys[] = { "url", "dir", "index", NULL };
@@ -975,6 +975,8 @@ static int load_server(struct loader *ld, json_t *root, struct sg_server_config 
 	    opt_u32(ld, obj, path, "upgrade_timeout_ms", 1, MS_MAX,
 		    &srv->upgrade_timeout_ms) < 0 ||
 	    opt_u32(ld, obj, path, "drain_timeout_ms", 1, MS_MAX, &srv->drain_timeout_ms) < 0 ||
+	    opt_u32(ld, obj, path, "header_timeout_ms", 1000, 3600000, &srv->header_timeout_ms) < 0 ||
+	    opt_size(ld, obj, path, "max_connections", 0, 10000000, &srv->max_connections) < 0 ||
 	    opt_size(ld, obj, path, "max_payload", 1, PAYLOAD_MAX, &srv->max_payload) < 0 ||
 	    opt_size(ld, obj, path, "max_send_queue", 1024, PAYLOAD_MAX,
 		     &srv->max_send_queue) < 0 ||
@@ -1662,6 +1664,7 @@ struct sg_config *sg_config_default(void)
 	s->max_send_queue = 4u << 20;
 	s->max_namespaces_per_client = 32;
 	s->drain_timeout_ms = 10000;
+	s->header_timeout_ms = 10000;
 	cfg->log.level = SG_LOG_INFO;
 	cfg->log.format = SG_LOG_TEXT;
 	cfg->brokers = json_object();

@@ -98,6 +98,8 @@ struct sg_server_config {
 	size_t max_send_queue;       /* bytes queued per client before drop/disconnect; default 4 MiB */
 	size_t max_namespaces_per_client; /* default 32 */
 	uint32_t drain_timeout_ms;   /* default 10000 */
+	uint32_t header_timeout_ms;  /* complete HTTP request headers within; default 10000 */
+	size_t max_connections;      /* open at once; 0 (default) = the open-file limit - 64 */
 	char **cors_origins; /* owned; empty = no CORS headers; "*" = reflect any origin */
 	size_t n_cors_origins;
 	char *tls_cert;      /* owned; PEM path or NULL (plain HTTP) */

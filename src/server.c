@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,7 +23,13 @@ struct sg_server {
 	void (*wake_fn)(void *ud);
 	void *wake_ud;
 	volatile sig_atomic_t stop;
+	size_t n_conns;   /* accepted connections open now */
+	size_t max_conns; /* server.max_connections, capped below the open-file limit */
+	int full;         /* at max_conns since the last warning */
 };
+
+/* File descriptors kept free of client connections: broker sockets, logs, plugins. */
+#define FD_RESERVE 64
 
 static struct sg_eio *route(struct sg_server *srv, const char *uri)
 {
@@ -79,6 +86,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return admin_callback(srv, wsi, reason, user, in, len);
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* Accepted, not yet adopted: closing it here keeps fds below the process limit,
+		 * where lws would spin on accept() failing with EMFILE. */
+		if (srv->n_conns < srv->max_conns)
+			return 0;
+		if (!srv->full)
+			sg_warn("server", NULL, "%zu connections open (server.max_connections): "
+				"closing new ones until some end", srv->n_conns);
+		srv->full = 1;
+		return 1;
+	case LWS_CALLBACK_WSI_CREATE:
+		srv->n_conns++;
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (srv->n_conns)
+			srv->n_conns--;
+		if (srv->full && srv->n_conns + srv->max_conns / 10 < srv->max_conns)
+			srv->full = 0;
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	case LWS_CALLBACK_HTTP:
 		e = route(srv, in);
 		if (c)
@@ -183,6 +209,24 @@ static struct lws_vhost *create_admin_vhost(struct sg_server *srv, const struct 
 	return lws_create_vhost(srv->ctx, &info);
 }
 
+/* server.max_connections, or (0) the open-file limit minus FD_RESERVE, never above that. */
+static size_t connection_limit(size_t configured)
+{
+	struct rlimit rl;
+	size_t fit = (size_t)-1;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+		fit = rl.rlim_cur > 2 * FD_RESERVE ? (size_t)rl.rlim_cur - FD_RESERVE : (size_t)rl.rlim_cur / 2;
+	if (!configured)
+		return fit;
+	if (configured > fit) {
+		sg_warn("server", NULL, "server.max_connections %zu does not fit the open-file limit "
+			"(ulimit -n) minus %d: using %zu; raise ulimit -n", configured, FD_RESERVE, fit);
+		return fit;
+	}
+	return configured;
+}
+
 struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 {
 	struct lws_context_creation_info info;
@@ -190,6 +234,7 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 
 	if (!srv)
 		return NULL;
+	srv->max_conns = connection_limit(cfg->max_connections);
 	lws_set_log_level(LLL_ERR | (sg_log_enabled(SG_LOG_DEBUG) ? LLL_WARN : 0), lws_log_emit);
 
 	memset(&info, 0, sizeof(info));
@@ -210,6 +255,8 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
 	info.retry_and_idle_policy = &no_validity_checks;
+	/* Unfinished request headers (idle or dripped: slowloris) are dropped after this. */
+	info.timeout_secs_ah_idle = (cfg->header_timeout_ms + 999) / 1000;
 	if (cfg->tls_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;

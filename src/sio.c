@@ -180,6 +180,28 @@ static int client_send(struct sg_client *c, enum sg_sio_type type, const char *n
 
 /* ---------------------------------------------------------------- namespaces */
 
+static void nsp_free(struct sg_nsp *n);
+
+/* Frees the namespaces made from a `match` rule that no socket uses any more. Without this,
+ * one client connecting to /tenant-1, /tenant-2, ... in turn would grow the list (memory and
+ * lookup time) without bound. Only called on the way to creating one, when no caller holds
+ * a pointer to an empty namespace. */
+static void nsp_sweep(struct sg_sio *sio)
+{
+	struct sg_nsp **pp = &sio->nsps;
+
+	while (*pp) {
+		struct sg_nsp *n = *pp;
+
+		if (!n->n_sockets && n->cfg && n->cfg->match) {
+			*pp = n->next;
+			nsp_free(n);
+			continue;
+		}
+		pp = &n->next;
+	}
+}
+
 static struct sg_nsp *nsp_get(struct sg_sio *sio, const char *name, int create)
 {
 	const struct sg_nsp_config *cfg;
@@ -193,6 +215,8 @@ static struct sg_nsp *nsp_get(struct sg_sio *sio, const char *name, int create)
 	cfg = sio->cfg ? sg_config_find_nsp(sio->cfg, name) : NULL;
 	if (!cfg && strcmp(name, "/"))
 		return NULL; /* "/" is always served; others only when configured */
+	if (cfg && cfg->match)
+		nsp_sweep(sio);
 	n = calloc(1, sizeof(*n));
 	if (!n || !(n->name = strdup(name))) {
 		free(n);

@@ -770,3 +770,31 @@ export async function pollingHandshake(baseUrl, eioPath = '/socket.io/') {
 
 /** Splits a polling response body into its Engine.IO packets. */
 export const packets = (body) => body.split('\x1e');
+
+// ---------------------------------------------------------------- process figures
+
+/** Resident memory of process `pid` in kB (VmRSS in /proc/PID/status); NaN if it is gone. */
+export function vmRSS(pid) {
+	try {
+		const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+		return m ? Number(m[1]) : NaN;
+	} catch {
+		return NaN;
+	}
+}
+
+/** Open file descriptors of process `pid` (entries of /proc/PID/fd); NaN if it is gone. */
+export function openFds(pid) {
+	try {
+		return fs.readdirSync(`/proc/${pid}/fd`).length;
+	} catch {
+		return NaN;
+	}
+}
+
+/** One value of the daemon's /metrics, by its whole name with labels (NaN when absent). */
+export async function metricValue(gw, name) {
+	const { body } = await httpGet(`${gw.url}/metrics`);
+	const m = body.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
+	return m ? Number(m[1]) : NaN;
+}

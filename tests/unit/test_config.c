@@ -180,6 +180,8 @@ static char *dump_config(const struct sg_config *cfg)
 	fprintf(f, "server.connect_timeout_ms=%u\nserver.upgrade_timeout_ms=%u\n",
 		(unsigned)s->connect_timeout_ms, (unsigned)s->upgrade_timeout_ms);
 	fprintf(f, "server.drain_timeout_ms=%u\n", (unsigned)s->drain_timeout_ms);
+	fprintf(f, "server.header_timeout_ms=%u\n", (unsigned)s->header_timeout_ms);
+	fprintf(f, "server.max_connections=%zu\n", s->max_connections);
 	fprintf(f, "server.max_payload=%zu\nserver.max_send_queue=%zu\n", s->max_payload,
 		s->max_send_queue);
 	fprintf(f, "server.max_namespaces_per_client=%zu\n", s->max_namespaces_per_client);
@@ -377,6 +379,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->server.connect_timeout_ms, 45000);
 	ck_assert_uint_eq(cfg->server.upgrade_timeout_ms, 10000);
 	ck_assert_uint_eq(cfg->server.drain_timeout_ms, 10000);
+	ck_assert_uint_eq(cfg->server.header_timeout_ms, 10000);
+	ck_assert_uint_eq(cfg->server.max_connections, 0);
 	ck_assert_uint_eq(cfg->server.max_payload, 1000000);
 	ck_assert_uint_eq(cfg->server.max_send_queue, 4194304);
 	ck_assert_uint_eq(cfg->server.max_namespaces_per_client, 32);
