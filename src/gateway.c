@@ -203,8 +203,11 @@ static void reload(struct sg_gateway *gw)
 	if (!same_str(old->server.host, ncfg->server.host) || old->server.port != ncfg->server.port ||
 	    !same_str(old->server.path, ncfg->server.path) || !same_str(old->server.tls_cert, ncfg->server.tls_cert) ||
 	    !same_str(old->server.tls_key, ncfg->server.tls_key) ||
-	    !same_str(old->server.admin_host, ncfg->server.admin_host) || old->server.admin_port != ncfg->server.admin_port)
-		sg_warn("siogate", NULL, "reload: server.listen, server.path, server.tls and server.admin_listen changes take effect at the next start");
+	    !same_str(old->server.admin_host, ncfg->server.admin_host) || old->server.admin_port != ncfg->server.admin_port ||
+	    old->server.header_timeout_ms != ncfg->server.header_timeout_ms ||
+	    old->server.max_connections != ncfg->server.max_connections)
+		sg_warn("siogate", NULL, "reload: server.listen, server.path, server.tls, server.admin_listen, "
+			"server.header_timeout_ms and server.max_connections changes take effect at the next start");
 
 	sg_sio_set_app(gw->sio, &no_app, NULL);
 	sg_bridges_stop(ob, old->server.drain_timeout_ms);

@@ -421,6 +421,24 @@ describe('daemon server settings', () => {
 		}
 	});
 
+	it('SIGHUP says which settings wait for the next start (listener limits included)', T(), async () => {
+		const gw = await startDaemon({ namespaces: [{ name: '/n' }] });
+		try {
+			const cfg = structuredClone(gw.config);
+			cfg.server.header_timeout_ms = 20000;
+			cfg.server.max_connections = 500;
+			fs.writeFileSync(gw.configPath, JSON.stringify(cfg));
+			gw.signal('SIGHUP');
+			await gw.waitLog(/reload: .*server\.header_timeout_ms and server\.max_connections changes take effect at the next start/);
+			assert.ok(gw.running);
+			await connect(gw.url + '/n', { transports: ['websocket'] });
+		} finally {
+			closeClients();
+			if (gw.running)
+				await gw.stop();
+		}
+	});
+
 	it('SIGTERM with clients connected: they are disconnected and the daemon exits 0', T(), async () => {
 		const gw = await startDaemon({});
 		const a = await connect(gw.url, { transports: ['websocket'] });
