@@ -53,8 +53,7 @@ struct sgm_binding {
 
 /* ---------------------------------------------------------------- checking */
 
-static int errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t len, const char *fmt, ...)
+int sgm_errf(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -134,8 +133,8 @@ static int check_keys(const json_t *o, const char *path, const char *const *keys
 			continue;
 		hint = sgm_suggest(k, keys, extra);
 		if (hint)
-			return errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, hint);
-		return errf(err, len, "%s: unknown key '%s'", path, k);
+			return sgm_errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, hint);
+		return sgm_errf(err, len, "%s: unknown key '%s'", path, k);
 	}
 	return 0;
 }
@@ -160,14 +159,14 @@ static int check_template(const char *tpl, int (*ok)(const char *, size_t), char
 	const char *p = tpl;
 
 	if (!*tpl)
-		return errf(why, len, "expected a non-empty string");
+		return sgm_errf(why, len, "expected a non-empty string");
 	while ((p = strchr(p, '{'))) {
 		const char *end = strchr(p + 1, '}');
 
 		if (!end)
-			return errf(why, len, "unclosed '{'");
+			return sgm_errf(why, len, "unclosed '{'");
 		if (!ok(p + 1, (size_t)(end - p - 1)))
-			return errf(why, len, "unknown placeholder '%.*s'", (int)(end - p + 1), p);
+			return sgm_errf(why, len, "unknown placeholder '%.*s'", (int)(end - p + 1), p);
 		p = end + 1;
 	}
 	return 0;
@@ -206,11 +205,11 @@ static int str_member(const json_t *o, const char *key, const char *path, int re
 	*out = NULL;
 	if (!v) {
 		if (required)
-			return errf(err, len, "%s: missing required key '%s'", path, key);
+			return sgm_errf(err, len, "%s: missing required key '%s'", path, key);
 		return 0;
 	}
 	if (!json_is_string(v) || !json_string_length(v))
-		return errf(err, len, "%s%s%s: expected a non-empty string", path, path[0] ? "." : "", key);
+		return sgm_errf(err, len, "%s%s%s: expected a non-empty string", path, path[0] ? "." : "", key);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -233,7 +232,7 @@ static int enum_member(const json_t *o, const char *key, const char *path, const
 		char known[128] = "";
 		for (int i = 0; vals[i]; i++)
 			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", vals[i]);
-		return errf(err, len, "%s.%s: expected one of %s", path, key, known);
+		return sgm_errf(err, len, "%s.%s: expected one of %s", path, key, known);
 	}
 }
 
@@ -244,7 +243,7 @@ static int bool_member(const json_t *o, const char *key, const char *path, int *
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v))
-		return errf(err, len, "%s.%s: expected a boolean", path, key);
+		return sgm_errf(err, len, "%s.%s: expected a boolean", path, key);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -256,11 +255,11 @@ static int topic_check(const struct sgm_flavor *fl, const char *path, const char
 
 	if (strchr(topic, '{')) {
 		if (!tpl_ok)
-			return errf(err, len, "%s: placeholders are not allowed here", path);
+			return sgm_errf(err, len, "%s: placeholders are not allowed here", path);
 		return 0; /* templates are checked separately; their literal parts below */
 	}
 	if (fl && fl->topic_ok && fl->topic_ok(topic, why, sizeof(why)))
-		return errf(err, len, "%s: %s", path, why);
+		return sgm_errf(err, len, "%s: %s", path, why);
 	return 0;
 }
 
@@ -276,7 +275,7 @@ static int parse_down(const json_t *o, const char *path, const struct sgm_flavor
 
 	memset(d, 0, sizeof(*d));
 	if (!json_is_object(o))
-		return errf(err, len, "%s: expected an object", path);
+		return sgm_errf(err, len, "%s: expected an object", path);
 	if (check_keys(o, path, down_keys, NULL, err, len) ||
 	    str_member(o, "topic", path, 1, &topic, err, len) ||
 	    str_member(o, "event", path, 0, &event, err, len) ||
@@ -289,25 +288,25 @@ static int parse_down(const json_t *o, const char *path, const struct sgm_flavor
 	if (strchr(topic, '{')) {
 		const char *a = strchr(topic, '{');
 		if (check_template(topic, room_placeholder_only, why, sizeof(why)))
-			return errf(err, len, "%s: %s (only {room} may appear in a to_clients topic)", p, why);
+			return sgm_errf(err, len, "%s: %s (only {room} may appear in a to_clients topic)", p, why);
 		if (strchr(strchr(a, '}') + 1, '{'))
-			return errf(err, len, "%s: {room} may appear only once", p);
+			return sgm_errf(err, len, "%s: {room} may appear only once", p);
 		if (template_topic_ok(fl, topic, why, sizeof(why)))
-			return errf(err, len, "%s: %s", p, why);
+			return sgm_errf(err, len, "%s: %s", p, why);
 		if (rooms != SGM_ROOMS_AUTO && rooms != SGM_ROOMS_TOPIC)
-			return errf(err, len, "%s.rooms: a topic template takes its room from the topic ('topic')", path);
+			return sgm_errf(err, len, "%s.rooms: a topic template takes its room from the topic ('topic')", path);
 		rooms = SGM_ROOMS_TOPIC;
 	} else {
 		if (topic_check(fl, p, topic, 0, err, len))
 			return -1;
 		if (rooms == SGM_ROOMS_TOPIC)
-			return errf(err, len, "%s.rooms: 'topic' needs a topic template with {room}", path);
+			return sgm_errf(err, len, "%s.rooms: 'topic' needs a topic template with {room}", path);
 	}
 	d->topic = strdup(topic);
 	d->event = strdup(event ? event : "message");
 	d->rooms = (enum sgm_rooms_from)rooms;
 	d->args = (enum args_mode)args;
-	return d->topic && d->event ? 0 : errf(err, len, "%s: out of memory", path);
+	return d->topic && d->event ? 0 : sgm_errf(err, len, "%s: out of memory", path);
 }
 
 static void free_down(struct down *d)
@@ -325,7 +324,7 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 
 	memset(u, 0, sizeof(*u));
 	if (!json_is_object(o))
-		return errf(err, len, "%s: expected an object", path);
+		return sgm_errf(err, len, "%s: expected an object", path);
 	if (check_keys(o, path, up_keys, NULL, err, len) ||
 	    str_member(o, "event", path, 1, &event, err, len) ||
 	    str_member(o, "topic", path, 1, &topic, err, len) ||
@@ -334,32 +333,32 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 	    str_member(o, "rooms", path, 0, &rooms, err, len))
 		return -1;
 	if (check_template(topic, up_placeholder_ok, why, sizeof(why)))
-		return errf(err, len, "%s.topic: %s", path, why);
+		return sgm_errf(err, len, "%s.topic: %s", path, why);
 	if (template_topic_ok(fl, topic, why, sizeof(why)))
-		return errf(err, len, "%s.topic: %s", path, why);
+		return sgm_errf(err, len, "%s.topic: %s", path, why);
 	if (key && check_template(key, up_placeholder_ok, why, sizeof(why)))
-		return errf(err, len, "%s.key: %s", path, why);
+		return sgm_errf(err, len, "%s.key: %s", path, why);
 	if (rooms && check_template(rooms, up_placeholder_ok, why, sizeof(why)))
-		return errf(err, len, "%s.rooms: %s", path, why);
+		return sgm_errf(err, len, "%s.rooms: %s", path, why);
 	headers = json_object_get(o, "headers");
 	if (headers) {
 		const char *k;
 		json_t *v;
 
 		if (!json_is_object(headers))
-			return errf(err, len, "%s.headers: expected an object", path);
+			return sgm_errf(err, len, "%s.headers: expected an object", path);
 		u->hname = calloc(json_object_size(headers) + 1, sizeof(char *));
 		u->htpl = calloc(json_object_size(headers) + 1, sizeof(char *));
 		if (!u->hname || !u->htpl)
-			return errf(err, len, "%s.headers: out of memory", path);
+			return sgm_errf(err, len, "%s.headers: out of memory", path);
 		json_object_foreach(headers, k, v) {
 			if (!json_is_string(v) || check_template(json_string_value(v), up_placeholder_ok, why, sizeof(why)))
-				return errf(err, len, "%s.headers.%s: %s", path, k,
+				return sgm_errf(err, len, "%s.headers.%s: %s", path, k,
 					    json_is_string(v) ? why : "expected a string");
 			if (!strncmp(k, "sio-", 4))
-				return errf(err, len, "%s.headers.%s: the sio- prefix is reserved", path, k);
+				return sgm_errf(err, len, "%s.headers.%s: the sio- prefix is reserved", path, k);
 			if (u->n_headers + 4 >= SGM_MAX_HEADERS)
-				return errf(err, len, "%s.headers: too many headers", path);
+				return sgm_errf(err, len, "%s.headers: too many headers", path);
 			u->hname[u->n_headers] = strdup(k);
 			u->htpl[u->n_headers] = strdup(json_string_value(v));
 			u->n_headers++;
@@ -459,7 +458,7 @@ static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *
 	char p[64];
 
 	if (!b) {
-		errf(err, len, ": out of memory");
+		sgm_errf(err, len, ": out of memory");
 		return NULL;
 	}
 	if (check_keys(bridge, "", bridge_keys, extra_keys, err, len) ||
@@ -471,21 +470,21 @@ static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *
 	    (dlq && topic_check(fl, "dead_letter_topic", dlq, 0, err, len)))
 		goto fail;
 	if (down && !json_is_array(down)) {
-		errf(err, len, "to_clients: expected an array");
+		sgm_errf(err, len, "to_clients: expected an array");
 		goto fail;
 	}
 	if (up && !json_is_array(up)) {
-		errf(err, len, "from_clients: expected an array");
+		sgm_errf(err, len, "from_clients: expected an array");
 		goto fail;
 	}
 	if (!json_array_size(down) && !json_array_size(up) && !control) {
-		errf(err, len, ": a bridge needs at least one of to_clients, from_clients or control_topic");
+		sgm_errf(err, len, ": a bridge needs at least one of to_clients, from_clients or control_topic");
 		goto fail;
 	}
 	b->down = calloc(json_array_size(down) + 1, sizeof(*b->down));
 	b->up = calloc(json_array_size(up) + 1, sizeof(*b->up));
 	if (!b->down || !b->up) {
-		errf(err, len, ": out of memory");
+		sgm_errf(err, len, ": out of memory");
 		goto fail;
 	}
 	for (size_t i = 0; i < json_array_size(down); i++) {
@@ -506,7 +505,7 @@ static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *
 	b->is_pattern = is_pattern;
 	if (is_pattern && regcomp(&b->re, nsp, REG_EXTENDED)) {
 		b->is_pattern = 0;
-		errf(err, len, ": invalid namespace pattern");
+		sgm_errf(err, len, ": invalid namespace pattern");
 		goto fail;
 	}
 
@@ -537,7 +536,7 @@ static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *
 	}
 	return b;
 oom:
-	errf(err, len, ": out of memory");
+	sgm_errf(err, len, ": out of memory");
 fail:
 	sgm_binding_free(b);
 	return NULL;
@@ -752,7 +751,7 @@ static int decode_binaries(json_t *v, struct bins *bs, char *why, size_t whylen)
 		}
 	}
 	if (bad)
-		return errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
+		return sgm_errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
 	return 0;
 }
 
@@ -772,21 +771,21 @@ static int make_args(const struct down *d, const struct sgm_msg *m, json_t **arg
 	else if (header_is(m, SGM_H_ARGS, "value"))
 		mode = ARGS_VALUE;
 	else if (sgm_header(m, SGM_H_ARGS, &(size_t){0}))
-		return errf(why, whylen, "unknown sio-args value (expected value, spread or binary)");
+		return sgm_errf(why, whylen, "unknown sio-args value (expected value, spread or binary)");
 
 	if (mode != ARGS_BINARY && m->value_len)
 		v = json_loadb(m->value, m->value_len, JSON_FLAGS, NULL);
 	if (mode == ARGS_SPREAD) {
 		if (!json_is_array(v)) {
 			json_decref(v);
-			return errf(why, whylen, "sio-args: spread needs a JSON array value");
+			return sgm_errf(why, whylen, "sio-args: spread needs a JSON array value");
 		}
 		*args = v;
 	} else {
 		*args = json_array();
 		if (!*args) {
 			json_decref(v);
-			return errf(why, whylen, "out of memory");
+			return sgm_errf(why, whylen, "out of memory");
 		}
 		if (v) {
 			json_array_append_new(*args, v);
@@ -794,7 +793,7 @@ static int make_args(const struct down *d, const struct sgm_msg *m, json_t **arg
 			/* Not JSON (or forced): one binary argument, the bytes as they are. */
 			if (bins_add(bs, m->value, m->value_len, NULL) < 0) {
 				json_decref(*args);
-				return errf(why, whylen, "out of memory");
+				return sgm_errf(why, whylen, "out of memory");
 			}
 			json_array_append_new(*args, json_pack("{sbsi}", "_placeholder", 1, "num", 0));
 			return 0;
@@ -802,7 +801,7 @@ static int make_args(const struct down *d, const struct sgm_msg *m, json_t **arg
 	}
 	if (has_placeholder(*args)) {
 		json_decref(*args);
-		return errf(why, whylen, "the value contains a \"_placeholder\" object (binary goes as {\"$binary\":\"<base64>\"})");
+		return sgm_errf(why, whylen, "the value contains a \"_placeholder\" object (binary goes as {\"$binary\":\"<base64>\"})");
 	}
 	if (decode_binaries(*args, bs, why, whylen)) {
 		json_decref(*args);
@@ -838,17 +837,17 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 		if (d->rooms != SGM_ROOMS_KEY && (hv = sgm_header(m, SGM_H_ROOMS, &hl))) {
 			n_rooms = split_list(hv, hl, rooms, SGM_MAX_ROOMS, rbuf, sizeof(rbuf));
 			if (n_rooms < 0)
-				return errf(why, whylen, "bad sio-rooms header (at most %d rooms, no NUL)", SGM_MAX_ROOMS);
+				return sgm_errf(why, whylen, "bad sio-rooms header (at most %d rooms, no NUL)", SGM_MAX_ROOMS);
 		} else if (d->rooms != SGM_ROOMS_HEADER && m->key && m->key_len) {
 			if (m->key_len >= sizeof(rbuf) || memchr(m->key, '\0', m->key_len))
-				return errf(why, whylen, "the key is not a room name");
+				return sgm_errf(why, whylen, "the key is not a room name");
 			memcpy(rbuf, m->key, m->key_len);
 			rbuf[m->key_len] = '\0';
 			rooms[0] = rbuf;
 			n_rooms = 1;
 		}
 		if (!n_rooms)
-			return errf(why, whylen, "no room (%s)",
+			return sgm_errf(why, whylen, "no room (%s)",
 				    d->rooms == SGM_ROOMS_HEADER ? "no sio-rooms header"
 				    : d->rooms == SGM_ROOMS_KEY  ? "no key"
 								 : "no sio-rooms header and no key");
@@ -857,13 +856,13 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 	if ((hv = sgm_header(m, SGM_H_EXCEPT, &hl))) {
 		n_except = split_list(hv, hl, except, SGM_MAX_ROOMS, ebuf, sizeof(ebuf));
 		if (n_except < 0)
-			return errf(why, whylen, "bad sio-except header");
+			return sgm_errf(why, whylen, "bad sio-except header");
 	}
 	memset(&em, 0, sizeof(em));
 	em.event = d->event;
 	if ((hv = sgm_header(m, SGM_H_EVENT, &hl))) {
 		if (!hl || hl >= sizeof(evbuf) || memchr(hv, '\0', hl))
-			return errf(why, whylen, "bad sio-event header");
+			return sgm_errf(why, whylen, "bad sio-event header");
 		memcpy(evbuf, hv, hl);
 		evbuf[hl] = '\0';
 		em.event = evbuf;
@@ -890,7 +889,7 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 	json_decref(args);
 	bins_free(&bs);
 	if (rc == -1)
-		return errf(why, whylen, "the event could not be encoded");
+		return sgm_errf(why, whylen, "the event could not be encoded");
 	return rc < 0 ? 0 : rc; /* -2: nobody connected to that namespace here */
 }
 
@@ -900,11 +899,11 @@ static int strlist(json_t *a, const char **out, size_t max, size_t *n, const cha
 	if (!a)
 		return 0;
 	if (!json_is_array(a) || json_array_size(a) > max)
-		return errf(why, whylen, "'%s' must be an array of at most %zu strings", what, max);
+		return sgm_errf(why, whylen, "'%s' must be an array of at most %zu strings", what, max);
 	for (size_t i = 0; i < json_array_size(a); i++) {
 		out[i] = json_string_value(json_array_get(a, i));
 		if (!out[i] || !out[i][0])
-			return errf(why, whylen, "'%s' must be an array of non-empty strings", what);
+			return sgm_errf(why, whylen, "'%s' must be an array of non-empty strings", what);
 	}
 	*n = json_array_size(a);
 	return 0;
@@ -921,19 +920,19 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 	long rc = -1;
 
 	if (!json_is_object(cmd)) {
-		errf(why, whylen, "a control command must be a JSON object");
+		sgm_errf(why, whylen, "a control command must be a JSON object");
 		goto out;
 	}
 	op = json_string_value(json_object_get(cmd, "op"));
 	if (!op) {
-		errf(why, whylen, "a control command needs \"op\"");
+		sgm_errf(why, whylen, "a control command needs \"op\"");
 		goto out;
 	}
 	ns = json_object_get(cmd, "namespace");
 	if (ns) {
 		target_nsp = json_string_value(ns);
 		if (!target_nsp) {
-			errf(why, whylen, "\"namespace\" must be a string");
+			sgm_errf(why, whylen, "\"namespace\" must be a string");
 			goto out;
 		}
 		if (b->is_pattern ? !whole_match(&b->re, target_nsp) : strcmp(target_nsp, b->nsp)) {
@@ -941,7 +940,7 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 			goto out;
 		}
 	} else if (b->is_pattern) {
-		errf(why, whylen, "a control command for a dynamic namespace needs \"namespace\"");
+		sgm_errf(why, whylen, "a control command for a dynamic namespace needs \"namespace\"");
 		goto out;
 	}
 	if (strlist(json_object_get(cmd, "sids"), sids, SGM_MAX_ROOMS, &n_sids, "sids", why, whylen) ||
@@ -959,17 +958,17 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 	t.n_except = n_except;
 	if (!strcmp(op, "join") || !strcmp(op, "leave")) {
 		if (!n_rooms) {
-			errf(why, whylen, "\"%s\" needs \"rooms\" (the rooms to %s)", op, op);
+			sgm_errf(why, whylen, "\"%s\" needs \"rooms\" (the rooms to %s)", op, op);
 			goto out;
 		}
 		if (!n_sids && !n_in) {
-			errf(why, whylen, "\"%s\" needs \"sids\" or \"in\" (which sockets)", op);
+			sgm_errf(why, whylen, "\"%s\" needs \"sids\" or \"in\" (which sockets)", op);
 			goto out;
 		}
 		rc = op[0] == 'j' ? api->join(h, &t, rooms, n_rooms) : api->leave(h, &t, rooms, n_rooms);
 	} else if (!strcmp(op, "disconnect")) {
 		if (!n_sids && !n_in && !json_is_true(json_object_get(cmd, "all"))) {
-			errf(why, whylen, "\"disconnect\" needs \"sids\", \"in\", or \"all\": true");
+			sgm_errf(why, whylen, "\"disconnect\" needs \"sids\", \"in\", or \"all\": true");
 			goto out;
 		}
 		rc = api->disconnect(h, &t);
@@ -979,15 +978,15 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 		struct sg_bridge_emit em;
 
 		if (!event || !event[0] || (args && !json_is_array(args))) {
-			errf(why, whylen, "\"emit\" needs \"event\" (a string) and \"args\" (an array, optional)");
+			sgm_errf(why, whylen, "\"emit\" needs \"event\" (a string) and \"args\" (an array, optional)");
 			goto out;
 		}
 		if (has_placeholder(args)) {
-			errf(why, whylen, "\"args\" contains a \"_placeholder\" object");
+			sgm_errf(why, whylen, "\"args\" contains a \"_placeholder\" object");
 			goto out;
 		}
 		if (n_sids) {
-			errf(why, whylen, "\"emit\" targets rooms: use \"in\" (a socket id is a room too)");
+			sgm_errf(why, whylen, "\"emit\" targets rooms: use \"in\" (a socket id is a room too)");
 			goto out;
 		}
 		memset(&em, 0, sizeof(em));
@@ -1001,11 +1000,11 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 		em.is_volatile = json_is_true(json_object_get(cmd, "volatile"));
 		rc = api->emit(h, &em);
 		if (rc == -1) {
-			errf(why, whylen, "the event could not be encoded");
+			sgm_errf(why, whylen, "the event could not be encoded");
 			goto out;
 		}
 	} else {
-		errf(why, whylen, "unknown op '%.32s' (known: join, leave, disconnect, emit)", op);
+		sgm_errf(why, whylen, "unknown op '%.32s' (known: join, leave, disconnect, emit)", op);
 		goto out;
 	}
 	if (rc == -2)
@@ -1029,13 +1028,13 @@ long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sg
 	hv = sgm_header(m, SGM_H_NAMESPACE, &hl);
 	if (hv) {
 		if (!hl || hl >= sizeof(nsp) || memchr(hv, '\0', hl))
-			return errf(why, whylen, "bad sio-namespace header");
+			return sgm_errf(why, whylen, "bad sio-namespace header");
 		memcpy(nsp, hv, hl);
 		nsp[hl] = '\0';
 		if (b->is_pattern ? !whole_match(&b->re, nsp) : strcmp(nsp, b->nsp))
 			return -2;
 	} else if (b->is_pattern) {
-		return errf(why, whylen, "no sio-namespace header (the topic feeds a dynamic namespace)");
+		return sgm_errf(why, whylen, "no sio-namespace header (the topic feeds a dynamic namespace)");
 	} else {
 		snprintf(nsp, sizeof(nsp), "%s", b->nsp);
 	}
@@ -1119,10 +1118,10 @@ static char *expand(const char *tpl, struct up_ctx *c, int topic, const char *wh
 	if (sg_template_expand(tpl, up_lookup, c, &sb) || sb.oom) {
 		sg_strbuf_free(&sb);
 		if (strstr(tpl, "{room}") && !sb.oom)
-			errf(why, whylen, "%s: the event has no room (expected a '%s' string in its first argument)",
+			sgm_errf(why, whylen, "%s: the event has no room (expected a '%s' string in its first argument)",
 			     what, c->u->room_field);
 		else
-			errf(why, whylen, "%s: a value for the template '%s' is missing", what, tpl);
+			sgm_errf(why, whylen, "%s: a value for the template '%s' is missing", what, tpl);
 		return NULL;
 	}
 	if (!sb.data)
@@ -1229,7 +1228,7 @@ int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_eve
 	if (sg_json_append(&sb, args) || sb.oom) {
 		json_decref(args);
 		sg_strbuf_free(&sb);
-		errf(why, whylen, "the arguments cannot be encoded as JSON");
+		sgm_errf(why, whylen, "the arguments cannot be encoded as JSON");
 		goto fail;
 	}
 	json_decref(args);
@@ -1239,7 +1238,7 @@ int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_eve
 		goto oom;
 	return 0;
 oom:
-	errf(why, whylen, "out of memory");
+	sgm_errf(why, whylen, "out of memory");
 fail:
 	sgm_out_clear(out);
 	return -1;

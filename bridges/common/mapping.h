@@ -108,6 +108,10 @@ void sgm_out_clear(struct sgm_out *o);
 const char *sgm_dead_letter(const struct sgm_binding *b);
 const char *sgm_namespace(const struct sgm_binding *b);
 
+/* Writes a formatted reason into err (len bytes) and returns -1: `return sgm_errf(...)`
+ * reports a failed check in one line. */
+int sgm_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The known key (from `known`, then `extra`; either may be NULL) a misspelt `key` most
  * likely meant: equal ignoring case, or within edit distance 2. NULL if none. */
 const char *sgm_suggest(const char *key, const char *const *known, const char *const *extra);

@@ -3,21 +3,9 @@
  * goes to the shared mapping on a copy without them (see prepare()). Pure: no I/O. */
 #include "mqtt.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* "path.key", or "key" at the top (the host prefixes the object's own path). */
 static const char *at(char *buf, size_t len, const char *path, const char *key)
@@ -42,10 +30,10 @@ static int get_int(const json_t *o, const char *key, const char *path, long long
 		   strspn(json_string_value(v), "0123456789") == json_string_length(v)) {
 		*out = strtoll(json_string_value(v), NULL, 10);
 	} else {
-		return errf(err, len, "%s: expected an integer from %lld to %lld", at(p, sizeof(p), path, key), min, max);
+		return sgm_errf(err, len, "%s: expected an integer from %lld to %lld", at(p, sizeof(p), path, key), min, max);
 	}
 	if (*out < min || *out > max)
-		return errf(err, len, "%s: expected an integer from %lld to %lld", at(p, sizeof(p), path, key), min, max);
+		return sgm_errf(err, len, "%s: expected an integer from %lld to %lld", at(p, sizeof(p), path, key), min, max);
 	return 0;
 }
 
@@ -64,7 +52,7 @@ static int get_bool(const json_t *o, const char *key, const char *path, int def,
 	else if (s && (!strcmp(s, "true") || !strcmp(s, "false")))
 		*out = s[0] == 't';
 	else
-		return errf(err, len, "%s: expected a boolean", at(p, sizeof(p), path, key));
+		return sgm_errf(err, len, "%s: expected a boolean", at(p, sizeof(p), path, key));
 	return 0;
 }
 
@@ -78,7 +66,7 @@ static int get_str(const json_t *o, const char *key, const char *path, const cha
 	if (!v)
 		return 0;
 	if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v))
-		return errf(err, len, "%s: expected a non-empty string", at(p, sizeof(p), path, key));
+		return sgm_errf(err, len, "%s: expected a non-empty string", at(p, sizeof(p), path, key));
 	*out = json_string_value(v);
 	return 0;
 }
@@ -110,8 +98,8 @@ static int check_keys(const json_t *o, const char *path, const char *const *keys
 			continue;
 		best = sgm_suggest(k, keys, NULL); /* the shared did-you-mean (mapping.c) */
 		if (best)
-			return errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, best);
-		return errf(err, len, "%s: unknown key '%s'", path, k);
+			return sgm_errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, best);
+		return sgm_errf(err, len, "%s: unknown key '%s'", path, k);
 	}
 	return 0;
 }
@@ -156,7 +144,7 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 
 	memset(c, 0, sizeof(*c));
 	if (!json_is_object(b))
-		return errf(err, len, ": expected an object");
+		return sgm_errf(err, len, ": expected an object");
 	if (check_keys(b, "", broker_keys, err, len) ||
 	    get_str(b, "host", "", &host, err, len) ||
 	    get_opt_str(b, "client_id", "", &client_id, err, len) ||
@@ -173,11 +161,11 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 	if (c->reconnect_max_ms < c->reconnect_min_ms && !json_object_get(b, "reconnect_min_ms"))
 		c->reconnect_min_ms = c->reconnect_max_ms;
 	if (c->reconnect_max_ms < c->reconnect_min_ms) {
-		errf(err, len, "reconnect_max_ms: must not be less than reconnect_min_ms (%lld)", c->reconnect_min_ms);
+		sgm_errf(err, len, "reconnect_max_ms: must not be less than reconnect_min_ms (%lld)", c->reconnect_min_ms);
 		goto fail;
 	}
 	if (pass && !user) {
-		errf(err, len, "password: needs a username");
+		sgm_errf(err, len, "password: needs a username");
 		goto fail;
 	}
 	c->v5 = 1;
@@ -188,7 +176,7 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 		} else if (s && !strcmp(s, "3.1.1")) {
 			c->v5 = 0;
 		} else {
-			errf(err, len, "protocol: expected one of \"5\", \"3.1.1\"");
+			sgm_errf(err, len, "protocol: expected one of \"5\", \"3.1.1\"");
 			goto fail;
 		}
 	}
@@ -204,20 +192,20 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 			    get_bool(tls, "insecure", "tls", 0, &c->tls_insecure, err, len))
 				goto fail;
 			if (!cert != !key) {
-				errf(err, len, "tls.%s: cert_file and key_file go together", cert ? "key_file" : "cert_file");
+				sgm_errf(err, len, "tls.%s: cert_file and key_file go together", cert ? "key_file" : "cert_file");
 				goto fail;
 			}
 			if (cert && !ca_file && !ca_path) {
-				errf(err, len, "tls.cert_file: needs ca_file or ca_path (libmosquitto cannot combine a "
+				sgm_errf(err, len, "tls.cert_file: needs ca_file or ca_path (libmosquitto cannot combine a "
 				     "client certificate with the system's CAs)");
 				goto fail;
 			}
 			if (version && strcmp(version, "tlsv1.2") && strcmp(version, "tlsv1.3")) {
-				errf(err, len, "tls.version: expected one of tlsv1.2, tlsv1.3");
+				sgm_errf(err, len, "tls.version: expected one of tlsv1.2, tlsv1.3");
 				goto fail;
 			}
 		} else if (get_bool(b, "tls", "", 0, &c->tls, err, len)) {
-			errf(err, len, "tls: expected a boolean or an object (ca_file, ca_path, cert_file, key_file, "
+			sgm_errf(err, len, "tls: expected a boolean or an object (ca_file, ca_path, cert_file, key_file, "
 			     "insecure, version)");
 			goto fail;
 		}
@@ -236,7 +224,7 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 	c->key_file = dup_or_null(key, &oom);
 	c->tls_version = dup_or_null(version, &oom);
 	if (oom) {
-		errf(err, len, ": out of memory");
+		sgm_errf(err, len, ": out of memory");
 		goto fail;
 	}
 	return 0;
@@ -285,7 +273,7 @@ static json_t *prepare(const json_t *bridge, struct mq_binding *b, char *err, si
 	char p[64], why[SG_BRIDGE_ERR_MAX];
 
 	if (!copy) {
-		errf(err, len, ": out of memory");
+		sgm_errf(err, len, ": out of memory");
 		return NULL;
 	}
 	if (!json_is_object(copy))
@@ -321,18 +309,18 @@ static json_t *prepare(const json_t *bridge, struct mq_binding *b, char *err, si
 		json_object_del(e, "retained_on_join");
 		rooms = json_string_value(json_object_get(e, "rooms"));
 		if (rooms && !strcmp(rooms, "key")) {
-			errf(err, len, "%s.rooms: MQTT messages have no key (use header, topic or all)", p);
+			sgm_errf(err, len, "%s.rooms: MQTT messages have no key (use header, topic or all)", p);
 			goto fail;
 		}
 		if (!topic || !topic[0])
 			continue;
 		if (mq_topic_parse(topic, &t, why, sizeof(why))) {
-			errf(err, len, "%s.topic: %s", p, why);
+			sgm_errf(err, len, "%s.topic: %s", p, why);
 			goto fail;
 		}
 		if (rj && t.room_level < 0) {
 			mq_topic_clear(&t);
-			errf(err, len, "%s.retained_on_join: needs a topic template with {room} (the room a socket joins "
+			sgm_errf(err, len, "%s.retained_on_join: needs a topic template with {room} (the room a socket joins "
 			     "names the topic)", p);
 			goto fail;
 		}
@@ -362,11 +350,11 @@ static json_t *prepare(const json_t *bridge, struct mq_binding *b, char *err, si
 		json_object_del(e, "qos");
 		json_object_del(e, "retain");
 		if (json_object_get(e, "key")) {
-			errf(err, len, "%s.key: MQTT messages have no key (use headers, sent as user properties)", p);
+			sgm_errf(err, len, "%s.key: MQTT messages have no key (use headers, sent as user properties)", p);
 			goto fail;
 		}
 		if (topic && topic[0] && mq_up_template_check(topic, why, sizeof(why))) {
-			errf(err, len, "%s.topic: %s", p, why);
+			sgm_errf(err, len, "%s.topic: %s", p, why);
 			goto fail;
 		}
 		if (b) {
@@ -382,18 +370,18 @@ static json_t *prepare(const json_t *bridge, struct mq_binding *b, char *err, si
 	control = json_string_value(json_object_get(copy, "control_topic"));
 	dlq = json_string_value(json_object_get(copy, "dead_letter_topic"));
 	if (control && control[0] && mq_filter_check(control, why, sizeof(why))) {
-		errf(err, len, "control_topic: %s", why);
+		sgm_errf(err, len, "control_topic: %s", why);
 		goto fail;
 	}
 	if (dlq && dlq[0] && mq_name_check(dlq, why, sizeof(why))) {
-		errf(err, len, "dead_letter_topic: %s", why);
+		sgm_errf(err, len, "dead_letter_topic: %s", why);
 		goto fail;
 	}
 	if (b && control && !(b->control = strdup(control)))
 		goto oom;
 	return copy;
 oom:
-	errf(err, len, ": out of memory");
+	sgm_errf(err, len, ": out of memory");
 fail:
 	json_decref(copy);
 	return NULL;

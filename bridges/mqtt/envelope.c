@@ -1,7 +1,6 @@
 /* envelope.c - JSON envelopes: routing fields in the payload for MQTT 3.1.1 (see envelope.h). */
 #include "envelope.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +9,6 @@
 #include "strbuf.h"
 
 #define JSON_FLAGS (JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
-
-static int errf(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void mq_env_clear(struct mq_env *e)
 {
@@ -58,9 +46,9 @@ static int room_list(struct mq_env *e, const json_t *v, const char *member, cons
 	if (!v)
 		return 0;
 	if (is_plain_string(v))
-		return add(e, header, strdup(json_string_value(v))) ? errf(why, len, "out of memory") : 0;
+		return add(e, header, strdup(json_string_value(v))) ? sgm_errf(why, len, "out of memory") : 0;
 	if (!json_is_array(v) || json_array_size(v) > SGM_MAX_ROOMS)
-		return errf(why, len, "envelope: \"%s\" must be an array of at most %d room names, or a string",
+		return sgm_errf(why, len, "envelope: \"%s\" must be an array of at most %d room names, or a string",
 			    member, SGM_MAX_ROOMS);
 	sg_strbuf_init(&sb);
 	for (size_t i = 0; i < json_array_size(v); i++) {
@@ -69,7 +57,7 @@ static int room_list(struct mq_env *e, const json_t *v, const char *member, cons
 
 		if (!is_plain_string(r) || !s[0] || strchr(s, ',')) {
 			sg_strbuf_free(&sb);
-			return errf(why, len, "envelope: \"%s\"[%zu] must be a non-empty room name without ','", member, i);
+			return sgm_errf(why, len, "envelope: \"%s\"[%zu] must be a non-empty room name without ','", member, i);
 		}
 		if (i)
 			sg_strbuf_appendc(&sb, ',');
@@ -77,11 +65,11 @@ static int room_list(struct mq_env *e, const json_t *v, const char *member, cons
 	}
 	if (sb.oom) {
 		sg_strbuf_free(&sb);
-		return errf(why, len, "out of memory");
+		return sgm_errf(why, len, "out of memory");
 	}
 	if (!sb.data)
 		return 0; /* an empty list: as if absent */
-	return add(e, header, sg_strbuf_steal(&sb)) ? errf(why, len, "out of memory") : 0;
+	return add(e, header, sg_strbuf_steal(&sb)) ? sgm_errf(why, len, "out of memory") : 0;
 }
 
 static int str_field(struct mq_env *e, const json_t *env, const char *member, const char *header, char *why, size_t len)
@@ -91,8 +79,8 @@ static int str_field(struct mq_env *e, const json_t *env, const char *member, co
 	if (!v)
 		return 0;
 	if (!is_plain_string(v) || !json_string_length(v))
-		return errf(why, len, "envelope: \"%s\" must be a non-empty string", member);
-	return add(e, header, strdup(json_string_value(v))) ? errf(why, len, "out of memory") : 0;
+		return sgm_errf(why, len, "envelope: \"%s\" must be a non-empty string", member);
+	return add(e, header, strdup(json_string_value(v))) ? sgm_errf(why, len, "out of memory") : 0;
 }
 
 static char *to_text(const json_t *v, size_t *len)
@@ -116,7 +104,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 
 	memset(e, 0, sizeof(*e));
 	if (!json_is_object(env)) {
-		errf(why, whylen, "envelope: the payload must be a JSON object");
+		sgm_errf(why, whylen, "envelope: the payload must be a JSON object");
 		goto out;
 	}
 	args = json_object_get(env, "args");
@@ -124,7 +112,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 	bin = json_object_get(env, "binary");
 	vol = json_object_get(env, "volatile");
 	if (!!args + !!value + !!bin > 1) {
-		errf(why, whylen, "envelope: at most one of \"args\", \"value\" and \"binary\"");
+		sgm_errf(why, whylen, "envelope: at most one of \"args\", \"value\" and \"binary\"");
 		goto out;
 	}
 	if (str_field(e, env, "event", SGM_H_EVENT, why, whylen) ||
@@ -135,7 +123,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 		goto out;
 	if (vol) {
 		if (!json_is_boolean(vol)) {
-			errf(why, whylen, "envelope: \"volatile\" must be a boolean");
+			sgm_errf(why, whylen, "envelope: \"volatile\" must be a boolean");
 			goto out;
 		}
 		if (add(e, SGM_H_VOLATILE, strdup(json_is_true(vol) ? "true" : "false")))
@@ -143,7 +131,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 	}
 	if (args) {
 		if (!json_is_array(args)) {
-			errf(why, whylen, "envelope: \"args\" must be an array");
+			sgm_errf(why, whylen, "envelope: \"args\" must be an array");
 			goto out;
 		}
 		if (!(e->value = to_text(args, &e->value_len)) || add(e, SGM_H_ARGS, strdup("spread")))
@@ -157,7 +145,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 		long dl;
 
 		if (!b64) {
-			errf(why, whylen, "envelope: \"binary\" must be a base64 string");
+			sgm_errf(why, whylen, "envelope: \"binary\" must be a base64 string");
 			goto out;
 		}
 		e->value = malloc(n / 4 * 3 + 1);
@@ -165,7 +153,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 			goto oom;
 		dl = sg_base64_decode(b64, n, (unsigned char *)e->value);
 		if (dl < 0) {
-			errf(why, whylen, "envelope: \"binary\" is not valid base64");
+			sgm_errf(why, whylen, "envelope: \"binary\" is not valid base64");
 			goto out;
 		}
 		e->value_len = (size_t)dl;
@@ -175,7 +163,7 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 	rc = 0;
 	goto out;
 oom:
-	errf(why, whylen, "out of memory");
+	sgm_errf(why, whylen, "out of memory");
 out:
 	json_decref(env);
 	if (rc)

@@ -7,18 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapping.h"
 #include "template.h"
-
-static int errf(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int errf(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---------------------------------------------------------------- filters */
 
@@ -27,19 +17,19 @@ int mq_filter_check(const char *f, char *why, size_t len)
 	size_t n = strlen(f);
 
 	if (!n)
-		return errf(why, len, "an MQTT topic cannot be empty");
+		return sgm_errf(why, len, "an MQTT topic cannot be empty");
 	if (n > MQ_TOPIC_MAX)
-		return errf(why, len, "an MQTT topic has at most %d bytes", MQ_TOPIC_MAX);
+		return sgm_errf(why, len, "an MQTT topic has at most %d bytes", MQ_TOPIC_MAX);
 	if (!strncmp(f, "$share/", 7))
-		return errf(why, len, "shared subscriptions ($share/...) are not supported: every gateway "
+		return sgm_errf(why, len, "shared subscriptions ($share/...) are not supported: every gateway "
 			    "replica must receive every message");
 	for (size_t i = 0; i < n; i++) {
 		int level_start = i == 0 || f[i - 1] == '/', level_end = i + 1 == n || f[i + 1] == '/';
 
 		if (f[i] == '+' && !(level_start && level_end))
-			return errf(why, len, "'%s': '+' must be a whole topic level", f);
+			return sgm_errf(why, len, "'%s': '+' must be a whole topic level", f);
 		if (f[i] == '#' && !(level_start && i + 1 == n))
-			return errf(why, len, "'%s': '#' must be the whole last topic level", f);
+			return sgm_errf(why, len, "'%s': '#' must be the whole last topic level", f);
 	}
 	return 0;
 }
@@ -49,9 +39,9 @@ int mq_name_check(const char *t, char *why, size_t len)
 	if (mq_filter_check(t, why, len))
 		return -1;
 	if (strpbrk(t, "+#"))
-		return errf(why, len, "'%s': a topic to publish to cannot contain the wildcards '+' or '#'", t);
+		return sgm_errf(why, len, "'%s': a topic to publish to cannot contain the wildcards '+' or '#'", t);
 	if (t[0] == '$')
-		return errf(why, len, "'%s': topics starting with '$' are reserved for the broker", t);
+		return sgm_errf(why, len, "'%s': topics starting with '$' are reserved for the broker", t);
 	return 0;
 }
 
@@ -119,12 +109,12 @@ int mq_topic_parse(const char *tpl, struct mq_topic *t, char *why, size_t whylen
 			nl = (size_t)(close - name);
 			if (memchr(close + 1, '{', n - (size_t)(close + 1 - lv)) ||
 			    memchr(close + 1, '}', n - (size_t)(close + 1 - lv)) || memchr(lv, '}', (size_t)(open - lv))) {
-				errf(why, whylen, "'%s': one placeholder per topic level at most", tpl);
+				sgm_errf(why, whylen, "'%s': one placeholder per topic level at most", tpl);
 				goto fail;
 			}
 			if (nl == 4 && !memcmp(name, "room", 4)) {
 				if (t->room_level >= 0) {
-					errf(why, whylen, "'%s': {room} may appear only once", tpl);
+					sgm_errf(why, whylen, "'%s': {room} may appear only once", tpl);
 					goto fail;
 				}
 				t->room_level = level;
@@ -132,25 +122,25 @@ int mq_topic_parse(const char *tpl, struct mq_topic *t, char *why, size_t whylen
 				suf = &t->room_suf;
 			} else if (nl == 5 && !memcmp(name, "event", 5)) {
 				if (t->event_level >= 0) {
-					errf(why, whylen, "'%s': {event} may appear only once", tpl);
+					sgm_errf(why, whylen, "'%s': {event} may appear only once", tpl);
 					goto fail;
 				}
 				t->event_level = level;
 				pre = &t->event_pre;
 				suf = &t->event_suf;
 			} else {
-				errf(why, whylen, "'%s': unknown placeholder '%.*s' (only {room} and {event} may appear "
+				sgm_errf(why, whylen, "'%s': unknown placeholder '%.*s' (only {room} and {event} may appear "
 				     "in a to_clients topic)", tpl, (int)(nl + 2), open);
 				goto fail;
 			}
 			if (memchr(lv, '+', n) || memchr(lv, '#', n)) {
-				errf(why, whylen, "'%s': a level with a placeholder cannot hold '+' or '#'", tpl);
+				sgm_errf(why, whylen, "'%s': a level with a placeholder cannot hold '+' or '#'", tpl);
 				goto fail;
 			}
 			*pre = strndup(lv, (size_t)(open - lv));
 			*suf = strndup(close + 1, n - (size_t)(close + 1 - lv));
 			if (!*pre || !*suf) {
-				errf(why, whylen, "out of memory");
+				sgm_errf(why, whylen, "out of memory");
 				goto fail;
 			}
 			sg_strbuf_appendc(&f, '+');
@@ -164,7 +154,7 @@ int mq_topic_parse(const char *tpl, struct mq_topic *t, char *why, size_t whylen
 		level++;
 	}
 	if (f.oom || !f.data) {
-		errf(why, whylen, f.oom ? "out of memory" : "an MQTT topic cannot be empty");
+		sgm_errf(why, whylen, f.oom ? "out of memory" : "an MQTT topic cannot be empty");
 		goto fail;
 	}
 	if (mq_filter_check(f.data, why, whylen))
@@ -172,7 +162,7 @@ int mq_topic_parse(const char *tpl, struct mq_topic *t, char *why, size_t whylen
 	t->filter = sg_strbuf_steal(&f);
 	return 0;
 unbalanced:
-	errf(why, whylen, "'%s': unbalanced '{' or '}'", tpl);
+	sgm_errf(why, whylen, "'%s': unbalanced '{' or '}'", tpl);
 fail:
 	sg_strbuf_free(&f);
 	mq_topic_clear(t);
@@ -204,9 +194,9 @@ static int extract(const char *topic, int level, const char *pre, const char *su
 	if (!l || n < pl + sl || memcmp(l, pre, pl) || memcmp(l + n - sl, suf, sl))
 		return 0;
 	if (n == pl + sl)
-		return errf(why, whylen, "the %s level of topic '%s' is empty", what, topic);
+		return sgm_errf(why, whylen, "the %s level of topic '%s' is empty", what, topic);
 	if (mq_unescape(l + pl, n - pl - sl, out, outlen) < 0)
-		return errf(why, whylen, "the %s level of topic '%s' is too long or decodes to a NUL byte", what, topic);
+		return sgm_errf(why, whylen, "the %s level of topic '%s' is too long or decodes to a NUL byte", what, topic);
 	return 1;
 }
 
@@ -298,15 +288,15 @@ long mq_unescape(const char *s, size_t n, char *out, size_t outlen)
 int mq_up_template_check(const char *tpl, char *why, size_t len)
 {
 	if (tpl[0] == '$')
-		return errf(why, len, "'%s': topics starting with '$' are reserved for the broker", tpl);
+		return sgm_errf(why, len, "'%s': topics starting with '$' are reserved for the broker", tpl);
 	for (const char *p = tpl; *p; p++) {
 		if (*p == '{') {
 			const char *close = strchr(p, '}');
 			if (!close)
-				return errf(why, len, "'%s': unclosed '{'", tpl);
+				return sgm_errf(why, len, "'%s': unclosed '{'", tpl);
 			p = close;
 		} else if (*p == '+' || *p == '#') {
-			return errf(why, len, "'%s': a topic to publish to cannot contain the wildcards '+' or '#'", tpl);
+			return sgm_errf(why, len, "'%s': a topic to publish to cannot contain the wildcards '+' or '#'", tpl);
 		}
 	}
 	return 0;
@@ -386,17 +376,17 @@ char *mq_expand_topic(const char *tpl, const struct sg_bridge_event *ev, const c
 	sg_strbuf_init(&sb);
 	if (sg_template_expand(tpl, x_lookup, &c, &sb) || sb.oom) {
 		if (sb.oom)
-			errf(why, whylen, "out of memory");
+			sgm_errf(why, whylen, "out of memory");
 		else if (c.no_room)
-			errf(why, whylen, "topic: the event has no room (expected a '%s' string in its first argument)",
+			sgm_errf(why, whylen, "topic: the event has no room (expected a '%s' string in its first argument)",
 			     c.room_field);
 		else
-			errf(why, whylen, "topic: a value for the template '%s' is missing", tpl);
+			sgm_errf(why, whylen, "topic: a value for the template '%s' is missing", tpl);
 		sg_strbuf_free(&sb);
 		return NULL;
 	}
 	if (!sb.len || sb.len > MQ_TOPIC_MAX) {
-		errf(why, whylen, "topic: the topic would be %s", sb.len ? "longer than 65535 bytes" : "empty");
+		sgm_errf(why, whylen, "topic: the topic would be %s", sb.len ? "longer than 65535 bytes" : "empty");
 		sg_strbuf_free(&sb);
 		return NULL;
 	}
