@@ -1,6 +1,7 @@
 /* eio_codec.c - Engine.IO v4 packet decoding and polling payload encoding. */
 #include "eio_codec.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,9 @@ void sg_base64_encode(const unsigned char *in, size_t n, char *out)
 	}
 }
 
-static int b64val(char c)
+/* A character's value in the base64 alphabet whose last two are c62 and c63 ('+' '/' for
+ * base64, '-' '_' for base64url), or -1. */
+static int b64_value(unsigned char c, char c62, char c63)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -40,11 +43,16 @@ static int b64val(char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == (unsigned char)c62)
 		return 62;
-	if (c == '/')
+	if (c == (unsigned char)c63)
 		return 63;
 	return -1;
+}
+
+static int b64val(char c)
+{
+	return b64_value((unsigned char)c, '+', '/');
 }
 
 long sg_base64_decode(const char *in, size_t n, unsigned char *out)
@@ -72,6 +80,35 @@ long sg_base64_decode(const char *in, size_t n, unsigned char *out)
 			out[o++] = (unsigned char)((c & 3) << 6 | d);
 	}
 	return (long)o;
+}
+
+unsigned char *sg_base64url_decode(const char *in, size_t len, size_t *out_len)
+{
+	unsigned char *out;
+	uint32_t acc = 0;
+	size_t n = 0, bits = 0;
+
+	if (len % 4 == 1) /* 6 bits cannot end a byte */
+		return NULL;
+	if (!(out = malloc(len / 4 * 3 + 3)))
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value((unsigned char)in[i], '-', '_');
+
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	out[n] = '\0';
+	*out_len = n;
+	return out;
 }
 
 int sg_eio_decode_frame(const unsigned char *p, size_t n, int binary, sg_eio_packet_cb cb, void *ud)

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "eio.h"
+#include "eio_codec.h"
 #include "hmap.h"
 #include "log.h"
 #include "strbuf.h"
@@ -78,50 +79,6 @@ static enum sg_mw_result run_origin(const struct sg_mw_config *cfg, struct sg_co
 
 /* A token longer than this is refused unparsed: no sane set of claims needs it. */
 #define JWT_MAX_LEN 16384
-
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-unsigned char *sg_base64url_decode(const char *in, size_t len, size_t *out_len)
-{
-	unsigned char *out;
-	uint32_t acc = 0;
-	size_t n = 0, bits = 0;
-
-	if (len % 4 == 1) /* 6 bits cannot end a byte */
-		return NULL;
-	if (!(out = malloc(len / 4 * 3 + 3)))
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	out[n] = '\0';
-	*out_len = n;
-	return out;
-}
 
 /* The step's bit for an algorithm name from a token header, or 0 (none, unknown, or not
  * listed). */

@@ -28,9 +28,5 @@ int sg_consttime_equal(const char *a, size_t alen, const char *b, size_t blen);
 const char *sg_jwt_verify(const struct sg_mw_config *cfg, const char *token, double now,
 			  json_t **claims);
 
-/* Decodes unpadded base64url (RFC 4648 section 5) into a new NUL-terminated buffer of
- * *out_len bytes (free it). Returns NULL on a character outside the alphabet, an
- * impossible length, or allocation failure. */
-unsigned char *sg_base64url_decode(const char *in, size_t len, size_t *out_len);
 
 #endif

@@ -2,6 +2,7 @@
  * (signature, algorithm list, exp/nbf with leeway, iss, aud) at a fixed clock. */
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../src/config.h"
+#include "../../src/eio_codec.h"
 #include "../../src/middleware.h"
 
 #include <check.h>
