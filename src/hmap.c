@@ -1,21 +1,104 @@
-/* hmap.c - linear probing with backward-shift deletion: O(1) average, no tombstones. */
+/* hmap.c - linear probing with backward-shift deletion over a keyed hash: O(1) average, no
+ * tombstones, and no bucket a client can aim at. */
 #include "hmap.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
-/* FNV-1a, 64-bit; never returns 0 because 0 marks an empty slot. */
+/* SipHash-1-3 (Aumasson and Bernstein) under a key drawn from getrandom once per process.
+ * Keys come from clients (room names, namespaces, session ids): with an unkeyed function a
+ * client could pick names that all land in one bucket and turn every lookup into a scan.
+ * Without the key, the bucket of a name cannot be predicted. Never returns 0 (0 marks an
+ * empty slot). */
+static uint64_t sip_k0, sip_k1;
+static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
+
+static void sip_seed(void)
+{
+	unsigned char k[16];
+	size_t got = 0;
+
+	while (got < sizeof(k)) {
+		ssize_t n = getrandom(k + got, sizeof(k) - got, 0);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n < 0 && errno != EINTR)
+			break;
+	}
+	if (got < sizeof(k)) {
+		/* No kernel randomness (getrandom is Linux 3.17+): a weaker per-process key is
+		 * still better than none. */
+		struct timespec ts;
+		uint64_t x;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		x = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16) ^
+		    (uint64_t)(uintptr_t)&got;
+		memcpy(k, &x, sizeof(x));
+		x = x * 0x9e3779b97f4a7c15ULL + 1;
+		memcpy(k + 8, &x, sizeof(x));
+	}
+	memcpy(&sip_k0, k, 8);
+	memcpy(&sip_k1, k + 8, 8);
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND(v0, v1, v2, v3)                                                 \
+	do {                                                                     \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);        \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                           \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                           \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);        \
+	} while (0)
+
+static uint64_t load_le64(const unsigned char *b)
+{
+	return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+	       (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
+}
+
+/* c compression rounds per word, d finalization rounds: inlined with constants. */
+static inline uint64_t siphash(unsigned c, unsigned d, uint64_t k0, uint64_t k1, const void *p, size_t n)
+{
+	const unsigned char *b = p, *end = b + (n & ~(size_t)7);
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+	uint64_t m, last = (uint64_t)n << 56;
+
+	for (; b != end; b += 8) {
+		m = load_le64(b);
+		v3 ^= m;
+		for (unsigned r = 0; r < c; r++)
+			SIPROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (size_t i = 0; i < (n & 7); i++)
+		last |= (uint64_t)b[i] << (8 * i);
+	v3 ^= last;
+	for (unsigned r = 0; r < c; r++)
+		SIPROUND(v0, v1, v2, v3);
+	v0 ^= last;
+	v2 ^= 0xff;
+	for (unsigned r = 0; r < d; r++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t sg_siphash(unsigned c, unsigned d, uint64_t k0, uint64_t k1, const void *p, size_t n)
+{
+	return siphash(c, d, k0, k1, p, n);
+}
+
 uint64_t sg_hash_bytes(const void *p, size_t n)
 {
-	const unsigned char *b = p;
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
+	uint64_t h;
 
-	for (i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211ULL;
-	}
-	h ^= h >> 29;
+	pthread_once(&sip_once, sip_seed);
+	h = siphash(1, 3, sip_k0, sip_k1, p, n);
 	return h ? h : 1;
 }
 

@@ -1,4 +1,5 @@
-/* hmap.h - open-addressing hash map from byte-string keys to pointers (keys are borrowed). */
+/* hmap.h - open-addressing hash map from byte-string keys to pointers (keys are borrowed),
+ * hashed with a keyed function so that keys chosen by clients cannot be aimed at one bucket. */
 #ifndef SG_HMAP_H
 #define SG_HMAP_H
 
@@ -28,6 +29,11 @@ void *sg_hmap_del(struct sg_hmap *m, const void *key, size_t klen);
 
 /* Iteration: for (i = 0; i < m->cap; i++) if (m->slots[i].hash) ... (no changes meanwhile). */
 
+/* The hash every map uses: SipHash-1-3 under a random per-process key (never 0). */
 uint64_t sg_hash_bytes(const void *p, size_t n);
+/* SipHash-c-d of p under the 128-bit key (k0, k1) (little-endian halves): the function
+ * above with its round counts open, so tests can check it against the published
+ * SipHash-2-4 vectors. */
+uint64_t sg_siphash(unsigned c, unsigned d, uint64_t k0, uint64_t k1, const void *p, size_t n);
 
 #endif

@@ -98,7 +98,9 @@ struct sg_sio {
 	const struct sg_config *cfg;
 	struct sg_stats *stats;
 	struct sg_stats own_stats;
-	struct sg_nsp *nsps;
+	struct sg_nsp *nsps;           /* every namespace (iteration) */
+	struct sg_hmap nsp_by_name;    /* the same, by name: names come from clients */
+	size_t n_nsps, sweep_at;       /* sweep dynamic namespaces when n_nsps reaches sweep_at */
 	struct sg_client *clients;
 	size_t n_clients;
 	struct prog_mw *mws;
@@ -180,26 +182,30 @@ static int client_send(struct sg_client *c, enum sg_sio_type type, const char *n
 
 /* ---------------------------------------------------------------- namespaces */
 
-static void nsp_free(struct sg_nsp *n);
+static void nsp_free(struct sg_sio *sio, struct sg_nsp *n);
 
 /* Frees the namespaces made from a `match` rule that no socket uses any more. Without this,
- * one client connecting to /tenant-1, /tenant-2, ... in turn would grow the list (memory and
- * lookup time) without bound. Only called on the way to creating one, when no caller holds
- * a pointer to an empty namespace. */
+ * one client connecting to /tenant-1, /tenant-2, ... in turn would grow the list (memory)
+ * without bound. Only called on the way to creating one, when no caller holds a pointer to
+ * an empty namespace, and only once the count has doubled since the last sweep, so that
+ * creating a namespace costs O(1) amortized however many are live. */
 static void nsp_sweep(struct sg_sio *sio)
 {
 	struct sg_nsp **pp = &sio->nsps;
 
+	if (sio->n_nsps < sio->sweep_at)
+		return;
 	while (*pp) {
 		struct sg_nsp *n = *pp;
 
 		if (!n->n_sockets && n->cfg && n->cfg->match) {
 			*pp = n->next;
-			nsp_free(n);
+			nsp_free(sio, n);
 			continue;
 		}
 		pp = &n->next;
 	}
+	sio->sweep_at = sio->n_nsps * 2 > 64 ? sio->n_nsps * 2 : 64;
 }
 
 static struct sg_nsp *nsp_get(struct sg_sio *sio, const char *name, int create)
@@ -207,9 +213,8 @@ static struct sg_nsp *nsp_get(struct sg_sio *sio, const char *name, int create)
 	const struct sg_nsp_config *cfg;
 	struct sg_nsp *n;
 
-	for (n = sio->nsps; n; n = n->next)
-		if (!strcmp(n->name, name))
-			return n;
+	if ((n = sg_hmap_get(&sio->nsp_by_name, name, strlen(name))))
+		return n;
 	if (!create)
 		return NULL;
 	cfg = sio->cfg ? sg_config_find_nsp(sio->cfg, name) : NULL;
@@ -222,15 +227,24 @@ static struct sg_nsp *nsp_get(struct sg_sio *sio, const char *name, int create)
 		free(n);
 		return NULL;
 	}
+	if (sg_hmap_put(&sio->nsp_by_name, n->name, strlen(n->name), n)) {
+		free(n->name);
+		free(n);
+		return NULL;
+	}
 	n->cfg = cfg;
 	sg_rooms_init(&n->rooms);
 	n->next = sio->nsps;
 	sio->nsps = n;
+	sio->n_nsps++;
 	return n;
 }
 
-static void nsp_free(struct sg_nsp *n)
+/* Frees a namespace the caller has already unlinked from sio->nsps. */
+static void nsp_free(struct sg_sio *sio, struct sg_nsp *n)
 {
+	sg_hmap_del(&sio->nsp_by_name, n->name, strlen(n->name));
+	sio->n_nsps--;
 	sg_rooms_free(&n->rooms);
 	free(n->name);
 	free(n);
@@ -296,7 +310,7 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg)
 			while (n->sockets)
 				sg_socket_disconnect(n->sockets, "namespace removed");
 			*pp = n->next;
-			nsp_free(n);
+			nsp_free(sio, n);
 			continue;
 		}
 		n->cfg = nc;
@@ -342,8 +356,9 @@ void sg_sio_destroy(struct sg_sio *sio)
 	while (sio->nsps) {
 		struct sg_nsp *n = sio->nsps;
 		sio->nsps = n->next;
-		nsp_free(n);
+		nsp_free(sio, n);
 	}
+	sg_hmap_free(&sio->nsp_by_name);
 	while (sio->mws) {
 		struct prog_mw *m = sio->mws;
 		sio->mws = m->next;

@@ -73,6 +73,99 @@ START_TEST(hash_basics)
 }
 END_TEST
 
+/* The published SipHash-2-4 vectors (key 00..0f, message 00..(n-1)): the same code with
+ * the rounds the maps use (1-3) is then the reference algorithm. */
+START_TEST(siphash_vectors)
+{
+	unsigned char msg[15];
+	uint64_t k0 = 0x0706050403020100ULL, k1 = 0x0f0e0d0c0b0a0908ULL;
+
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)i;
+	ck_assert_uint_eq(sg_siphash(2, 4, k0, k1, msg, 0), 0x726fdb47dd0e0e31ULL);
+	ck_assert_uint_eq(sg_siphash(2, 4, k0, k1, msg, 1), 0x74f839c593dc67fdULL);
+	ck_assert_uint_eq(sg_siphash(2, 4, k0, k1, msg, 15), 0xa129ca6149be45e5ULL);
+	/* Another key, another hash. */
+	ck_assert_uint_ne(sg_siphash(1, 3, k0, k1, msg, 15), sg_siphash(1, 3, k0 + 1, k1, msg, 15));
+}
+END_TEST
+
+/* The unkeyed function the maps used before (FNV-1a, 64-bit, folded): what an attacker who
+ * read our source could aim at. */
+static uint64_t old_hash(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ULL;
+	}
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+/* Total distance of the entries from their home slots: the probes lookups pay. */
+static size_t displacement(const struct sg_hmap *m)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].hash)
+			total += (i - ((size_t)m->slots[i].hash & (m->cap - 1))) & (m->cap - 1);
+	return total;
+}
+
+/* Room names crafted so that the old function puts them all in one bucket of a 2,048-slot
+ * table (the size 1,000 entries make it) cost no more than random names of the same shape:
+ * a flood that would have made every lookup a scan of the whole run. */
+START_TEST(hmap_crafted_names_do_not_collide)
+{
+	enum { N = 1000 };
+	static char crafted[N][24], random_names[N][24];
+	struct sg_hmap m;
+	size_t n = 0, d_crafted, d_random, d_old = 0;
+	uint64_t target = old_hash("room-0", 6) & 2047;
+
+	for (unsigned long i = 0; n < N; i++) {
+		char name[24];
+		int len = snprintf(name, sizeof(name), "room-%lu", i);
+		if ((old_hash(name, (size_t)len) & 2047) == target)
+			memcpy(crafted[n++], name, (size_t)len + 1);
+	}
+	/* Against the old function (linear probing in 2,048 slots, simulated) these names cost
+	 * a scan each: the test has teeth. */
+	{
+		static unsigned char used[2048];
+		for (size_t i = 0; i < N; i++) {
+			size_t j = (size_t)old_hash(crafted[i], strlen(crafted[i])) & 2047, home = j;
+			while (used[j])
+				j = (j + 1) & 2047;
+			used[j] = 1;
+			d_old += (j - home) & 2047;
+		}
+	}
+	for (size_t i = 0; i < N; i++)
+		snprintf(random_names[i], sizeof(random_names[i]), "room-%ld", random());
+
+	sg_hmap_init(&m);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_int_eq(sg_hmap_put(&m, crafted[i], strlen(crafted[i]), crafted[i]), 0);
+	ck_assert_uint_eq(m.cap, 2048);
+	d_crafted = displacement(&m);
+	check_hmap_invariants(&m);
+	sg_hmap_free(&m);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_int_eq(sg_hmap_put(&m, random_names[i], strlen(random_names[i]), random_names[i]), 0);
+	d_random = displacement(&m);
+	sg_hmap_free(&m);
+	/* Random keys at load 0.49 average well under one probe each; allow a wide margin
+	 * (the key is random per run) that a one-bucket flood (d_old, ~N^2/2) cannot meet. */
+	ck_assert_msg(d_crafted <= 3 * d_random + N, "crafted names cost %zu probes, random %zu", d_crafted, d_random);
+	ck_assert_msg(d_old > 3 * d_random + N, "the crafted set would not have hurt the old hash");
+}
+END_TEST
+
 /* ---- hmap ---------------------------------------------------------------------------- */
 
 START_TEST(hmap_empty)
@@ -602,6 +695,8 @@ static Suite *rooms_suite(void)
 	tc = tcase_create("hmap");
 	tcase_set_timeout(tc, 120); /* the growth and model tests are slow under valgrind */
 	tcase_add_test(tc, hash_basics);
+	tcase_add_test(tc, siphash_vectors);
+	tcase_add_test(tc, hmap_crafted_names_do_not_collide);
 	tcase_add_test(tc, hmap_empty);
 	tcase_add_test(tc, hmap_put_get_replace_del);
 	tcase_add_test(tc, hmap_binary_keys);
