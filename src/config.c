@@ -1650,6 +1650,7 @@ struct sg_config *sg_config_default(void)
 
 	if (!cfg)
 		return NULL;
+	cfg->refs = 1;
 	s = &cfg->server;
 	s->host = strdup("0.0.0.0");
 	s->port = 3000;
@@ -1708,9 +1709,19 @@ static void nsp_free(struct sg_nsp_config *nsp)
 	json_decref(nsp->bridge);
 }
 
-void sg_config_destroy(struct sg_config *cfg)
+const struct sg_config *sg_config_ref(const struct sg_config *cfg)
 {
-	if (!cfg)
+	if (cfg)
+		((struct sg_config *)cfg)->refs++;
+	return cfg;
+}
+
+void sg_config_destroy(const struct sg_config *ccfg)
+{
+	/* The config is immutable to its readers; the count is the one thing that changes. */
+	struct sg_config *cfg = (struct sg_config *)ccfg;
+
+	if (!cfg || --cfg->refs)
 		return;
 	free(cfg->server.host);
 	free(cfg->server.path);

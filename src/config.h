@@ -121,6 +121,7 @@ struct sg_config {
 	json_t *brokers;     /* owned reference; object of named broker settings, may be empty */
 	struct sg_nsp_config *namespaces; /* owned array */
 	size_t n_namespaces;
+	unsigned refs;       /* sg_config_ref / sg_config_destroy; loop thread only */
 };
 
 /* Error text of a failed load: "<path>: <reason>", e.g.
@@ -138,7 +139,12 @@ struct sg_config *sg_config_load_string(const char *text, sg_getenv_fn getenv_fn
 /* A config with every default and no namespaces (the core always serves "/" without
  * middleware); `brokers` is an empty object. */
 struct sg_config *sg_config_default(void);
-void sg_config_destroy(struct sg_config *cfg); /* NULL is a no-op */
+/* A new reference to cfg (returned). A reload replaces the running config while work that
+ * started under the old one (a CONNECT waiting on an http middleware step) still reads it:
+ * such work holds a reference, so that it is judged by one config from start to end. */
+const struct sg_config *sg_config_ref(const struct sg_config *cfg);
+/* Drops a reference; the last one frees the config. NULL is a no-op. */
+void sg_config_destroy(const struct sg_config *cfg);
 
 /* Finds the namespace config for a name: a static name first, then the first `match`
  * regex that matches the whole name. Returns a borrowed pointer or NULL. */

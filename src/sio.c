@@ -84,6 +84,8 @@ struct sg_connect_req {
 	unsigned magic;
 	struct sg_client *client;         /* NULL once the client is gone */
 	char *nsp_name;
+	const struct sg_config *cfg;      /* a reference: the config this CONNECT is judged by */
+	const struct sg_nsp_config *nsp_cfg; /* its namespace in cfg (NULL: "/" unconfigured) */
 	json_t *auth;
 	size_t step;                      /* next configured step, then programmatic ones */
 	struct prog_mw *prog;
@@ -865,6 +867,7 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 static void req_free(struct sg_connect_req *req)
 {
 	free(req->nsp_name);
+	sg_config_destroy(req->cfg);
 	json_decref(req->auth);
 	json_decref(req->reject_data);
 	json_decref(req->claims);
@@ -994,7 +997,9 @@ oom:
 static void req_continue(struct sg_connect_req *req)
 {
 	struct sg_client *c = req->client;
-	const struct sg_nsp_config *cfg = sg_config_find_nsp(c->sio->cfg, req->nsp_name);
+	/* The chain of the config the CONNECT arrived under, even if a reload has replaced it
+	 * since a step went pending: never the new chain from the old chain's position. */
+	const struct sg_nsp_config *cfg = req->nsp_cfg;
 
 	while (req->client) {
 		enum sg_mw_result r;
@@ -1081,6 +1086,8 @@ static void handle_connect(struct sg_client *c, struct sg_sio_packet *p)
 	}
 	req->magic = REQ_MAGIC;
 	req->client = c;
+	req->cfg = sg_config_ref(sio->cfg);
+	req->nsp_cfg = sg_config_find_nsp(req->cfg, req->nsp_name);
 	req->auth = p->data ? json_incref(p->data) : json_object();
 	req->next = c->reqs;
 	c->reqs = req;

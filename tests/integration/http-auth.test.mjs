@@ -7,12 +7,13 @@
 // neither crashes nor leaks: under SG_VALGRIND=1 the daemon runs under valgrind and stop()
 // fails on a leak).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import {
-	BUILDDIR, HOST, T, call, client, closeClients, connect, connectError, freePort, ms, serverHooks,
+	BUILDDIR, HOST, T, call, client, closeClients, connect, connectError, connected, freePort, ms, serverHooks,
 	startDaemon, until,
 } from './harness.mjs';
 
@@ -174,6 +175,38 @@ describe('http auth middleware', () => {
 		// Answered into the void: the gateway is alive and still authenticates.
 		const s = await connect(gw.url + '/app', { ...WS, auth: { mode: 'ok', user: 'frank' } });
 		assert.equal((await call(s, 'whoami', {}))[0].topic, 'who.frank.admin');
+	});
+
+	// A reload swaps the chain while a CONNECT waits on its http step. The old chain is
+	// [http, token]; the new one is [http] alone. Resumed in the new chain at the old
+	// position, the CONNECT would skip the token step and be let in without a token.
+	it('judges a CONNECT held across a reload by the chain it started with', T(30000), async () => {
+		const url = `http://${HOST}:${svc.server.address().port}/socket-auth`;
+		const http1 = { type: 'http', url, timeout_ms: 60000 };
+		const gw3 = await startDaemon({
+			namespaces: [{ name: '/app', middleware: [http1, { type: 'token', secret: 'old-secret', message: 'old chain' }] }],
+		}, { name: 'siogate-http-reload' });
+		try {
+			const held = svc.held.length;
+			const s = client(gw3.url + '/app', { ...WS, auth: { mode: 'hold' } });
+			await until(() => svc.held.length === held + 1, 'the held auth request', ms(5000));
+			const cfg = structuredClone(gw3.config);
+			cfg.namespaces = [{ name: '/app', middleware: [http1] }];
+			fs.writeFileSync(gw3.configPath, JSON.stringify(cfg));
+			gw3.signal('SIGHUP');
+			await gw3.waitLog(/configuration reloaded/);
+			svc.held.splice(held, 1)[0]();
+			const err = await connectError(s);
+			assert.equal(err.message, 'old chain');
+			// A CONNECT that starts now meets the new chain only.
+			const later = client(gw3.url + '/app', { ...WS, auth: { mode: 'hold' } });
+			await until(() => svc.held.length === held + 1, 'the second held auth request', ms(5000));
+			svc.held.splice(held, 1)[0]();
+			await connected(later);
+		} finally {
+			closeClients();
+			await gw3.stop();
+		}
 	});
 
 	it('stops cleanly (exit 0, nothing leaked) with an auth call in flight', T(30000), async () => {
