@@ -90,11 +90,34 @@ struct sg_bridges {
 	int stopped;
 };
 
+/* The daemon of a build tree (src/siogate where it was built, not an installed copy) loads
+ * the plugins built beside it, so that `build/src/siogate -c FILE` works as it is. It is
+ * recognized by its own path (/proc/self/exe), fixed at build time; the working directory
+ * plays no part. */
+static const char *build_tree_path(void)
+{
+#ifdef SG_BUILD_TREE
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		if (strcmp(exe, SG_BUILD_TREE "/src/siogate") == 0)
+			return SG_BUILD_TREE "/bridges/kafka/.libs:" SG_BUILD_TREE "/bridges/mqtt/.libs:" SG_BUILD_TREE
+			       "/bridges/local/.libs";
+	}
+#endif
+	return NULL;
+}
+
 const char *sg_bridges_default_path(void)
 {
 	const char *p = getenv("SIOGATE_PLUGIN_PATH");
 
-	return p && p[0] ? p : SG_PLUGIN_DIR;
+	if (p && p[0])
+		return p;
+	p = build_tree_path();
+	return p ? p : SG_PLUGIN_DIR;
 }
 
 /* ---------------------------------------------------------------- loading */

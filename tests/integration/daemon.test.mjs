@@ -5,12 +5,14 @@
 // and a clean exit 0 on SIGTERM with clients connected.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { Manager } from 'socket.io-client';
 
 import {
-	T, call, client, closeClients, connect, connectError, connected, httpGet, httpRequest, ms, once, serverHooks, startDaemon,
-	track, until, withDaemon,
+	SIOGATE, T, call, client, closeClients, connect, connectError, connected, httpGet, httpRequest, ms, once, run, runSiogate,
+	serverHooks, startDaemon, track, until, withDaemon, writeConfig,
 } from './harness.mjs';
 
 const OK = [{ ok: true }];
@@ -437,6 +439,22 @@ describe('daemon server settings', () => {
 			if (gw.running)
 				await gw.stop();
 		}
+	});
+
+	it('the build tree\'s daemon loads the plugins built beside it; a copy of it elsewhere does not', T(), async () => {
+		const cfg = { namespaces: [{ name: '/n', bridge: { type: 'local', from_clients: [{ event: 'x', topic: 't' }] } }] };
+		const file = writeConfig(cfg, 'plugins');
+		const env = { SIOGATE_PLUGIN_PATH: '' }; // empty: as if unset
+		const own = await runSiogate(['--check-config', '-c', file], { env });
+		assert.equal(own.code, 0, own.stderr.toString());
+		// The same binary under another name is an installed one: it looks in the install's
+		// folder only, never in the build tree or the working directory.
+		const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'siogate-copy-')), 'siogate');
+		fs.copyFileSync(SIOGATE, copy);
+		fs.chmodSync(copy, 0o755);
+		const other = await run([copy, '--check-config', '-c', file], { env });
+		assert.notEqual(other.code, 0);
+		assert.match(other.stderr.toString(), /unknown type 'local' \(no local\.so in the plugin path /);
 	});
 
 	it('SIGTERM with clients connected: they are disconnected and the daemon exits 0', T(), async () => {
