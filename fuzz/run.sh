@@ -73,7 +73,7 @@ for t in $targets; do
 		tail -n 60 "$dir/fuzz.log" >&2
 		for a in "$dir/artifacts/"*; do
 			[ -f "$a" ] || continue
-			echo "fuzz: crash input: $a (reproduce: $out/bin/fuzz_$t $a)" >&2
+			echo "fuzz: crash input: $a (reproduce: $out/bin/fuzz_$t $a; keep it in fuzz/regressions/$t/)" >&2
 			od -A x -t x1z -v "$a" | head -n 64 >&2
 		done
 	fi
