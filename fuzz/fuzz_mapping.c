@@ -253,7 +253,7 @@ static long deliver(int bi, const struct sgm_msg *m)
 	char why[256];
 
 	for (size_t i = 0; i < n; i++) {
-		char room[256];
+		char room[256] = ""; /* sgm_sub_match fills it only for a template */
 
 		FUZZ_CHECK(subs[i].literal || subs[i].regex);
 		if (sgm_sub_match(&subs[i], m->topic, room, sizeof(room))) {
