@@ -25,6 +25,13 @@ struct binding {
 	struct sgm_binding *m;
 };
 
+/* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
+enum kctr { KC_CONSUMED, KC_PRODUCED, KC_FAILED, KC_MALFORMED, KC_DEAD, KC_DEAD_FAILED, KC_N };
+static const char *const kctr_names[KC_N] = {
+	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
+	"dead_letters", "dead_letters_failed",
+};
+
 struct kafka {
 	const struct sg_host_api *api;
 	struct sg_host *host;
@@ -48,6 +55,7 @@ struct kafka {
 	unsigned long malformed, malformed_logged;
 	time_t malformed_last_log;
 	long long delivery_timeout_ms;
+	struct sg_bridge_counter *ctr[KC_N]; /* host-owned; NULL (refused) counts nothing */
 };
 
 /* ---------------------------------------------------------------- config */
@@ -207,18 +215,16 @@ static void report_lag(struct kafka *k, const char *topic, const char *partition
 {
 	json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
 	json_int_t pos = json_integer_value(json_object_get(p, "app_offset"));
-	char labels[384];
-
-	if (k->api->abi_minor < 1 || !k->api->gauge)
-		return;
+	const char *labels[] = {"topic", topic, "partition", partition, NULL};
 	if (end < 0)
 		end = json_integer_value(json_object_get(p, "hi_offset"));
 	if (pos < 0 && fetch_state && !strcmp(fetch_state, "active"))
 		pos = json_integer_value(json_object_get(p, "next_offset"));
 	if (end < 0 || pos < 0)
 		return;
-	snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%s\"", topic, partition);
-	k->api->gauge(k->host, "consumer_lag", labels, (double)(end > pos ? end - pos : 0));
+	/* Once a second per partition: the lookup is cheap enough, and the host escapes. */
+	k->api->gauge_set(k->api->gauge_handle(k->host, "consumer_lag", labels),
+			  (double)(end > pos ? end - pos : 0));
 }
 
 /* Statistics (every second) say which brokers are up: that is the readiness signal. */
@@ -312,11 +318,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	(void)rk;
 	if (m->err) {
-		k->api->count(k->host, "messages_failed", "", 1);
+		k->api->counter_add(k->ctr[KC_FAILED], 1);
 		complete(k, t, json_pack("{sbssss}", "ok", 0, "error", rd_kafka_err2str(m->err), "topic", topic));
 		return;
 	}
-	k->api->count(k->host, "messages_produced", "", 1);
+	k->api->counter_add(k->ctr[KC_PRODUCED], 1);
 	complete(k, t, json_pack("{sbsssisI}", "ok", 1, "topic", topic, "partition", (int)m->partition,
 				 "offset", (json_int_t)m->offset));
 }
@@ -380,7 +386,7 @@ static void malformed(struct kafka *k, struct sgm_binding *b, const rd_kafka_mes
 	const char *dlq = b ? sgm_dead_letter(b) : NULL;
 
 	k->malformed++;
-	k->api->count(k->host, "messages_malformed", "", 1);
+	k->api->counter_add(k->ctr[KC_MALFORMED], 1);
 	if (now - k->malformed_last_log >= LOG_INTERVAL_S) {
 		k->api->log(k->host, SG_BRIDGE_LOG_WARN,
 			    "topic '%s' partition %d offset %lld: message skipped (%s); %lu malformed so far",
@@ -412,9 +418,9 @@ static void malformed(struct kafka *k, struct sgm_binding *b, const rd_kafka_mes
 			o.key = strndup(m->key, m->key_len);
 		}
 		if (produce(k, &o, &eh, m->payload, m->len, NULL))
-			k->api->count(k->host, "dead_letters_failed", "", 1);
+			k->api->counter_add(k->ctr[KC_DEAD_FAILED], 1);
 		else
-			k->api->count(k->host, "dead_letters", "", 1);
+			k->api->counter_add(k->ctr[KC_DEAD], 1);
 		free(o.key);
 		for (size_t i = 0; i < o.n_headers; i++) {
 			free(o.hname[i]);
@@ -451,7 +457,7 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 		}
 	}
 	msg.headers = h;
-	k->api->count(k->host, "messages_consumed", "", 1);
+	k->api->counter_add(k->ctr[KC_CONSUMED], 1);
 
 	/* A record on a topic shared by several bindings is malformed only if none of them
 	 * could use it; then it is counted (and dead-lettered) once, with the first reason. */
@@ -601,6 +607,8 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	k->host = host;
 	k->broker = json_incref((json_t *)broker);
 	k->delivery_timeout_ms = dt ? json_integer_value(dt) : 30000;
+	for (int i = 0; i < KC_N; i++)
+		k->ctr[i] = api->counter_handle(host, kctr_names[i], NULL);
 	api->set_ready(host, 0, "starting");
 	return k;
 }
