@@ -55,19 +55,6 @@ void sg_prom_escape_label(struct sg_strbuf *sb, const char *v)
 	}
 }
 
-void sg_prom_escape_help(struct sg_strbuf *sb, const char *v)
-{
-	/* HELP text escapes backslash and newline; a double quote stays as it is. */
-	for (; *v; v++) {
-		if (*v == '\n')
-			sg_strbuf_append(sb, "\\n", 2);
-		else if (*v == '\\')
-			sg_strbuf_append(sb, "\\\\", 2);
-		else
-			sg_strbuf_appendc(sb, *v);
-	}
-}
-
 static int name_char(char c, int first)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
@@ -224,7 +211,7 @@ struct sg_series *sg_metrics_series(struct sg_metrics *m, const char *bridge, co
 {
 	size_t nl, bl, ll, klen;
 	char stack[KEY_STACK], *key;
-	struct sg_series *s;
+	struct sg_series *s = NULL;
 
 	if (!m || !bridge || !name)
 		return NULL;
@@ -243,7 +230,6 @@ struct sg_series *sg_metrics_series(struct sg_metrics *m, const char *bridge, co
 	pthread_mutex_lock(&m->mu);
 	if (!key) {
 		refuse(m, bridge, name, "out of memory");
-		s = NULL;
 	} else if ((s = sg_hmap_get(&m->map, key, klen))) {
 		if (s->gauge != gauge) {
 			refuse(m, bridge, name, gauge ? "already a counter" : "already a gauge");

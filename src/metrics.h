@@ -44,11 +44,10 @@ void sg_metrics_write(struct sg_metrics *m, struct sg_strbuf *out);
 
 /* Appends `v` escaped as a label value (backslash, double quote, newline). */
 void sg_prom_escape_label(struct sg_strbuf *sb, const char *v);
-/* Appends `v` escaped as HELP text (backslash, newline). */
-void sg_prom_escape_help(struct sg_strbuf *sb, const char *v);
 /* 1 for a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), else 0. */
 int sg_prom_name_ok(const char *name);
-/* 1 for "" or valid, escaped label pairs (`a="x",b="y\"z"`, no label twice checked), else 0. */
+/* 1 for "" or valid, escaped label pairs (`a="x",b="y\"z"`), else 0. A label named `bridge`
+ * is refused (the host sets it); a label given twice is not looked for. */
 int sg_prom_labels_ok(const char *labels);
 
 #endif

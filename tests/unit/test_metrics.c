@@ -32,10 +32,6 @@ START_TEST(test_escape_label)
 	sg_prom_escape_label(&sb, "");
 	ck_assert(sb.data == NULL || !strcmp(sb.data, ""));
 	sg_strbuf_free(&sb);
-	/* HELP text keeps double quotes. */
-	sg_prom_escape_help(&sb, "say \"hi\"\\\n");
-	ck_assert_str_eq(sb.data, "say \"hi\"\\\\\\n");
-	sg_strbuf_free(&sb);
 }
 END_TEST
 
