@@ -185,6 +185,7 @@ static const struct sg_host_api api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	f_log, f_post, f_emit, f_join, f_join, f_disconnect, f_complete, f_set_ready, f_count,
 	f_foreach_nsp, f_instance_id, NULL, f_set_info,
+	NULL, NULL, NULL, NULL, /* 1.2 counter handles: the mapping code counts none */
 };
 
 /* Kafka-like topic names, plus '+'. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "siogate/bridge.h"
 #include "stats.h"
 #include "strbuf.h"
@@ -63,13 +64,6 @@ struct post_item {
 	struct post_item *next;
 };
 
-struct counter {
-	char *name, *labels;
-	double value;
-	int gauge;                     /* set by gauge(): the last value, not a sum */
-	struct counter *next;
-};
-
 struct sg_bridges {
 	const struct sg_config *cfg;
 	struct plugin *plugins;
@@ -81,11 +75,12 @@ struct sg_bridges {
 	struct sg_sio *sio;
 	struct lws_context *ctx;
 	struct sg_stats *stats;
-	pthread_mutex_t mu;            /* posts, readiness, counters */
+	pthread_mutex_t mu;            /* posts, readiness */
 	struct post_item *post_head, *post_tail;
 	size_t n_posts;
 	int stopping;
-	struct counter *counters;
+	struct sg_metrics *metrics;    /* counters and gauges: the gateway's, or own_metrics */
+	int own_metrics;
 	char instance_id[64];
 	int stopped;
 };
@@ -563,52 +558,36 @@ static void h_set_info(struct sg_host *h, const char *key, const char *value)
 	pthread_mutex_unlock(&h->b->mu);
 }
 
-/* Finds or adds the series `name`{bridge="LABEL",labels}; called with b->mu held. */
-static struct counter *series(struct sg_host *h, const char *name, const char *labels, int gauge)
-{
-	struct sg_bridges *b = h->b;
-	char full[512];
-	struct counter *c;
-
-	snprintf(full, sizeof(full), "bridge=\"%s\"%s%s", h->label, labels && labels[0] ? "," : "",
-		 labels ? labels : "");
-	for (c = b->counters; c; c = c->next)
-		if (!strcmp(c->name, name) && !strcmp(c->labels, full))
-			return c->gauge == gauge ? c : NULL;
-	if (!(c = calloc(1, sizeof(*c))))
-		return NULL;
-	c->name = strdup(name);
-	c->labels = strdup(full);
-	c->gauge = gauge;
-	if (!c->name || !c->labels) {
-		free(c->name);
-		free(c->labels);
-		free(c);
-		return NULL;
-	}
-	c->next = b->counters;
-	b->counters = c;
-	return c;
-}
-
+/* Counters and gauges live in the registry (src/metrics.c), which the gateway keeps across
+ * reloads; a handle is a series of it. */
 static void h_count(struct sg_host *h, const char *name, const char *labels, double delta)
 {
-	struct counter *c;
-
-	pthread_mutex_lock(&h->b->mu);
-	if ((c = series(h, name, labels, 0)))
-		c->value += delta;
-	pthread_mutex_unlock(&h->b->mu);
+	sg_series_add(sg_metrics_series(h->b->metrics, h->label, name, labels, 0), delta);
 }
 
 static void h_gauge(struct sg_host *h, const char *name, const char *labels, double value)
 {
-	struct counter *c;
+	sg_series_set(sg_metrics_series(h->b->metrics, h->label, name, labels, 1), value);
+}
 
-	pthread_mutex_lock(&h->b->mu);
-	if ((c = series(h, name, labels, 1)))
-		c->value = value;
-	pthread_mutex_unlock(&h->b->mu);
+static struct sg_bridge_counter *h_counter_handle(struct sg_host *h, const char *name, const char *const *labels)
+{
+	return (struct sg_bridge_counter *)sg_metrics_series_kv(h->b->metrics, h->label, name, labels, 0);
+}
+
+static void h_counter_add(struct sg_bridge_counter *c, double delta)
+{
+	sg_series_add((struct sg_series *)c, delta);
+}
+
+static struct sg_bridge_counter *h_gauge_handle(struct sg_host *h, const char *name, const char *const *labels)
+{
+	return (struct sg_bridge_counter *)sg_metrics_series_kv(h->b->metrics, h->label, name, labels, 1);
+}
+
+static void h_gauge_set(struct sg_bridge_counter *c, double value)
+{
+	sg_series_set((struct sg_series *)c, value);
 }
 
 struct nsp_iter {
@@ -649,6 +628,8 @@ static const struct sg_host_api host_api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
 	h_foreach_nsp, h_instance_id, h_gauge, h_set_info,
+	/* 1.2: the metrics fast path */
+	h_counter_handle, h_counter_add, h_gauge_handle, h_gauge_set,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */
@@ -779,6 +760,13 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 	b->sio = sio;
 	b->ctx = ctx;
 	b->stats = stats;
+	if (!b->metrics) {
+		if (!(b->metrics = sg_metrics_create()))
+			return set_err(err, "bridges: out of memory");
+		b->own_metrics = 1;
+	}
+	/* Gauges the previous bridges set (a reload) show again once these set them. */
+	sg_metrics_reset_gauges(b->metrics);
 	gethostname(host, sizeof(host) - 1);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
@@ -868,13 +856,8 @@ void sg_bridges_destroy(struct sg_bridges *b)
 		b->post_head = it->next;
 		free(it);
 	}
-	while (b->counters) {
-		struct counter *c = b->counters;
-		b->counters = c->next;
-		free(c->name);
-		free(c->labels);
-		free(c);
-	}
+	if (b->own_metrics)
+		sg_metrics_destroy(b->metrics);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 }
@@ -914,26 +897,16 @@ json_t *sg_bridges_info(struct sg_bridges *b)
 	return all;
 }
 
+void sg_bridges_set_metrics(struct sg_bridges *b, struct sg_metrics *m)
+{
+	if (b->own_metrics)
+		sg_metrics_destroy(b->metrics);
+	b->metrics = m;
+	b->own_metrics = 0;
+}
+
 void sg_bridges_metrics(struct sg_bridges *b, struct sg_strbuf *out)
 {
-	if (!b)
-		return;
-	pthread_mutex_lock(&b->mu);
-	/* One TYPE line per metric name, then all its series (first occurrence leads). */
-	for (struct counter *c = b->counters; c; c = c->next) {
-		const char *suffix = c->gauge ? "" : "_total";
-		struct counter *d;
-
-		for (d = b->counters; d != c && strcmp(d->name, c->name); d = d->next)
-			;
-		if (d != c)
-			continue;
-		sg_strbuf_appendf(out, "# TYPE siogate_bridge_%s%s %s\n", c->name, suffix,
-				  c->gauge ? "gauge" : "counter");
-		for (d = c; d; d = d->next)
-			if (!strcmp(d->name, c->name))
-				sg_strbuf_appendf(out, "siogate_bridge_%s%s{%s} %.17g\n", d->name, suffix,
-						  d->labels, d->value);
-	}
-	pthread_mutex_unlock(&b->mu);
+	if (b)
+		sg_metrics_write(b->metrics, out);
 }

@@ -7,6 +7,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "sio.h"
 #include "stats.h"
 #include "strbuf.h"
@@ -43,7 +44,11 @@ int sg_bridges_ready(struct sg_bridges *b, char *reason, size_t len);
 /* The facts plugins published with set_info(): {"BRIDGE":{"key":"value"}}, only bridges
  * that published any (a new reference; an empty object for none or NULL b). */
 json_t *sg_bridges_info(struct sg_bridges *b);
-/* Appends the plugins' counters in the Prometheus text format. */
+/* The registry the plugins' counters and gauges go to (borrowed: it must outlive b), set
+ * before sg_bridges_start. The gateway passes the one it keeps for its lifetime, so that a
+ * reload does not reset counters; without it the bridges make their own. */
+void sg_bridges_set_metrics(struct sg_bridges *b, struct sg_metrics *m);
+/* Appends the plugins' counters and gauges in the Prometheus text format. */
 void sg_bridges_metrics(struct sg_bridges *b, struct sg_strbuf *out);
 
 #endif

@@ -21,6 +21,7 @@ struct sg_gateway {
 	struct sg_eio *eio;
 	struct sg_server *server;
 	struct sg_bridges *bridges;
+	struct sg_metrics *metrics;    /* bridge counters: outlive each bridges object (reload) */
 	char *headers[MAX_CAPTURED_HEADERS];
 	struct sg_eio *extra[4];
 	size_t n_extra;
@@ -101,6 +102,8 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 		return NULL;
 	}
 	gw->cfg = cfg;
+	if (!(gw->metrics = sg_metrics_create()))
+		goto fail;
 	sg_static_check_dirs(cfg->server.static_mounts, cfg->server.n_static);
 	gw->bridges = sg_bridges_load(cfg, sg_bridges_default_path(), err);
 	if (!gw->bridges) {
@@ -120,6 +123,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
 	sg_server_set_wake_handler(gw->server, wake, gw);
 	sg_server_set_http_handler(gw->server, admin_http, gw);
+	sg_bridges_set_metrics(gw->bridges, gw->metrics);
 	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {
 		sg_err("siogate", NULL, "%s", err);
 		goto fail;
@@ -149,6 +153,7 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	sg_eio_destroy(gw->eio);
 	sg_sio_destroy(gw->sio);
 	sg_config_destroy(gw->cfg);
+	sg_metrics_destroy(gw->metrics);
 	free(gw->config_path);
 	free(gw);
 }
@@ -218,6 +223,7 @@ static void reload(struct sg_gateway *gw)
 	gw->cfg = ncfg;
 	sg_static_check_dirs(ncfg->server.static_mounts, ncfg->server.n_static);
 	gw->bridges = nb;
+	sg_bridges_set_metrics(nb, gw->metrics); /* a reload is not a restart: counters go on */
 	if (sg_bridges_start(nb, gw->sio, sg_server_context(gw->server), &gw->stats, err))
 		sg_err("siogate", NULL, "reload: %s (the bridges stay stopped until the next reload)", err);
 	sg_bridges_destroy(ob);

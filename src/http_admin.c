@@ -6,6 +6,7 @@
 
 #include "bridges.h"
 #include "eio.h"
+#include "metrics.h"
 #include "strbuf.h"
 
 static void metric(struct sg_strbuf *sb, const char *name, const char *type, const char *help, double v)
@@ -18,25 +19,12 @@ struct gauges {
 	int rooms;
 };
 
-static void label_value(struct sg_strbuf *sb, const char *v)
-{
-	/* The text format escapes backslash, double quote and newline in label values. */
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			sg_strbuf_appendc(sb, '\\');
-		if (*v == '\n')
-			sg_strbuf_append(sb, "\\n", 2);
-		else
-			sg_strbuf_appendc(sb, *v);
-	}
-}
-
 static void nsp_gauge(void *ud, const char *label, size_t sockets, size_t rooms)
 {
 	struct gauges *g = ud;
 
 	sg_strbuf_appendf(g->sb, "%s{namespace=\"", g->rooms ? "siogate_rooms" : "siogate_sockets");
-	label_value(g->sb, label);
+	sg_prom_escape_label(g->sb, label);
 	sg_strbuf_appendf(g->sb, "\"} %zu\n", g->rooms ? rooms : sockets);
 }
 

@@ -20,9 +20,18 @@
 #define LOG_INTERVAL_S 10        /* malformed-message warnings, at most one per interval */
 /* bootstrap_servers value that runs librdkafka's mock cluster in-process (demos, tests). */
 #define EMBEDDED "embedded"
+#define DEFAULT_DELIVERY_TIMEOUT_MS 30000
+#define MAX_DELIVERY_TIMEOUT_MS 3600000
 
 struct binding {
 	struct sgm_binding *m;
+};
+
+/* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
+enum kctr { KC_CONSUMED, KC_PRODUCED, KC_FAILED, KC_MALFORMED, KC_DEAD, KC_DEAD_FAILED, KC_N };
+static const char *const kctr_names[KC_N] = {
+	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
+	"dead_letters", "dead_letters_failed",
 };
 
 struct kafka {
@@ -48,6 +57,7 @@ struct kafka {
 	unsigned long malformed, malformed_logged;
 	time_t malformed_last_log;
 	long long delivery_timeout_ms;
+	struct sg_bridge_counter *ctr[KC_N]; /* host-owned; NULL (refused) counts nothing */
 };
 
 /* ---------------------------------------------------------------- config */
@@ -79,6 +89,39 @@ static int kafka_topic_ok(const char *t, char *why, size_t len)
 
 static const struct sgm_flavor flavor = {"kafka", kafka_topic_ok, bridge_extra_keys};
 
+/* An integer key in [min, max]: a JSON integer, or a string of decimal digits, which is what
+ * "${VAR}" becomes once the host expanded it (as every integer key of the core accepts).
+ * Returns 0 with *out set (def when absent), or -1 with "key: reason" in err. */
+static int int_key(const json_t *o, const char *key, long long min, long long max, long long def,
+		   long long *out, char *err, size_t len)
+{
+	const json_t *v = json_object_get(o, key);
+	const char *s = json_string_value(v);
+	long long n = 0;
+	int ok = 0;
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (json_is_integer(v)) {
+		n = json_integer_value(v);
+		ok = 1;
+	} else if (s && *s) {
+		ok = 1;
+		/* Digits only (no sign, no spaces), stopping before an overflow. */
+		for (const char *c = s; *c && ok; c++) {
+			ok = *c >= '0' && *c <= '9' && n <= (max - (*c - '0')) / 10;
+			n = n * 10 + (*c - '0');
+		}
+	}
+	if (!ok || n < min || n > max) {
+		snprintf(err, len, "%s: expected an integer from %lld to %lld", key, min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 static int check_props(const json_t *o, const char *key, char *err, size_t len)
 {
 	json_t *p = json_object_get(o, key), *v;
@@ -102,6 +145,7 @@ static int check_props(const json_t *o, const char *key, char *err, size_t len)
 static int check_broker(const json_t *b, char *err, size_t len)
 {
 	const char *k, *start;
+	long long dt;
 	json_t *v;
 
 	json_object_foreach((json_t *)b, k, v) {
@@ -134,11 +178,9 @@ static int check_broker(const json_t *b, char *err, size_t len)
 		snprintf(err, len, "start: expected one of latest, earliest");
 		return -1;
 	}
-	v = json_object_get(b, "delivery_timeout_ms");
-	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 3600000)) {
-		snprintf(err, len, "delivery_timeout_ms: expected an integer from 1 to 3600000");
+	if (int_key(b, "delivery_timeout_ms", 1, MAX_DELIVERY_TIMEOUT_MS, DEFAULT_DELIVERY_TIMEOUT_MS,
+		    &dt, err, len))
 		return -1;
-	}
 	if (check_props(b, "properties", err, len) || check_props(b, "producer", err, len) ||
 	    check_props(b, "consumer", err, len))
 		return -1;
@@ -207,18 +249,16 @@ static void report_lag(struct kafka *k, const char *topic, const char *partition
 {
 	json_int_t end = json_integer_value(json_object_get(p, "ls_offset"));
 	json_int_t pos = json_integer_value(json_object_get(p, "app_offset"));
-	char labels[384];
-
-	if (k->api->abi_minor < 1 || !k->api->gauge)
-		return;
+	const char *labels[] = {"topic", topic, "partition", partition, NULL};
 	if (end < 0)
 		end = json_integer_value(json_object_get(p, "hi_offset"));
 	if (pos < 0 && fetch_state && !strcmp(fetch_state, "active"))
 		pos = json_integer_value(json_object_get(p, "next_offset"));
 	if (end < 0 || pos < 0)
 		return;
-	snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%s\"", topic, partition);
-	k->api->gauge(k->host, "consumer_lag", labels, (double)(end > pos ? end - pos : 0));
+	/* Once a second per partition: the lookup is cheap enough, and the host escapes. */
+	k->api->gauge_set(k->api->gauge_handle(k->host, "consumer_lag", labels),
+			  (double)(end > pos ? end - pos : 0));
 }
 
 /* Statistics (every second) say which brokers are up: that is the readiness signal. */
@@ -312,11 +352,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	(void)rk;
 	if (m->err) {
-		k->api->count(k->host, "messages_failed", "", 1);
+		k->api->counter_add(k->ctr[KC_FAILED], 1);
 		complete(k, t, json_pack("{sbssss}", "ok", 0, "error", rd_kafka_err2str(m->err), "topic", topic));
 		return;
 	}
-	k->api->count(k->host, "messages_produced", "", 1);
+	k->api->counter_add(k->ctr[KC_PRODUCED], 1);
 	complete(k, t, json_pack("{sbsssisI}", "ok", 1, "topic", topic, "partition", (int)m->partition,
 				 "offset", (json_int_t)m->offset));
 }
@@ -380,7 +420,7 @@ static void malformed(struct kafka *k, struct sgm_binding *b, const rd_kafka_mes
 	const char *dlq = b ? sgm_dead_letter(b) : NULL;
 
 	k->malformed++;
-	k->api->count(k->host, "messages_malformed", "", 1);
+	k->api->counter_add(k->ctr[KC_MALFORMED], 1);
 	if (now - k->malformed_last_log >= LOG_INTERVAL_S) {
 		k->api->log(k->host, SG_BRIDGE_LOG_WARN,
 			    "topic '%s' partition %d offset %lld: message skipped (%s); %lu malformed so far",
@@ -395,26 +435,28 @@ static void malformed(struct kafka *k, struct sgm_binding *b, const rd_kafka_mes
 		const char *hn;
 		const void *hv;
 		size_t hl;
+		int oom = 0;
 
 		/* The original key, value and headers, plus sio-error. */
 		memset(&o, 0, sizeof(o));
 		o.topic = (char *)dlq;
 		o.key = NULL;
 		if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			while (o.n_headers < SGM_MAX_HEADERS - 1 &&
+			while (!oom && o.n_headers < SGM_MAX_HEADERS - 1 &&
 			       rd_kafka_header_get_all(src, idx++, &hn, &hv, &hl) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 				o.hname[o.n_headers] = strdup(hn);
 				o.hvalue[o.n_headers] = hv ? strndup(hv, hl) : strdup("");
+				oom = !o.hname[o.n_headers] || !o.hvalue[o.n_headers];
 				o.n_headers++;
 			}
 		}
-		if (m->key) {
-			o.key = strndup(m->key, m->key_len);
-		}
-		if (produce(k, &o, &eh, m->payload, m->len, NULL))
-			k->api->count(k->host, "dead_letters_failed", "", 1);
+		if (m->key && !(o.key = strndup(m->key, m->key_len)))
+			oom = 1;
+		/* Out of memory: no dead letter (it would lose its headers), counted as failed. */
+		if (oom || produce(k, &o, &eh, m->payload, m->len, NULL))
+			k->api->counter_add(k->ctr[KC_DEAD_FAILED], 1);
 		else
-			k->api->count(k->host, "dead_letters", "", 1);
+			k->api->counter_add(k->ctr[KC_DEAD], 1);
 		free(o.key);
 		for (size_t i = 0; i < o.n_headers; i++) {
 			free(o.hname[i]);
@@ -451,7 +493,7 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 		}
 	}
 	msg.headers = h;
-	k->api->count(k->host, "messages_consumed", "", 1);
+	k->api->counter_add(k->ctr[KC_CONSUMED], 1);
 
 	/* A record on a topic shared by several bindings is malformed only if none of them
 	 * could use it; then it is counted (and dead-lettered) once, with the first reason. */
@@ -590,17 +632,24 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 		  const json_t *broker, char *err, size_t len)
 {
 	struct kafka *k = calloc(1, sizeof(*k));
-	json_t *dt = json_object_get(broker, "delivery_timeout_ms");
 
 	if (!k || !(k->name = strdup(broker_name ? broker_name : "kafka"))) {
 		free(k);
 		snprintf(err, len, "out of memory");
 		return NULL;
 	}
+	/* check_broker accepted the value: this cannot fail. */
+	if (int_key(broker, "delivery_timeout_ms", 1, MAX_DELIVERY_TIMEOUT_MS, DEFAULT_DELIVERY_TIMEOUT_MS,
+		    &k->delivery_timeout_ms, err, len)) {
+		free(k->name);
+		free(k);
+		return NULL;
+	}
 	k->api = api;
 	k->host = host;
 	k->broker = json_incref((json_t *)broker);
-	k->delivery_timeout_ms = dt ? json_integer_value(dt) : 30000;
+	for (int i = 0; i < KC_N; i++)
+		k->ctr[i] = api->counter_handle(host, kctr_names[i], NULL);
 	api->set_ready(host, 0, "starting");
 	return k;
 }

@@ -17,6 +17,12 @@ struct pending {
 	struct pending *next;
 };
 
+/* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
+enum lctr { LC_CONSUMED, LC_PRODUCED, LC_MALFORMED, LC_REFUSED, LC_N };
+static const char *const lctr_names[LC_N] = {
+	"messages_consumed", "messages_produced", "messages_malformed", "messages_refused",
+};
+
 struct local {
 	const struct sg_host_api *api;
 	struct sg_host *host;
@@ -26,6 +32,7 @@ struct local {
 	int scheduled;
 	int stopped;
 	unsigned long malformed;
+	struct sg_bridge_counter *ctr[LC_N]; /* host-owned; NULL (refused) counts nothing */
 };
 
 static const struct sgm_flavor flavor = {"local", NULL, NULL};
@@ -48,6 +55,8 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	}
 	l->api = api;
 	l->host = host;
+	for (int i = 0; i < LC_N; i++)
+		l->ctr[i] = api->counter_handle(host, lctr_names[i], NULL);
 	return l;
 }
 
@@ -117,12 +126,12 @@ static long deliver(struct local *l, const struct sgm_out *o)
 			claimed = 1;
 			if (rc < 0) {
 				l->malformed++;
-				l->api->count(l->host, "messages_malformed", "", 1);
+				l->api->counter_add(l->ctr[LC_MALFORMED], 1);
 				l->api->log(l->host, SG_BRIDGE_LOG_WARN, "topic '%s': message skipped (%s)",
 					    o->topic, why);
 				continue;
 			}
-			l->api->count(l->host, "messages_consumed", "", 1);
+			l->api->counter_add(l->ctr[LC_CONSUMED], 1);
 			total += rc;
 		}
 	}
@@ -181,11 +190,11 @@ static int publish(void *inst, int binding, const struct sg_bridge_event *ev, st
 	}
 	if (sgm_build(b, route, ev, &p->out, why, sizeof(why))) {
 		free(p);
-		l->api->count(l->host, "messages_refused", "", 1);
+		l->api->counter_add(l->ctr[LC_REFUSED], 1);
 		fail_ticket(l, ticket, why);
 		return -1;
 	}
-	l->api->count(l->host, "messages_produced", "", 1);
+	l->api->counter_add(l->ctr[LC_PRODUCED], 1);
 	p->l = l;
 	p->ticket = ticket;
 	if (l->tail)

@@ -109,9 +109,9 @@ void mq_confirmed(struct mq *q, int mid, int rc)
 		return;
 	if (!p->t && !p->ghost) { /* a dead letter */
 		if (rc >= 0x80)
-			q->api->count(q->host, "dead_letters_failed", "", 1);
+			q->api->counter_add(q->ctr[MC_DEAD_FAILED], 1);
 	} else if (rc >= 0x80) {
-		q->api->count(q->host, "messages_failed", "", 1);
+		q->api->counter_add(q->ctr[MC_FAILED], 1);
 		mq_complete_err(q, p->t, p->topic, "the MQTT broker refused the message: %s", mosquitto_reason_string(rc));
 	} else {
 		if (p->t) {
@@ -119,7 +119,7 @@ void mq_confirmed(struct mq *q, int mid, int rc)
 			q->api->complete(q->host, p->t, res);
 			json_decref(res);
 		}
-		q->api->count(q->host, "messages_produced", "", 1);
+		q->api->counter_add(q->ctr[MC_PRODUCED], 1);
 	}
 	free(p->topic);
 	free(p);
@@ -156,7 +156,7 @@ void mq_expire(struct mq *q)
 	}
 	if (n) {
 		time_t t = time(NULL);
-		q->api->count(q->host, "messages_failed", "", (double)n);
+		q->api->counter_add(q->ctr[MC_FAILED], (double)n);
 		if (t - q->timeout_log >= LOG_INTERVAL_S) {
 			q->api->log(q->host, SG_BRIDGE_LOG_WARN, "%lu upstream message(s) not confirmed by the broker "
 				    "within delivery_timeout_ms (%lld ms)", n, q->conf.delivery_timeout_ms);
@@ -236,7 +236,7 @@ int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct
 	if (sgm_build(b->m, route, ev, &o, why, sizeof(why)) ||
 	    !(topic = mq_expand_topic(u->topic, ev, u->room_field, why, sizeof(why)))) {
 		sgm_out_clear(&o);
-		q->api->count(q->host, "messages_refused", "", 1);
+		q->api->counter_add(q->ctr[MC_REFUSED], 1);
 		mq_complete_err(q, t, NULL, "%s", why);
 		return -1;
 	}
@@ -249,7 +249,7 @@ int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct
 		sgm_out_clear(&o);
 		return 0;
 	}
-	q->api->count(q->host, "messages_failed", "", 1);
+	q->api->counter_add(q->ctr[MC_FAILED], 1);
 	mq_complete_err(q, t, topic, "%s", why);
 	free(env);
 	free(topic);
@@ -281,7 +281,7 @@ static void dead_letter(struct mq *q, struct mq_binding *b, const struct rx *r, 
 		rc = json ? send_msg(q, dlq, json, len, NULL, NULL, 0, 1, 0, 1, NULL, err, sizeof(err)) : -1;
 		free(json);
 	}
-	q->api->count(q->host, rc ? "dead_letters_failed" : "dead_letters", "", 1);
+	q->api->counter_add(q->ctr[rc ? MC_DEAD_FAILED : MC_DEAD], 1);
 }
 
 static void malformed(struct mq *q, struct mq_binding *b, const struct rx *r, const char *why)
@@ -289,7 +289,7 @@ static void malformed(struct mq *q, struct mq_binding *b, const struct rx *r, co
 	time_t now = time(NULL);
 
 	q->malformed++;
-	q->api->count(q->host, "messages_malformed", "", 1);
+	q->api->counter_add(q->ctr[MC_MALFORMED], 1);
 	if (now - q->malformed_log >= LOG_INTERVAL_S) {
 		q->api->log(q->host, SG_BRIDGE_LOG_WARN, "topic '%s': message skipped (%s); %lu malformed so far",
 			    r->topic, why, q->malformed);
@@ -312,7 +312,7 @@ static void dispatch(struct mq *q, const struct rx *r)
 	struct mq_binding *first = NULL;
 	int subscribed = 0, claimed = 0;
 
-	q->api->count(q->host, "messages_consumed", "", 1);
+	q->api->counter_add(q->ctr[MC_CONSUMED], 1);
 	for (size_t bi = 0; bi < q->n_b; bi++) {
 		struct mq_binding *b = &q->b[bi];
 		struct mq_env env;
@@ -455,7 +455,7 @@ static void lv_deliver(void *ud, const struct mq_lv_item *it)
 	sub.index = it->entry;
 	rc = sgm_deliver(c->b->m, &sub, &m, c->q->api, c->q->host, why, sizeof(why));
 	if (rc > 0)
-		c->q->api->count(c->q->host, "retained_deliveries", "", 1);
+		c->q->api->counter_add(c->q->ctr[MC_RETAINED], 1);
 	else if (rc == -1)
 		c->q->api->log(c->q->host, SG_BRIDGE_LOG_DEBUG, "retained message of '%s' not delivered (%s)", it->topic, why);
 }

@@ -47,6 +47,12 @@ void mq_wake(struct mq *q)
 		atomic_store(&q->posted, 0);
 }
 
+static const char *const mq_ctr_names[MC_N] = {
+	"messages_consumed", "messages_produced", "messages_failed", "messages_refused",
+	"messages_malformed", "dead_letters", "dead_letters_failed", "messages_dropped",
+	"retained_deliveries", "connections",
+};
+
 /* ---------------------------------------------------------------- config */
 
 static int check_broker(const json_t *broker, char *err, size_t len)
@@ -79,6 +85,8 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	}
 	q->api = api;
 	q->host = host;
+	for (int i = 0; i < MC_N; i++)
+		q->ctr[i] = api->counter_handle(host, mq_ctr_names[i], NULL);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -37,7 +37,7 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc, int flags, cons
 		    q->conf.port, q->conf.v5 ? "5" : "3.1.1", q->client_id, q->attempts ? " after retrying" : "");
 	q->attempts = 0;
 	q->last_err[0] = q->last_lib[0] = '\0';
-	q->api->count(q->host, "connections", "", 1);
+	q->api->counter_add(q->ctr[MC_CONNECTIONS], 1);
 	/* A clean session every time: subscribe again, whatever the broker remembers. */
 	q->sub_failed = 0;
 	for (size_t i = 0; i < q->n_subs; i++) {
@@ -160,7 +160,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 	    copy_props(r, props)) {
 		if (r)
 			mq_rx_free(r);
-		q->api->count(q->host, "messages_dropped", "", 1);
+		q->api->counter_add(q->ctr[MC_DROPPED], 1);
 		return;
 	}
 	memcpy(r->payload, m->payload ? m->payload : "", (size_t)m->payloadlen);
@@ -182,7 +182,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 		time_t now = time(NULL);
 
 		q->dropped++;
-		q->api->count(q->host, "messages_dropped", "", 1);
+		q->api->counter_add(q->ctr[MC_DROPPED], 1);
 		if (now - q->drop_log >= LOG_INTERVAL_S) {
 			q->api->log(q->host, SG_BRIDGE_LOG_WARN,
 				    "topic '%s': message dropped, %lld are already waiting for the loop (max_queue); "

@@ -19,6 +19,12 @@
 #define TICK_MS 200              /* the network thread's poll timeout, and the timeout check */
 #define PEND_BUCKETS 1024
 
+/* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
+enum mq_ctr {
+	MC_CONSUMED, MC_PRODUCED, MC_FAILED, MC_REFUSED, MC_MALFORMED, MC_DEAD, MC_DEAD_FAILED,
+	MC_DROPPED, MC_RETAINED, MC_CONNECTIONS, MC_N
+};
+
 /* A message the network thread received. Owned. */
 struct rx {
 	struct rx *next;
@@ -76,6 +82,7 @@ struct mq {
 	struct mosquitto *mosq;
 	atomic_int posted;           /* a drain is posted and has not started yet */
 	atomic_long waiting;         /* upstream messages whose confirmation is awaited */
+	struct sg_bridge_counter *ctr[MC_N]; /* host-owned, any thread; NULL counts nothing */
 
 	/* The network thread. */
 	pthread_t thread;

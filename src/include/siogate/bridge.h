@@ -11,6 +11,11 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.2  2026-12-05  metrics fast path: sg_host_api.counter_handle, counter_add, gauge_handle
+ *                    and gauge_set (a series looked up once, then lock-free updates; label
+ *                    values passed raw and escaped by the host). count() and gauge() label
+ *                    values must be escaped as the text format says (a malformed label set is
+ *                    refused, not written). Counters now survive a reload (SIGHUP).
  *   1.1  2026-11-23  sg_host_api.gauge (e.g. Kafka consumer lag) and set_info (facts shown
  *                    by /readyz and /demo/info). A plugin calls them only when the host's
  *                    abi_minor >= 1.
@@ -33,7 +38,7 @@
 #include <jansson.h>
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 1
+#define SG_BRIDGE_ABI_MINOR 2
 
 /* The name of the symbol every plugin exports. */
 #define SG_BRIDGE_SYMBOL "siogate_bridge"
@@ -43,6 +48,7 @@
 
 struct sg_host;          /* the host's context for one plugin instance (opaque) */
 struct sg_bridge_ticket; /* one upstream message waiting for the broker's answer (opaque) */
+struct sg_bridge_counter; /* one counter or gauge series (opaque; see counter_handle) */
 
 enum sg_bridge_log_level {
 	SG_BRIDGE_LOG_ERROR = 0,
@@ -131,7 +137,10 @@ struct sg_host_api {
 	void (*set_ready)(struct sg_host *h, int ready, const char *reason);
 
 	/* Adds `delta` to the counter siogate_bridge_<name>_total{bridge="...",<labels>}.
-	 * `labels` is "" or Prometheus label pairs without braces (`topic="a"`). Any thread. */
+	 * `labels` is "" or Prometheus label pairs without braces (`topic="a"`), values escaped
+	 * as the text format says (\\, \" and \n); a malformed set is refused and counted in
+	 * siogate_bridge_series_refused_total. One hash lookup under a lock: for per-message
+	 * counting use counter_handle (1.2). Any thread. */
 	void (*count)(struct sg_host *h, const char *name, const char *labels, double delta);
 
 	/* The namespace names that exist now and match `pattern` (a dynamic namespace's
@@ -152,6 +161,28 @@ struct sg_host_api {
 	 * "info":{"BRIDGE":{"key":"value"}}. A NULL value removes the key. Only what is safe to
 	 * show anyone who can reach the gateway's HTTP port: never credentials. Any thread. */
 	void (*set_info)(struct sg_host *h, const char *key, const char *value);
+
+	/* ---- Since 1.2 (2026-12-05): the metrics fast path. ----
+	 * A plugin built against this header declares its minor, so a host that loads it has
+	 * these members. */
+
+	/* Returns the counter siogate_bridge_<name>_total{bridge="...",<labels>}, created at 0
+	 * if new. `labels` is NULL or a NULL-terminated array of alternating label names and
+	 * RAW values ({"topic", t, "partition", "0", NULL}): the host escapes the values. The
+	 * same name and labels give the same series as count(). The handle belongs to the host
+	 * and stays valid until fini() returns; the series outlives it (a reload keeps
+	 * counting). NULL when refused (bad name, a gauge of that name, too many series, no
+	 * memory): counter_add(NULL, ...) is a no-op. Any thread. */
+	struct sg_bridge_counter *(*counter_handle)(struct sg_host *h, const char *name,
+						    const char *const *labels);
+	/* Adds `delta` atomically (no lock, no allocation). Any thread. */
+	void (*counter_add)(struct sg_bridge_counter *c, double delta);
+	/* The gauge siogate_bridge_<name>{bridge="...",<labels>}, as counter_handle; it shows
+	 * once set. After a reload gauges are hidden until the new instance sets them again. */
+	struct sg_bridge_counter *(*gauge_handle)(struct sg_host *h, const char *name,
+						  const char *const *labels);
+	/* Sets a gauge atomically. gauge_set(NULL, ...) is a no-op. Any thread. */
+	void (*gauge_set)(struct sg_bridge_counter *c, double value);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`. */
