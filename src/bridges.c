@@ -617,15 +617,23 @@ static const char *h_instance_id(struct sg_host *h)
 	return h->b->instance_id;
 }
 
+static int h_is_member(struct sg_host *h, const char *nsp_name, const char *sid, const char *room)
+{
+	struct sg_nsp *nsp = nsp_name ? sg_sio_find_nsp(h->b->sio, nsp_name) : NULL;
+	struct sg_socket *s = nsp && sid ? sg_nsp_find_socket(nsp, sid) : NULL;
+
+	return s && room && sg_socket_in_room(s, room);
+}
+
 static const char *const core_counters[] = {
 	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
-	"messages_refused", NULL
+	"messages_refused", "relay_refused", NULL
 };
 
 static const struct sg_host_api host_api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
-	h_foreach_nsp, h_instance_id, h_gauge, h_set_info,
+	h_foreach_nsp, h_instance_id, h_gauge, h_set_info, h_is_member,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */

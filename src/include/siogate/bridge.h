@@ -11,6 +11,9 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.2  2026-12-05  sg_host_api.is_member: whether a socket has joined a room, so that a
+ *                    from_clients relay only reaches rooms its sender is in. A plugin calls it
+ *                    only when the host's abi_minor >= 2 (an older host: refuse the relay).
  *   1.1  2026-11-23  sg_host_api.gauge (e.g. Kafka consumer lag) and set_info (facts shown
  *                    by /readyz and /demo/info). A plugin calls them only when the host's
  *                    abi_minor >= 1.
@@ -33,7 +36,7 @@
 #include <jansson.h>
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 1
+#define SG_BRIDGE_ABI_MINOR 2
 
 /* The name of the symbol every plugin exports. */
 #define SG_BRIDGE_SYMBOL "siogate_bridge"
@@ -152,6 +155,11 @@ struct sg_host_api {
 	 * "info":{"BRIDGE":{"key":"value"}}. A NULL value removes the key. Only what is safe to
 	 * show anyone who can reach the gateway's HTTP port: never credentials. Any thread. */
 	void (*set_info)(struct sg_host *h, const char *key, const char *value);
+
+	/* Since 1.2 (check abi_minor first). 1 when socket `sid` of namespace `nsp` is a member
+	 * of `room` now (every socket is a member of the room named by its own id), else 0 (also
+	 * for an unknown namespace or socket). */
+	int (*is_member)(struct sg_host *h, const char *nsp, const char *sid, const char *room);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`. */
