@@ -450,7 +450,7 @@ static long join_or_leave(struct sg_host *h, const struct sg_bridge_target *t, c
 	for (i = 0; i < n; i++)
 		for (j = 0; j < n_rooms; j++) {
 			if (join)
-				sg_socket_join(ss[i], rooms[j]);
+				sg_socket_join(ss[i], rooms[j], SG_JOIN_CONTROL); /* refusals counted there */
 			else if (strcmp(rooms[j], sg_socket_id(ss[i]))) /* a socket keeps its own room */
 				sg_socket_leave(ss[i], rooms[j]);
 		}
