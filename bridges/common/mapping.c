@@ -376,7 +376,8 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 			u->n_headers++;
 		}
 	}
-	u->uses_room |= strstr(topic, "{room}") || (key && strstr(key, "{room}")) || (rooms && strstr(rooms, "{room}"));
+	u->uses_room |= strstr(topic, "{room}") || (key && strstr(key, "{room}")) ||
+			(rooms && strstr(rooms, "{room}"));
 	if (unjoined) {
 		if (!u->uses_room)
 			return sgm_errf(err, len, "%s.unjoined_rooms: the entry takes no room from the event "
@@ -1217,8 +1218,8 @@ static int add_header(struct sgm_out *o, const char *name, char *value)
 	return 0;
 }
 
-/* A client's string (room, event name) for a log line: truncated, control bytes shown as '?' (text logs
- * are one line per event). */
+/* A client's string (room, event name) for a log line: truncated, control bytes shown as
+ * '?' (text logs are one line per event). */
 static void log_safe(char *out, size_t len, const char *s)
 {
 	size_t i;
@@ -1244,15 +1245,17 @@ static int relay_refused(struct sgm_binding *b, const struct up *u, const struct
 		return 0; /* no room: expand() says it is missing */
 	if (!strcmp(room, ev->sid) || (u->has_unjoined && whole_match(&u->unjoined, room)))
 		return 0; /* its own room, or one the entry opens to non-members */
-	if (!api || api->abi_minor < 2 || !api->is_member) {
+	if (api && api->abi_minor >= 2 && api->is_member) {
+		if (api->is_member(h, ev->nsp, ev->sid, room) == 1)
+			return 0;
+		sgm_errf(why, whylen, "not a member of room '%s'", room);
+	} else {
+		/* A host older than ABI 1.2 cannot answer: refusing is the safe side. */
 		reason = "this siogate cannot check room membership (bridge ABI < 1.2)";
 		sgm_errf(why, whylen, "%s", reason);
-	} else if (api->is_member(h, ev->nsp, ev->sid, room) == 1)
-		return 0;
-	else
-		sgm_errf(why, whylen, "not a member of room '%s'", room);
-	if (!api)
-		return -1;
+		if (!api)
+			return -1;
+	}
 	b->relays_refused++;
 	api->count(h, "relay_refused", "", 1);
 	now = time(NULL);
