@@ -367,12 +367,14 @@ struct sg_eio_session *sg_socket_session(const struct sg_socket *s) { return s->
 void sg_socket_set_data(struct sg_socket *s, void *data) { s->data = data; }
 void *sg_socket_data(const struct sg_socket *s) { return s->data; }
 
-int sg_socket_room_reserved(const struct sg_socket *s, const char *room)
+/* 1 when `room` is reserved to another socket: what sg_socket_join refuses. */
+static int room_reserved(const struct sg_socket *s, const char *room)
 {
 	return sg_rooms_is_socket_id(room, strlen(room)) && strcmp(room, s->id);
 }
 
-void sg_socket_join_refused(struct sg_socket *s, const char *room, enum sg_join_by by)
+/* Counts and logs (at most once per interval) a refused join of a reserved room. */
+static void join_refused(struct sg_socket *s, const char *room, enum sg_join_by by)
 {
 	static const char *const by_name[] = {"a join event", "auto_join", "a control join"};
 	struct sg_sio *sio = s->client->sio;
@@ -393,8 +395,8 @@ int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by)
 	struct sg_sio *sio = s->client->sio;
 	int rc;
 
-	if (sg_socket_room_reserved(s, room)) {
-		sg_socket_join_refused(s, room, by);
+	if (room_reserved(s, room)) {
+		join_refused(s, room, by);
 		return -2;
 	}
 	rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
@@ -850,8 +852,8 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 	if (join) {
 		int rc;
 		/* Whatever `allow` says: another socket's private room would leak its messages. */
-		if (sg_socket_room_reserved(s, room)) {
-			sg_socket_join_refused(s, room, SG_JOIN_CLIENT);
+		if (room_reserved(s, room)) {
+			join_refused(s, room, SG_JOIN_CLIENT);
 			ack_result(s, ack_id, "room name not allowed: it has the form of a socket id");
 			return 1;
 		}

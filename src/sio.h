@@ -118,10 +118,6 @@ enum sg_join_by { SG_JOIN_CLIENT = 0, SG_JOIN_AUTO, SG_JOIN_CONTROL };
  * here has it now (it may be a socket on another replica, sent to through the broker).
  * A refusal is counted and logged (at most once per interval). */
 int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by);
-/* 1 when `room` is reserved to another socket: what sg_socket_join refuses. */
-int sg_socket_room_reserved(const struct sg_socket *s, const char *room);
-/* Counts and logs (rate-limited) a refused join of a reserved room. */
-void sg_socket_join_refused(struct sg_socket *s, const char *room, enum sg_join_by by);
 int sg_socket_leave(struct sg_socket *s, const char *room);
 int sg_socket_in_room(const struct sg_socket *s, const char *room);
 /* Server-side disconnect from the namespace: the client gets a DISCONNECT packet. */
