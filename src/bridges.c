@@ -468,7 +468,7 @@ static long join_or_leave(struct sg_host *h, const struct sg_bridge_target *t, c
 	for (i = 0; i < n; i++)
 		for (j = 0; j < n_rooms; j++) {
 			if (join)
-				sg_socket_join(ss[i], rooms[j]);
+				sg_socket_join(ss[i], rooms[j], SG_JOIN_CONTROL); /* refusals counted there */
 			else if (strcmp(rooms[j], sg_socket_id(ss[i]))) /* a socket keeps its own room */
 				sg_socket_leave(ss[i], rooms[j]);
 		}
@@ -619,17 +619,25 @@ static const char *h_instance_id(struct sg_host *h)
 	return h->b->instance_id;
 }
 
+static int h_is_member(struct sg_host *h, const char *nsp_name, const char *sid, const char *room)
+{
+	struct sg_nsp *nsp = nsp_name ? sg_sio_find_nsp(h->b->sio, nsp_name) : NULL;
+	struct sg_socket *s = nsp && sid ? sg_nsp_find_socket(nsp, sid) : NULL;
+
+	return s && room && sg_socket_in_room(s, room);
+}
+
 static const char *const core_counters[] = {
 	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
-	"messages_refused", NULL
+	"messages_refused", "relay_refused", NULL
 };
 
 static const struct sg_host_api host_api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	h_log, h_post, h_emit, h_join, h_leave, h_disconnect, h_complete, h_set_ready, h_count,
 	h_foreach_nsp, h_instance_id, h_gauge, h_set_info,
-	/* 1.2: the metrics fast path */
-	h_counter_handle, h_counter_add, h_gauge_handle, h_gauge_set,
+	/* 1.2: the metrics fast path, then membership */
+	h_counter_handle, h_counter_add, h_gauge_handle, h_gauge_set, h_is_member,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */

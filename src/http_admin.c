@@ -75,6 +75,13 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 			      "siogate_acks_total{result=\"ok\"} %llu\nsiogate_acks_total{result=\"error\"} %llu\n",
 			  (unsigned long long)st->acks_ok, (unsigned long long)st->acks_error);
 	metric(sb, "siogate_broadcasts_total", "counter", "Packets encoded once for a room broadcast.", (double)st->broadcasts);
+	sg_strbuf_appendf(sb, "# HELP siogate_room_joins_refused_total Joins of a room named like another "
+			      "socket's id, refused, by who asked.\n# TYPE siogate_room_joins_refused_total counter\n"
+			      "siogate_room_joins_refused_total{by=\"client\"} %llu\n"
+			      "siogate_room_joins_refused_total{by=\"auto_join\"} %llu\n"
+			      "siogate_room_joins_refused_total{by=\"control\"} %llu\n",
+			  (unsigned long long)st->joins_refused[0], (unsigned long long)st->joins_refused[1],
+			  (unsigned long long)st->joins_refused[2]);
 	if (sio) {
 		sg_strbuf_appendf(sb, "# HELP siogate_sockets Sockets connected now, by configured namespace "
 				      "(a dynamic namespace entry sums its namespaces under its match).\n"

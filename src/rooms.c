@@ -4,6 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+int sg_rooms_is_socket_id(const char *name, size_t len)
+{
+	if (len != SG_SOCKET_ID_LEN)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
 void sg_rooms_init(struct sg_rooms *r)
 {
 	sg_hmap_init(&r->by_name);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "buf.h"
 #include "log.h"
@@ -20,6 +21,7 @@
 #define CLIENT_MAGIC 0xc11e0c11u
 #define SOCKET_MAGIC 0x50c4e750u
 #define REQ_MAGIC 0x4e9e4e9eu
+#define JOIN_REFUSED_LOG_INTERVAL_S 10 /* refused joins of socket id rooms: one warning per interval */
 
 struct pending_ack {
 	int64_t id;
@@ -110,6 +112,7 @@ struct sg_sio {
 	void *app_ud;
 	struct lws_context *ctx;
 	struct sg_timers timers;
+	time_t join_refused_logged;
 };
 
 static void client_close(struct sg_client *c, const char *reason);
@@ -381,11 +384,39 @@ struct sg_eio_session *sg_socket_session(const struct sg_socket *s) { return s->
 void sg_socket_set_data(struct sg_socket *s, void *data) { s->data = data; }
 void *sg_socket_data(const struct sg_socket *s) { return s->data; }
 
-int sg_socket_join(struct sg_socket *s, const char *room)
+/* 1 when `room` is reserved to another socket: what sg_socket_join refuses. */
+static int room_reserved(const struct sg_socket *s, const char *room)
 {
-	int rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
-	struct sg_sio *sio = s->client->sio;
+	return sg_rooms_is_socket_id(room, strlen(room)) && strcmp(room, s->id);
+}
 
+/* Counts and logs (at most once per interval) a refused join of a reserved room. */
+static void join_refused(struct sg_socket *s, const char *room, enum sg_join_by by)
+{
+	static const char *const by_name[] = {"a join event", "auto_join", "a control join"};
+	struct sg_sio *sio = s->client->sio;
+	const uint64_t *n = sio->stats->joins_refused;
+	time_t now = time(NULL);
+
+	sio->stats->joins_refused[by]++;
+	if (now - sio->join_refused_logged < JOIN_REFUSED_LOG_INTERVAL_S)
+		return;
+	sio->join_refused_logged = now;
+	/* The name is safe to log: it has the shape of a socket id. */
+	sg_warn("sio", s->id, "%s of room '%s' in %s refused: a socket id's room belongs to that socket "
+		"(%llu refused so far)", by_name[by], room, s->nsp->name, (unsigned long long)(n[0] + n[1] + n[2]));
+}
+
+int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by)
+{
+	struct sg_sio *sio = s->client->sio;
+	int rc;
+
+	if (room_reserved(s, room)) {
+		join_refused(s, room, by);
+		return -2;
+	}
+	rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
 
 	if (rc == 1 && sio->app.on_join && strcmp(room, s->id))
 		sio->app.on_join(sio->app_ud, s, room);
@@ -503,7 +534,7 @@ int sg_socket_in_room(const struct sg_socket *s, const char *room)
 
 static void random_id(char *out, size_t n)
 {
-	static const char url64[] =
+	static const char url64[] = /* sg_rooms_is_socket_id knows this alphabet */
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	unsigned char rnd[32];
 	size_t i, got = 0;
@@ -782,7 +813,7 @@ static void auto_join(struct sg_socket *s)
 
 		sg_strbuf_init(&sb);
 		if (sg_template_expand(cfg->rooms.auto_join[i], tpl_lookup, &t, &sb) == 0 && sb.len)
-			sg_socket_join(s, sb.data);
+			sg_socket_join(s, sb.data, SG_JOIN_AUTO); /* a refusal is counted and logged */
 		else
 			sg_dbg("sio", s->id, "auto-join template '%s' skipped (a value is missing)",
 			       cfg->rooms.auto_join[i]);
@@ -837,6 +868,12 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 	}
 	if (join) {
 		int rc;
+		/* Whatever `allow` says: another socket's private room would leak its messages. */
+		if (room_reserved(s, room)) {
+			join_refused(s, room, SG_JOIN_CLIENT);
+			ack_result(s, ack_id, "room name not allowed: it has the form of a socket id");
+			return 1;
+		}
 		if (sg_socket_in_room(s, room)) {
 			ack_result(s, ack_id, NULL);
 			return 1;
@@ -848,7 +885,7 @@ static int room_event(struct sg_socket *s, const char *event, json_t *args, int6
 		}
 		if (!s->client_rooms)
 			s->client_rooms = json_object();
-		rc = s->client_rooms ? sg_socket_join(s, room) : -1;
+		rc = s->client_rooms ? sg_socket_join(s, room, SG_JOIN_CLIENT) : -1;
 		if (rc < 0 || json_object_set_new(s->client_rooms, room, json_true())) {
 			if (rc > 0)
 				sg_socket_leave(s, room);
@@ -959,7 +996,7 @@ static void req_accept(struct sg_connect_req *req)
 	if (!s)
 		goto oom;
 	s->magic = SOCKET_MAGIC;
-	random_id(s->id, 20);
+	random_id(s->id, SG_SOCKET_ID_LEN);
 	s->client = c;
 	s->nsp = nsp;
 	s->auth = json_incref(req->auth);
@@ -973,7 +1010,7 @@ static void req_accept(struct sg_connect_req *req)
 	nsp->sockets = s;
 	nsp->n_sockets++;
 	sg_timer_cancel(&c->t_connect);
-	if (sg_socket_join(s, s->id) < 0)
+	if (sg_socket_join(s, s->id, SG_JOIN_AUTO) < 0)
 		goto oom_socket;
 	auto_join(s);
 

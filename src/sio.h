@@ -109,8 +109,15 @@ struct sg_eio_session *sg_socket_session(const struct sg_socket *s);
 void sg_socket_set_data(struct sg_socket *s, void *data);
 void *sg_socket_data(const struct sg_socket *s);
 
-/* Returns 1 joined, 0 already in it, -1 out of memory. */
-int sg_socket_join(struct sg_socket *s, const char *room);
+/* Who asks a socket to join a room: refusals are counted apart (stats joins_refused[by]). */
+enum sg_join_by { SG_JOIN_CLIENT = 0, SG_JOIN_AUTO, SG_JOIN_CONTROL };
+
+/* Returns 1 joined, 0 already in it, -1 out of memory, or -2 refused: `room` has the shape
+ * of a socket id (sg_rooms_is_socket_id) and is not this socket's own. A socket id's room
+ * is its socket's private channel; a name of that shape is refused even when no socket
+ * here has it now (it may be a socket on another replica, sent to through the broker).
+ * A refusal is counted and logged (at most once per interval). */
+int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by);
 int sg_socket_leave(struct sg_socket *s, const char *room);
 int sg_socket_in_room(const struct sg_socket *s, const char *room);
 /* Server-side disconnect from the namespace: the client gets a DISCONNECT packet. */

@@ -27,6 +27,8 @@ struct sg_stats {
 	uint64_t sockets_connected;     /* Socket.IO namespace connections accepted */
 	uint64_t sockets_rejected;      /* CONNECT_ERRORs sent */
 	uint64_t acks_ok, acks_error;   /* acknowledgements answered by the gateway */
+	uint64_t joins_refused[3];      /* joins of another socket's id room, by enum sg_join_by
+	                                   (client, auto_join, control) */
 	uint64_t broadcasts;            /* packets encoded for a room broadcast */
 	uint64_t delivery_buckets[SG_DELIVERY_BUCKETS + 1]; /* per bucket (not cumulative), +Inf last */
 	uint64_t delivery_count;

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "eio_codec.h"
 #include "strbuf.h"
 #include "template.h"
 
 #define JSON_FLAGS (JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
+#define REFUSED_LOG_INTERVAL_S 10   /* refused relays: at most one warning per interval */
+#define LOG_ROOM_MAX 64             /* a client's room name in a log line, truncated */
 
 enum args_mode { ARGS_VALUE = 0, ARGS_SPREAD, ARGS_BINARY };
 
@@ -33,6 +36,9 @@ struct up {
 	char *rooms;                 /* template for sio-rooms, or NULL */
 	size_t n_headers;
 	char **hname, **htpl;
+	int uses_room;               /* some template has {room}: the sender must be a member */
+	int has_unjoined;
+	regex_t unjoined;            /* unjoined_rooms: rooms a sender need not have joined */
 };
 
 struct sgm_binding {
@@ -49,6 +55,8 @@ struct sgm_binding {
 	size_t n_subs;
 	char **sub_strings;          /* owned strings the subs point to */
 	size_t n_sub_strings;
+	unsigned long relays_refused; /* relays to rooms the sender had not joined */
+	time_t refused_logged;
 };
 
 /* ---------------------------------------------------------------- checking */
@@ -66,7 +74,8 @@ int sgm_errf(char *err, size_t len, const char *fmt, ...)
 static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_clients",
 					  "control_topic", "dead_letter_topic", NULL};
 static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender", NULL};
-static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers", NULL};
+static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers",
+				      "unjoined_rooms", NULL};
 
 /* A dynamic namespace's pattern must match the whole name, as the config's `match` does:
  * "/org/[a-z]+" takes "/org/acme", not "x/org/acme" or "/org/acme/x". POSIX matching is
@@ -318,9 +327,10 @@ static void free_down(struct down *d)
 static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *fl, struct up *u,
 		    char *err, size_t len)
 {
-	const char *event, *topic, *key, *room_field, *rooms;
+	const char *event, *topic, *key, *room_field, *rooms, *unjoined;
 	json_t *headers;
 	char why[160];
+	int rc;
 
 	memset(u, 0, sizeof(*u));
 	if (!json_is_object(o))
@@ -330,7 +340,8 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 	    str_member(o, "topic", path, 1, &topic, err, len) ||
 	    str_member(o, "key", path, 0, &key, err, len) ||
 	    str_member(o, "room_field", path, 0, &room_field, err, len) ||
-	    str_member(o, "rooms", path, 0, &rooms, err, len))
+	    str_member(o, "rooms", path, 0, &rooms, err, len) ||
+	    str_member(o, "unjoined_rooms", path, 0, &unjoined, err, len))
 		return -1;
 	if (check_template(topic, up_placeholder_ok, why, sizeof(why)))
 		return sgm_errf(err, len, "%s.topic: %s", path, why);
@@ -361,8 +372,21 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 				return sgm_errf(err, len, "%s.headers: too many headers", path);
 			u->hname[u->n_headers] = strdup(k);
 			u->htpl[u->n_headers] = strdup(json_string_value(v));
+			u->uses_room |= strstr(json_string_value(v), "{room}") != NULL;
 			u->n_headers++;
 		}
+	}
+	u->uses_room |= strstr(topic, "{room}") || (key && strstr(key, "{room}")) ||
+			(rooms && strstr(rooms, "{room}"));
+	if (unjoined) {
+		if (!u->uses_room)
+			return sgm_errf(err, len, "%s.unjoined_rooms: the entry takes no room from the event "
+				    "(no {room} in topic, key, rooms or headers)", path);
+		if ((rc = regcomp(&u->unjoined, unjoined, REG_EXTENDED))) {
+			regerror(rc, &u->unjoined, why, sizeof(why));
+			return sgm_errf(err, len, "%s.unjoined_rooms: invalid regular expression (%s)", path, why);
+		}
+		u->has_unjoined = 1;
 	}
 	u->event = strdup(event);
 	u->topic = strdup(topic);
@@ -385,6 +409,8 @@ static void free_up(struct up *u)
 	}
 	free(u->hname);
 	free(u->htpl);
+	if (u->has_unjoined)
+		regfree(&u->unjoined);
 }
 
 void sgm_binding_free(struct sgm_binding *b)
@@ -1192,8 +1218,60 @@ static int add_header(struct sgm_out *o, const char *name, char *value)
 	return 0;
 }
 
-int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
-	      struct sgm_out *out, char *why, size_t whylen)
+/* A client's string (room, event name) for a log line: truncated, control bytes shown as
+ * '?' (text logs are one line per event). */
+static void log_safe(char *out, size_t len, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < len; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+}
+
+/* The relay rule: an event whose mapping takes a room from it ({room}) goes out only when
+ * its sender has joined that room, or the room matches the entry's unjoined_rooms. Without
+ * it a client writes into any room it can name (another user's private room included).
+ * Returns 0 when the relay may go, or -1 with the reason, counted and logged. */
+static int relay_refused(struct sgm_binding *b, const struct up *u, const struct sg_bridge_event *ev,
+			 const struct sg_host_api *api, struct sg_host *h, char *why, size_t whylen)
+{
+	const char *room = json_string_value(json_object_get(json_array_get(ev->args, 0), u->room_field));
+	char shown[LOG_ROOM_MAX + 1], shown_ev[LOG_ROOM_MAX + 1];
+	const char *reason = "the sender has not joined it";
+	time_t now;
+
+	if (!u->uses_room || !room || !room[0])
+		return 0; /* no room: expand() says it is missing */
+	if (!strcmp(room, ev->sid) || (u->has_unjoined && whole_match(&u->unjoined, room)))
+		return 0; /* its own room, or one the entry opens to non-members */
+	if (api && api->abi_minor >= 2 && api->is_member) {
+		if (api->is_member(h, ev->nsp, ev->sid, room) == 1)
+			return 0;
+		sgm_errf(why, whylen, "not a member of room '%s'", room);
+	} else {
+		/* A host older than ABI 1.2 cannot answer: refusing is the safe side. */
+		reason = "this siogate cannot check room membership (bridge ABI < 1.2)";
+		sgm_errf(why, whylen, "%s", reason);
+		if (!api)
+			return -1;
+	}
+	b->relays_refused++;
+	api->count(h, "relay_refused", "", 1);
+	now = time(NULL);
+	if (now - b->refused_logged >= REFUSED_LOG_INTERVAL_S) {
+		log_safe(shown, sizeof(shown), room);
+		log_safe(shown_ev, sizeof(shown_ev), ev->event);
+		api->log(h, SG_BRIDGE_LOG_WARN,
+			 "namespace '%s': event '%s' from socket %s not relayed to room '%s': %s (%lu refused so far)",
+			 ev->nsp, shown_ev, ev->sid, shown, reason, b->relays_refused);
+		b->refused_logged = now;
+	}
+	return -1;
+}
+
+int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
+	      const struct sg_host_api *api, struct sg_host *h, struct sgm_out *out, char *why, size_t whylen)
 {
 	const struct up *u = &b->up[route];
 	struct up_ctx c = {u, ev, 0};
@@ -1201,6 +1279,8 @@ int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_eve
 	json_t *args;
 
 	memset(out, 0, sizeof(*out));
+	if (relay_refused(b, u, ev, api, h, why, whylen))
+		return -1;
 	if (!(out->topic = expand(u->topic, &c, 1, "topic", why, whylen)) ||
 	    !(out->key = expand(u->key, &c, 0, "key", why, whylen)))
 		goto fail;

@@ -100,9 +100,13 @@ long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sg
 /* Which from_clients mapping takes this event (-1: none). */
 int sgm_route(const struct sgm_binding *b, const char *event);
 /* Builds the broker message for a client event. Returns 0, or -1 with a reason (e.g. a
- * template value is missing) that the plugin sends back as {"ok":false,"error":why}. */
-int sgm_build(const struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
-	      struct sgm_out *out, char *why, size_t whylen);
+ * template value is missing) that the plugin sends back as {"ok":false,"error":why}.
+ * The relay rule lives here, so that every bridge keeps it: when the mapping takes a room
+ * from the event, the sender must have joined it (asked of the host through `api`), unless
+ * the entry's unjoined_rooms matches it; a refusal is counted (relay_refused) and logged
+ * at most once per interval. Loop thread (it calls the host). */
+int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
+	      const struct sg_host_api *api, struct sg_host *h, struct sgm_out *out, char *why, size_t whylen);
 void sgm_out_clear(struct sgm_out *o);
 /* The dead-letter topic, or NULL. */
 const char *sgm_dead_letter(const struct sgm_binding *b);

@@ -396,7 +396,7 @@ static int publish(void *inst, int binding, const struct sg_bridge_event *ev, st
 		complete(k, t, json_pack("{sbss}", "ok", 0, "error", "the gateway is shutting down"));
 		return -1;
 	}
-	if (sgm_build(b, route, ev, &o, why, sizeof(why))) {
+	if (sgm_build(b, route, ev, k->api, k->host, &o, why, sizeof(why))) {
 		k->api->count(k->host, "messages_refused", "", 1);
 		complete(k, t, json_pack("{sbss}", "ok", 0, "error", why));
 		return -1;

@@ -188,7 +188,7 @@ static int publish(void *inst, int binding, const struct sg_bridge_event *ev, st
 		fail_ticket(l, ticket, "out of memory");
 		return -1;
 	}
-	if (sgm_build(b, route, ev, &p->out, why, sizeof(why))) {
+	if (sgm_build(b, route, ev, l->api, l->host, &p->out, why, sizeof(why))) {
 		free(p);
 		l->api->counter_add(l->ctr[LC_REFUSED], 1);
 		fail_ticket(l, ticket, why);

@@ -233,7 +233,7 @@ int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct
 		return -1;
 	}
 	u = &b->up[route];
-	if (sgm_build(b->m, route, ev, &o, why, sizeof(why)) ||
+	if (sgm_build(b->m, route, ev, q->api, q->host, &o, why, sizeof(why)) ||
 	    !(topic = mq_expand_topic(u->topic, ev, u->room_field, why, sizeof(why)))) {
 		sgm_out_clear(&o);
 		q->api->counter_add(q->ctr[MC_REFUSED], 1);

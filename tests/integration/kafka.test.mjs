@@ -11,8 +11,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
-	SRCDIR, T, call, closeClients, collect, configFile, connect, ms, once, readyz, serverHooks, sleep, stopGatewayAndBroker,
-	tempDir, until, waitReady,
+	SRCDIR, T, call, closeClients, collect, configFile, connect, metricValue, ms, once, readyz, serverHooks, sleep,
+	stopGatewayAndBroker, tempDir, until, waitReady,
 } from './harness.mjs';
 import {
 	KAFKA_PLUGIN_DIR,
@@ -291,7 +291,7 @@ describe('kafka bridge', { skip }, () => {
 		});
 
 		it('templates: {room} from the first argument, {auth.user} as key and header, {nsp}.{event} as topic', T(20000), async () => {
-			const [s] = await clients(1, [], { auth: { user: 'ann' } });
+			const [s] = await clients(1, [['lobby']], { auth: { user: 'ann' } });
 			const [res] = await call(s, 'to-room', { room: 'lobby', text: 'x' });
 			assert.equal(res.ok, true, JSON.stringify(res));
 			assert.equal(res.topic, 'rooms.lobby');
@@ -309,9 +309,31 @@ describe('kafka bridge', { skip }, () => {
 			assert.equal(rec3.headers['sio-namespace'], '/tenant-1');
 		});
 
+		it('a relay into a room the sender has not joined is refused and produces nothing; a member relays', T(20000), async () => {
+			const before = await counter(gw, 'relay_refused');
+			const mallory = await connect(`${gw.url}/relay`, WS);
+			const member = await connect(`${gw.url}/relay`, WS);
+			assert.deepEqual(await call(member, 'join', 'lobby'), OK);
+			const mark = id('spoof');
+			assert.deepEqual(await call(mallory, 'chat', { room: 'user:bob', mark }),
+				[{ ok: false, error: "not a member of room 'user:bob'" }]);
+			mallory.emit('chat', { room: 'user:bob', mark }); // without an ack: dropped
+			// Events of one connection are handled in order: once this is answered, the
+			// one without an ack has been handled too.
+			assert.deepEqual(await call(mallory, 'chat', { room: 'user:bob', mark }),
+				[{ ok: false, error: "not a member of room 'user:bob'" }]);
+			const [res] = await call(member, 'chat', { room: 'lobby', mark });
+			assert.equal(res.ok, true, JSON.stringify(res));
+			// A refused relay is never produced: only the member's record carries the mark.
+			await waitRecord(mock.bootstrap, 'relay', (r) => r.headers['sio-sid'] === member.id && r.payload.includes(mark), 'the member relay');
+			const spoofed = (await consumeAll(mock.bootstrap, 'relay')).filter((r) => r.payload.includes(mark) && r.headers['sio-sid'] !== member.id);
+			assert.deepEqual(spoofed, []);
+			assert.equal(await counter(gw, 'relay_refused'), before + 3);
+		});
+
 		it('a missing template value refuses the event with a reason, and counts it', T(), async () => {
 			const before = await counter(gw, 'refused');
-			const [noUser] = await clients(1);
+			const [noUser] = await clients(1, [['lobby']]);
 			assert.deepEqual(await call(noUser, 'to-room', { text: 'no room' }), [
 				{ ok: false, error: "topic: the event has no room (expected a 'room' string in its first argument)" },
 			]);
@@ -349,6 +371,24 @@ describe('kafka bridge', { skip }, () => {
 			assert.deepEqual(got[0], [['vip', 1], ['lobby'], ['vip', 2], ['by id'], ['everyone']], 'a: lobby, vip, gold');
 			assert.deepEqual(got[1], [['by id'], ['everyone']], 'b is muted: not in vip');
 			assert.deepEqual(got[2], [['vip', 1], ['everyone']], 'c left vip (not in gold)');
+		});
+
+		it("a control join of another socket's id room is refused: the private room stays private", T(25000), async () => {
+			const [a, c] = await clients(2);
+			const atC = collect(c, 'private');
+			const before = await metricValue(gw, 'siogate_room_joins_refused_total{by="control"}');
+			await ctl({ op: 'join', sids: [c.id], rooms: [a.id, 'ok-room'] });
+			await ctl({ op: 'join', sids: [a.id], rooms: [a.id] }); // its own room: nothing to do
+			await ctl({ op: 'emit', in: ['ok-room'], event: 'private', args: ['marker'] });
+			await until(() => atC.length >= 1, 'the marker', ms(10000));
+			const got = once(a, 'private', ms(8000));
+			await ctl({ op: 'emit', in: [a.id], event: 'private', args: ['for a'] });
+			assert.deepEqual(await got, ['for a']);
+			await ctl({ op: 'emit', in: ['ok-room'], event: 'private', args: ['marker 2'] });
+			await until(() => atC.length >= 2, 'the second marker', ms(10000));
+			assert.deepEqual(atC, [['marker'], ['marker 2']], 'c joined ok-room, not a\'s id room');
+			assert.equal(await metricValue(gw, 'siogate_room_joins_refused_total{by="control"}'), before + 1);
+			await gw.waitLog(/a control join of room '\S{20}' in \/chat refused: a socket id's room belongs to that socket/);
 		});
 
 		it('disconnect by sids and by rooms', T(20000), async () => {

@@ -2,6 +2,8 @@
 // relayed to rooms through from_clients/to_clients (except the sender, binary kept), acks
 // with the number of sockets reached, topic templates, refused events (missing room),
 // events no mapping takes, and a bad mapping refused by --check-config with its JSON path.
+// Security: a relay only reaches rooms its sender has joined (unjoined_rooms opens direct
+// messages to socket ids), and no client joins another socket's id room.
 // (Control commands are covered by the mapping unit tests and the Kafka and MQTT suites.)
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,7 +13,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import fs from 'node:fs';
 
 import {
-	BUILDDIR, SIOGATE, SRCDIR, T, call, closeClients, collect, connect, ms, once, sleep, startDaemon, writeConfig,
+	BUILDDIR, SIOGATE, SRCDIR, T, bridgeCounters, call, closeClients, collect, connect, metricValue, ms, once, sleep,
+	startDaemon, until, writeConfig,
 } from './harness.mjs';
 
 const PLUGIN_PATH = path.join(BUILDDIR, 'bridges', 'local', '.libs');
@@ -30,6 +33,23 @@ const CONFIG = {
 				to_clients: [
 					{ topic: 'chat', rooms: 'header', except_sender: true },
 					{ topic: 'dm.{room}', event: 'direct' },
+				],
+			},
+		},
+		{
+			// etc/siogate.kafka.json's shape: clients may join ^[a-z]+$ rooms only, each user
+			// has a private user:NAME room, and a message names its room.
+			name: '/guarded',
+			rooms: { client_join: true, allow: '^[a-z]+$', auto_join: ['user:{auth.user}'] },
+			bridge: {
+				type: 'local',
+				from_clients: [
+					{ event: 'message', topic: 'g.messages', rooms: '{room}' },
+					{ event: 'dm', topic: 'g.dm', rooms: '{room}', unjoined_rooms: '[A-Za-z0-9_-]{20}' },
+				],
+				to_clients: [
+					{ topic: 'g.messages', rooms: 'header' },
+					{ topic: 'g.dm', rooms: 'header' },
 				],
 			},
 		},
@@ -89,6 +109,58 @@ describe('local bridge', () => {
 		const [ack] = await call(ada, 'dm', { text: 'note to self' });
 		assert.deepEqual(ack, { ok: true, topic: 'dm.ada', delivered: 1 });
 		assert.deepEqual(await got, [{ text: 'note to self' }]);
+	});
+
+	it('refuses a relay into a room its sender has not joined: exact ack, nothing delivered, counted, logged', T(), async () => {
+		const bob = await connect(`${gw.url}/guarded`, { ...WS, auth: { user: 'bob' } });
+		const mallory = await connect(`${gw.url}/guarded`, { ...WS, auth: { user: 'mallory' } });
+		const before = (await bridgeCounters(gw, 'local')).relay_refused;
+		assert.equal(typeof before, 'number', 'siogate_bridge_relay_refused_total exists from the start');
+		assert.deepEqual(await call(mallory, 'join', 'user:bob'), [{ ok: false, error: 'room name not allowed' }]);
+		const atBob = collect(bob, 'message');
+		assert.deepEqual(await call(mallory, 'message', { room: 'user:bob', text: 'spoof' }),
+			[{ ok: false, error: "not a member of room 'user:bob'" }]);
+		mallory.emit('message', { room: 'user:bob', text: 'spoof without ack' }); // dropped
+		// A member's relay still goes (and, queued after the refused ones, marks them done).
+		for (const s of [bob, mallory])
+			assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
+		const got = once(bob, 'message', ms(5000));
+		assert.deepEqual(await call(mallory, 'message', { room: 'lobby', text: 'hello' }),
+			[{ ok: true, topic: 'g.messages', delivered: 2 }]);
+		assert.equal((await got)[0].text, 'hello');
+		await sleep(ms(200));
+		assert.deepEqual(atBob.map((a) => a[0].text), ['hello'], 'nothing reached user:bob');
+		await until(async () => (await bridgeCounters(gw, 'local')).relay_refused === before + 2, 'relay_refused + 2');
+		assert.match(gw.log(), /namespace '\/guarded': event 'message' from socket \S+ not relayed to room 'user:bob': the sender has not joined it/);
+	});
+
+	it('unjoined_rooms lets a direct message to a socket id through, and nothing else', T(), async () => {
+		const bob = await connect(`${gw.url}/guarded`, { ...WS, auth: { user: 'bob' } });
+		const ann = await connect(`${gw.url}/guarded`, { ...WS, auth: { user: 'ann' } });
+		const got = once(bob, 'dm', ms(5000)); // sio-event wins over the entry's event
+		assert.deepEqual(await call(ann, 'dm', { room: bob.id, text: 'psst' }), [{ ok: true, topic: 'g.dm', delivered: 1 }]);
+		assert.deepEqual(await got, [{ room: bob.id, text: 'psst' }]);
+		assert.deepEqual(await call(ann, 'dm', { room: 'user:bob', text: 'x' }), [{ ok: false, error: "not a member of room 'user:bob'" }]);
+	});
+
+	it("refuses a join of another socket's id, whatever allow says: its private messages stay private", T(), async () => {
+		const victim = await connect(`${gw.url}/chat`, WS);
+		const spy = await connect(`${gw.url}/chat`, WS);
+		const before = await metricValue(gw, 'siogate_room_joins_refused_total{by="client"}');
+		const refused = [{ ok: false, error: 'room name not allowed: it has the form of a socket id' }];
+		assert.deepEqual(await call(spy, 'join', victim.id), refused);
+		// A name of that shape that no socket has now: it may be one on another replica.
+		assert.deepEqual(await call(spy, 'join', 'abcdefghijABCDEFGHIJ'), refused);
+		assert.deepEqual(await call(spy, 'join', spy.id), [{ ok: false, error: "cannot join or leave the socket's own room" }]);
+		assert.deepEqual(await call(spy, 'join', 'abcdefghijABCDEFGHIJK'), [{ ok: true }], '21 characters: an ordinary room');
+		// The victim's private room reaches the victim only (relayed by the victim itself:
+		// its own room needs no unjoined_rooms).
+		const atSpy = collect(spy, 'say');
+		assert.deepEqual(await call(victim, 'say', { room: victim.id, text: 'private' }), [{ ok: true, topic: 'chat', delivered: 0 }]);
+		await sleep(ms(200));
+		assert.deepEqual(atSpy, []);
+		assert.equal(await metricValue(gw, 'siogate_room_joins_refused_total{by="client"}'), before + 2);
+		assert.match(gw.log(), /a join event of room '\S{20}' in \/chat refused: a socket id's room belongs to that socket/);
 	});
 
 	it('answers events that no mapping takes with "no handler"', T(), async () => {

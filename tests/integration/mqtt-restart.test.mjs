@@ -149,6 +149,7 @@ describe('mqtt bridge: broker outages', { skip }, () => {
 
 	it('SIGTERM with the broker down answers every open ack with an error and exits 0', T(30000), async () => {
 		const s = await connect(`${gw.url}/chat`, { transports: ['websocket'] });
+		assert.deepEqual(await call(s, 'join', 'r1'), [{ ok: true }]); // a relay needs membership
 		await broker.kill();
 		await waitReady(gw, { status: 503 });
 		const pending = settled(call(s, 'say', { room: 'r1', n: 99 }));

@@ -211,7 +211,7 @@ describe('mqtt bridge', { skip }, () => {
 	});
 
 	it('publishes client events with user properties; acks answer after PUBACK, PUBCOMP, or the write (QoS 0)', T(), async () => {
-		const s = await member([], { auth: { user: 'ann' } });
+		const s = await member(['lobby'], { auth: { user: 'ann' } });
 		assert.deepEqual(await call(s, 'say', { room: 'lobby', text: 'x' }), [{ ok: true, topic: 'up/chat/lobby', qos: 1 }]);
 		const m = await backend.waitFor((x) => x.topic === 'up/chat/lobby', 'the upstream message');
 		assert.deepEqual(JSON.parse(m.payload), [{ room: 'lobby', text: 'x' }]);

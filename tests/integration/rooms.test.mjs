@@ -164,6 +164,17 @@ describe('broadcast to rooms', () => {
 		assert.equal(await broadcast(alice1, { rooms: ['user:', 'user:undefined'], event: 'x', args: [] }), 0);
 	});
 
+	it("auto_join cannot put a socket into another socket's id room ({query.room} set to that id)", T(), async () => {
+		const [victim] = await clients(1);
+		const [spy] = await clients(1, { query: { room: victim.id } });
+		const atSpy = collect(spy, 'secret');
+		const got = once(victim, 'secret');
+		assert.equal(await broadcast(spy, { rooms: [victim.id], event: 'secret', args: ['for the victim'] }), 1);
+		assert.deepEqual(await got, ['for the victim']);
+		await settle();
+		assert.deepEqual(atSpy, []);
+	});
+
 	it('query values are URL-decoded before they fill a template', T(), async () => {
 		const room = 'café:1/2 & more=yes';
 		const [member] = await clients(1, { query: { room } });

@@ -43,7 +43,12 @@ const CONFIG = {
 		rooms: { auto_join: ['{query.room}'] },
 		bridge: {
 			type: 'local',
-			from_clients: [{ event: 'tick', topic: 'feed', rooms: '{room}' }, { event: 'vtick', topic: 'vfeed', rooms: '{room}' }],
+			// The sender drives the test from outside the rooms it feeds (as a backend would):
+			// unjoined_rooms lets it relay there without being a member.
+			from_clients: [
+				{ event: 'tick', topic: 'feed', rooms: '{room}', unjoined_rooms: 'crowd|calm' },
+				{ event: 'vtick', topic: 'vfeed', rooms: '{room}', unjoined_rooms: 'crowd|calm' },
+			],
 			to_clients: [{ topic: 'feed', rooms: 'header' }, { topic: 'vfeed', rooms: 'header', volatile: true }],
 		},
 	}],

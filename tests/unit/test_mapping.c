@@ -40,6 +40,9 @@ struct sg_host {
 	size_t n;
 	long rc;                  /* what emit/join/leave/disconnect return */
 	int logs;
+	char joined[256];         /* is_member: the rooms SID1 has joined, '|'-separated */
+	char asked[256];          /* is_member's last question: "nsp sid room" */
+	double relay_refused;     /* the relay_refused counter */
 };
 
 static void join_list(char *out, size_t len, const char *const *l, size_t n)
@@ -151,10 +154,19 @@ static void f_set_ready(struct sg_host *h, int ready, const char *reason)
 
 static void f_count(struct sg_host *h, const char *name, const char *labels, double delta)
 {
-	(void)h;
-	(void)name;
-	(void)labels;
-	(void)delta;
+	ck_assert_str_eq(labels, "");
+	if (!strcmp(name, "relay_refused"))
+		h->relay_refused += delta;
+}
+
+static int f_is_member(struct sg_host *h, const char *nsp, const char *sid, const char *room)
+{
+	char want[300], list[300];
+
+	snprintf(h->asked, sizeof(h->asked), "%s %s %s", nsp, sid, room);
+	snprintf(want, sizeof(want), "|%s|", room);
+	snprintf(list, sizeof(list), "|%s|", h->joined);
+	return !strcmp(sid, "SID1") && strstr(list, want) != NULL;
 }
 
 static void f_foreach_nsp(struct sg_host *h, const char *pattern, void (*fn)(void *ud, const char *nsp), void *ud)
@@ -183,6 +195,7 @@ static const struct sg_host_api api = {
 	f_log, f_post, f_emit, f_join, f_leave, f_disconnect, f_complete, f_set_ready, f_count,
 	f_foreach_nsp, f_instance_id, NULL, f_set_info,
 	NULL, NULL, NULL, NULL, /* 1.2 counter handles: the mapping code counts none */
+	f_is_member,
 };
 
 static struct sg_host host;
@@ -421,6 +434,18 @@ START_TEST(check_from_clients)
 		  "from_clients[0].headers.sio-user: the sio- prefix is reserved");
 	check_err("{\"from_clients\":[{\"event\":\"a\",\"topic\":\"t\"},{\"event\":\"b\",\"topic\":\"\"}]}",
 		  "from_clients[1].topic: expected a non-empty string");
+
+	/* unjoined_rooms: a regular expression, on an entry that takes a room at all. */
+	check_ok("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"rooms\":\"{room}\",\"unjoined_rooms\":\"[A-Za-z0-9_-]{20}\"}]}");
+	check_ok("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"headers\":{\"x\":\"{room}\"},\"unjoined_rooms\":\"dm-.+\"}]}");
+	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t.{room}\",\"unjoined_rooms\":\"a(\"}]}",
+		  "from_clients[0].unjoined_rooms: invalid regular expression (Unmatched ( or \\()");
+	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t.{room}\",\"unjoined_rooms\":7}]}",
+		  "from_clients[0].unjoined_rooms: expected a non-empty string");
+	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"key\":\"{sid}\",\"unjoined_rooms\":\"x\"}]}",
+		  "from_clients[0].unjoined_rooms: the entry takes no room from the event (no {room} in topic, key, rooms or headers)");
+	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t.{room}\",\"unjoined_room\":\"x\"}]}",
+		  "from_clients[0]: unknown key 'unjoined_room' (did you mean 'unjoined_rooms'?)");
 }
 END_TEST
 
@@ -1179,6 +1204,16 @@ static const char *out_header(const struct sgm_out *o, const char *name)
 	return NULL;
 }
 
+/* The room in a test event "[{\"room\":\"NAME\"}]" (a static copy). */
+static const char *rooms_of(const char *args)
+{
+	static char room[64];
+	const char *a = strstr(args, "\"room\":\"") + 8;
+
+	snprintf(room, sizeof(room), "%.*s", (int)(strchr(a, '"') - a), a);
+	return room;
+}
+
 START_TEST(build_defaults)
 {
 	struct sgm_binding *b = binding("/chat", 0, "{\"from_clients\":[{\"event\":\"message\",\"topic\":\"chat.in\"}]}");
@@ -1186,7 +1221,7 @@ START_TEST(build_defaults)
 	struct sgm_out o;
 
 	event(&e, "/chat", "message", "[{\"text\":\"hi\",\"n\":7},\"second\",null,[1.5]]");
-	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 	ck_assert_str_eq(o.topic, "chat.in");
 	ck_assert_str_eq(o.key, "SID1");
 	ck_assert_uint_eq(o.n_headers, 4);
@@ -1207,7 +1242,7 @@ START_TEST(build_defaults)
 
 	/* No arguments: an empty array. */
 	event(&e, "/chat", "message", "[]");
-	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 	ck_assert_str_eq(o.value, "[]");
 	sgm_out_clear(&o);
 	event_free(&e);
@@ -1231,7 +1266,7 @@ START_TEST(build_nsp_in_topics)
 		struct sgm_out o;
 
 		event(&e, cases[i][0], "ev", "[1]");
-		ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+		ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 		ck_assert_str_eq(o.topic, cases[i][1]);
 		/* Elsewhere {nsp} is the name as it is. */
 		ck_assert_str_eq(o.key, cases[i][2]);
@@ -1254,8 +1289,10 @@ START_TEST(build_placeholders_and_headers)
 	struct evbuf e;
 	struct sgm_out o;
 
+	reset_host();
+	snprintf(host.joined, sizeof(host.joined), "lobby|c1");
 	event(&e, "/chat", "say", "[{\"room\":\"lobby\",\"text\":\"x\"}]");
-	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 	ck_assert_str_eq(o.topic, "rooms.lobby");
 	ck_assert_str_eq(o.key, "ann:42:true");
 	ck_assert_uint_eq(o.n_headers, 9);
@@ -1270,7 +1307,7 @@ START_TEST(build_placeholders_and_headers)
 
 	/* room_field */
 	event(&e, "/chat", "chan", "[{\"channel\":\"c1\",\"room\":\"no\"}]");
-	ck_assert_int_eq(sgm_build(b, 1, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 1, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 	ck_assert_str_eq(o.topic, "c.c1");
 	sgm_out_clear(&o);
 	event_free(&e);
@@ -1309,7 +1346,7 @@ START_TEST(build_missing_values)
 		route = sgm_route(b, cases[i][0]);
 		ck_assert_int_ge(route, 0);
 		why[0] = '\0';
-		ck_assert_int_eq(sgm_build(b, route, &e.ev, &o, why, sizeof(why)), -1);
+		ck_assert_int_eq(sgm_build(b, route, &e.ev, &api, &host, &o, why, sizeof(why)), -1);
 		ck_assert_str_eq(why, cases[i][2]);
 		/* Nothing is left to free after a failure. */
 		ck_assert_ptr_null(o.topic);
@@ -1333,7 +1370,7 @@ START_TEST(build_binary_arguments)
 	e.att[1] = (struct sg_bridge_bin){(const unsigned char *)"hi", 2};
 	e.ev.att = e.att;
 	e.ev.n_att = 2;
-	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 	ck_assert_str_eq(o.value, "[{\"name\":\"a\",\"data\":{\"$binary\":\"aGk=\"}},{\"$binary\":\"AQID\"},"
 				  "[{\"$binary\":\"aGk=\"}],{\"_placeholder\":true,\"num\":0,\"x\":1}]");
 	sgm_out_clear(&o);
@@ -1344,7 +1381,7 @@ START_TEST(build_binary_arguments)
 	e.att[0] = (struct sg_bridge_bin){(const unsigned char *)"", 0};
 	e.ev.att = e.att;
 	e.ev.n_att = 1;
-	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 	ck_assert_str_eq(o.value, "[{\"$binary\":\"\"}]");
 	sgm_out_clear(&o);
 	event_free(&e);
@@ -1363,11 +1400,13 @@ START_TEST(build_then_deliver_roundtrip)
 	struct msgbuf mb;
 	const struct call *c;
 
+	reset_host();
+	snprintf(host.joined, sizeof(host.joined), "R");
 	event(&e, "/chat", "chat", "[{\"room\":\"R\"},{\"_placeholder\":true,\"num\":0}]");
 	e.att[0] = (struct sg_bridge_bin){(const unsigned char *)"\0\xff", 2};
 	e.ev.att = e.att;
 	e.ev.n_att = 1;
-	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &o, why, sizeof(why)), 0);
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
 
 	memset(&mb, 0, sizeof(mb));
 	mb.m.topic = o.topic;
@@ -1389,6 +1428,126 @@ START_TEST(build_then_deliver_roundtrip)
 	ck_assert_uint_eq(c->n_att, 1);
 	ck_assert_uint_eq(c->att_len[0], 2);
 	ck_assert_mem_eq(c->att[0], "\0\xff", 2);
+	sgm_out_clear(&o);
+	event_free(&e);
+	sgm_binding_free(b);
+}
+END_TEST
+
+/* The relay rule: a from_clients entry that takes a room from the event ({room} in its
+ * topic, key, rooms or headers) relays only for a sender who has joined that room. */
+START_TEST(build_relay_needs_membership)
+{
+	struct sgm_binding *b = binding("/chat", 0,
+					"{\"from_clients\":[{\"event\":\"message\",\"topic\":\"chat.messages\",\"rooms\":\"{room}\"},"
+					"{\"event\":\"bykey\",\"topic\":\"t\",\"key\":\"{room}\"},"
+					"{\"event\":\"bytopic\",\"topic\":\"r.{room}\"},"
+					"{\"event\":\"byheader\",\"topic\":\"t\",\"headers\":{\"x-r\":\"{room}\"}},"
+					"{\"event\":\"chan\",\"topic\":\"t\",\"rooms\":\"{room}\",\"room_field\":\"channel\"},"
+					"{\"event\":\"plain\",\"topic\":\"t\"}]}");
+	static const char *const refused[][2] = {
+		{"message", "[{\"room\":\"user:bob\",\"text\":\"hi\"}]"},
+		{"bykey", "[{\"room\":\"user:bob\"}]"},
+		{"bytopic", "[{\"room\":\"user:bob\"}]"},
+		{"byheader", "[{\"room\":\"user:bob\"}]"},
+		{"chan", "[{\"channel\":\"user:bob\",\"room\":\"lobby\"}]"},
+	};
+	static const char *const allowed[][2] = {
+		{"message", "[{\"room\":\"lobby\"}]"},
+		{"bytopic", "[{\"room\":\"lobby\"}]"},
+		{"chan", "[{\"channel\":\"lobby\",\"room\":\"user:bob\"}]"},
+		{"message", "[{\"room\":\"SID1\"}]"},          /* its own room */
+		{"plain", "[{\"room\":\"user:bob\"}]"},         /* no {room}: no target room */
+	};
+	struct evbuf e;
+	struct sgm_out o;
+
+	reset_host();
+	snprintf(host.joined, sizeof(host.joined), "lobby");
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		event(&e, "/chat", refused[i][0], refused[i][1]);
+		ck_assert_int_eq(sgm_build(b, sgm_route(b, refused[i][0]), &e.ev, &api, &host, &o, why, sizeof(why)), -1);
+		ck_assert_str_eq(why, "not a member of room 'user:bob'");
+		ck_assert_str_eq(host.asked, "/chat SID1 user:bob");
+		ck_assert_ptr_null(o.topic);
+		ck_assert_uint_eq(o.n_headers, 0);
+		ck_assert(host.relay_refused == (double)(i + 1));
+		event_free(&e);
+	}
+	/* Logged once per interval, not once per refusal: a client cannot flood the log. */
+	ck_assert_int_eq(host.logs, 1);
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		event(&e, "/chat", allowed[i][0], allowed[i][1]);
+		ck_assert_msg(sgm_build(b, sgm_route(b, allowed[i][0]), &e.ev, &api, &host, &o, why, sizeof(why)) == 0,
+			      "%s %s: %s", allowed[i][0], allowed[i][1], why);
+		sgm_out_clear(&o);
+		event_free(&e);
+	}
+	ck_assert(host.relay_refused == 5.0);
+	sgm_binding_free(b);
+}
+END_TEST
+
+/* unjoined_rooms opens an entry to rooms its sender need not be in (direct messages to
+ * socket ids), as a whole-name match; everything else still needs membership. */
+START_TEST(build_relay_unjoined_rooms)
+{
+	struct sgm_binding *b = binding("/chat", 0,
+					"{\"from_clients\":[{\"event\":\"dm\",\"topic\":\"t\",\"rooms\":\"{room}\","
+					"\"unjoined_rooms\":\"[A-Za-z0-9_-]{20}\"}]}");
+	static const char *const cases[][2] = {
+		{"[{\"room\":\"abcdefghijABCDEFGHIJ\"}]", ""},
+		{"[{\"room\":\"abc-_fghijABCDEFGH01\"}]", ""},
+		{"[{\"room\":\"abcdefghijABCDEFGHIJK\"}]", "not a member of room 'abcdefghijABCDEFGHIJK'"},
+		{"[{\"room\":\"xabcdefghijABCDEFGHIJ\"}]", "not a member of room 'xabcdefghijABCDEFGHIJ'"},
+		{"[{\"room\":\"user:bob\"}]", "not a member of room 'user:bob'"},
+	};
+	struct evbuf e;
+	struct sgm_out o;
+
+	reset_host();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int want = cases[i][1][0] ? -1 : 0;
+
+		event(&e, "/chat", "dm", cases[i][0]);
+		why[0] = '\0';
+		ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), want);
+		ck_assert_str_eq(why, cases[i][1]);
+		if (!want)
+			ck_assert_str_eq(out_header(&o, "sio-rooms"), rooms_of(cases[i][0]));
+		sgm_out_clear(&o);
+		event_free(&e);
+	}
+	ck_assert(host.relay_refused == 3.0);
+	sgm_binding_free(b);
+}
+END_TEST
+
+/* A host older than ABI 1.2 cannot say who is a member: relays to rooms are refused (its
+ * own room and unjoined_rooms need no answer). */
+START_TEST(build_relay_old_host)
+{
+	struct sg_host_api old = api;
+	struct sgm_binding *b = binding("/chat", 0,
+					"{\"from_clients\":[{\"event\":\"m\",\"topic\":\"t\",\"rooms\":\"{room}\",\"unjoined_rooms\":\"dm-.+\"}]}");
+	struct evbuf e;
+	struct sgm_out o;
+
+	old.abi_minor = 1;
+	old.is_member = NULL;
+	reset_host();
+	snprintf(host.joined, sizeof(host.joined), "lobby");
+	event(&e, "/chat", "m", "[{\"room\":\"lobby\"}]");
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &old, &host, &o, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "this siogate cannot check room membership (bridge ABI < 1.2)");
+	ck_assert(host.relay_refused == 1.0);
+	event_free(&e);
+	event(&e, "/chat", "m", "[{\"room\":\"SID1\"}]");
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &old, &host, &o, why, sizeof(why)), 0);
+	sgm_out_clear(&o);
+	event_free(&e);
+	event(&e, "/chat", "m", "[{\"room\":\"dm-x\"}]");
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &old, &host, &o, why, sizeof(why)), 0);
 	sgm_out_clear(&o);
 	event_free(&e);
 	sgm_binding_free(b);
@@ -1441,6 +1600,9 @@ static Suite *mapping_suite(void)
 	tcase_add_test(tc, build_missing_values);
 	tcase_add_test(tc, build_binary_arguments);
 	tcase_add_test(tc, build_then_deliver_roundtrip);
+	tcase_add_test(tc, build_relay_needs_membership);
+	tcase_add_test(tc, build_relay_unjoined_rooms);
+	tcase_add_test(tc, build_relay_old_host);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -687,6 +687,25 @@ END_TEST
 
 /* ---- main -------------------------------------------------------------------------- */
 
+START_TEST(rooms_socket_id_shape)
+{
+	/* The names sio.c's ids take: 20 characters of the base64url alphabet, exactly. */
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghijABCDEFGHIJ")), 1);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("0123456789-_-_zzZZ09")), 1);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("internationalization")), 1); /* documented */
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghijABCDEFGHI")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghijABCDEFGHIJK")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghij:BCDEFGHIJ")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghij BCDEFGHIJ")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghij+BCDEFGHIJ")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghij/BCDEFGHIJ")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghij\xc3\xa9" "CDEFGHI")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id("abcdefghij\0BCDEFGHIJ", 20), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("")), 0);
+	ck_assert_int_eq(SG_SOCKET_ID_LEN, 20);
+}
+END_TEST
+
 static Suite *rooms_suite(void)
 {
 	Suite *s = suite_create("rooms");
@@ -711,6 +730,7 @@ static Suite *rooms_suite(void)
 	tcase_add_test(tc, rooms_binary_names);
 	tcase_add_test(tc, rooms_name_copied);
 	tcase_add_test(tc, rooms_free_with_members);
+	tcase_add_test(tc, rooms_socket_id_shape);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rooms_model");

@@ -16,6 +16,9 @@
  *                    values passed raw and escaped by the host). count() and gauge() label
  *                    values must be escaped as the text format says (a malformed label set is
  *                    refused, not written). Counters now survive a reload (SIGHUP).
+ *                    sg_host_api.is_member: whether a socket has joined a room, so that a
+ *                    from_clients relay only reaches rooms its sender is in (an older host:
+ *                    refuse the relay).
  *   1.1  2026-11-23  sg_host_api.gauge (e.g. Kafka consumer lag) and set_info (facts shown
  *                    by /readyz and /demo/info). A plugin calls them only when the host's
  *                    abi_minor >= 1.
@@ -183,6 +186,11 @@ struct sg_host_api {
 						  const char *const *labels);
 	/* Sets a gauge atomically. gauge_set(NULL, ...) is a no-op. Any thread. */
 	void (*gauge_set)(struct sg_bridge_counter *c, double value);
+
+	/* Since 1.2. 1 when socket `sid` of namespace `nsp` is a member
+	 * of `room` now (every socket is a member of the room named by its own id), else 0 (also
+	 * for an unknown namespace or socket). */
+	int (*is_member)(struct sg_host *h, const char *nsp, const char *sid, const char *room);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`. */
