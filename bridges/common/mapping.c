@@ -379,9 +379,9 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 	u->uses_room |= strstr(topic, "{room}") || (key && strstr(key, "{room}")) ||
 			(rooms && strstr(rooms, "{room}"));
 	if (unjoined) {
-		if (!u->uses_room)
-			return sgm_errf(err, len, "%s.unjoined_rooms: the entry takes no room from the event "
-				    "(no {room} in topic, key, rooms or headers)", path);
+		if (!u->uses_room && !rooms)
+			return sgm_errf(err, len, "%s.unjoined_rooms: the entry targets no room "
+				    "(no rooms, and no {room} in topic, key or headers)", path);
 		if ((rc = regcomp(&u->unjoined, unjoined, REG_EXTENDED))) {
 			regerror(rc, &u->unjoined, why, sizeof(why));
 			return sgm_errf(err, len, "%s.unjoined_rooms: invalid regular expression (%s)", path, why);
@@ -1229,19 +1229,21 @@ static void log_safe(char *out, size_t len, const char *s)
 	out[i] = '\0';
 }
 
-/* The relay rule: an event whose mapping takes a room from it ({room}) goes out only when
- * its sender has joined that room, or the room matches the entry's unjoined_rooms. Without
- * it a client writes into any room it can name (another user's private room included).
- * Returns 0 when the relay may go, or -1 with the reason, counted and logged. */
+/* The relay rule: an event goes out to a room (the {room} it names, or any room of the
+ * entry's `rooms` header, whatever placeholders made it) only when its sender has joined
+ * that room, or the room matches the entry's unjoined_rooms. Without it a client writes
+ * into any room it can name (another user's private room included), directly or through
+ * values it controls such as {query.x}. Returns 0 when the relay may go, or -1 with the
+ * reason, counted and logged. */
 static int relay_refused(struct sgm_binding *b, const struct up *u, const struct sg_bridge_event *ev,
-			 const struct sg_host_api *api, struct sg_host *h, char *why, size_t whylen)
+			 const char *room, const struct sg_host_api *api, struct sg_host *h, char *why,
+			 size_t whylen)
 {
-	const char *room = json_string_value(json_object_get(json_array_get(ev->args, 0), u->room_field));
 	char shown[LOG_ROOM_MAX + 1], shown_ev[LOG_ROOM_MAX + 1];
 	const char *reason = "the sender has not joined it";
 	time_t now;
 
-	if (!u->uses_room || !room || !room[0])
+	if (!room || !room[0])
 		return 0; /* no room: expand() says it is missing */
 	if (!strcmp(room, ev->sid) || (u->has_unjoined && whole_match(&u->unjoined, room)))
 		return 0; /* its own room, or one the entry opens to non-members */
@@ -1270,6 +1272,28 @@ static int relay_refused(struct sgm_binding *b, const struct up *u, const struct
 	return -1;
 }
 
+/* Every room of an expanded `rooms` header passes the relay rule (see relay_refused). */
+static int rooms_refused(struct sgm_binding *b, const struct up *u, const struct sg_bridge_event *ev,
+			 const char *list, const struct sg_host_api *api, struct sg_host *h, char *why,
+			 size_t whylen)
+{
+	size_t n = strlen(list);
+	char *buf = malloc(n + 1), *rooms[SGM_MAX_ROOMS];
+	long count = buf ? split_list(list, n, rooms, SGM_MAX_ROOMS, buf, n + 1) : -1;
+	int rc = 0;
+
+	if (count < 0) {
+		if (!buf)
+			return sgm_errf(why, whylen, "out of memory");
+		free(buf);
+		return sgm_errf(why, whylen, "the rooms template names more than %d rooms", SGM_MAX_ROOMS);
+	}
+	for (long i = 0; i < count && !rc; i++)
+		rc = relay_refused(b, u, ev, rooms[i], api, h, why, whylen);
+	free(buf);
+	return rc;
+}
+
 int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev,
 	      const struct sg_host_api *api, struct sg_host *h, struct sgm_out *out, char *why, size_t whylen)
 {
@@ -1279,7 +1303,9 @@ int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev
 	json_t *args;
 
 	memset(out, 0, sizeof(*out));
-	if (relay_refused(b, u, ev, api, h, why, whylen))
+	if (u->uses_room &&
+	    relay_refused(b, u, ev, json_string_value(json_object_get(json_array_get(ev->args, 0), u->room_field)),
+			  api, h, why, whylen))
 		return -1;
 	if (!(out->topic = expand(u->topic, &c, 1, "topic", why, whylen)) ||
 	    !(out->key = expand(u->key, &c, 0, "key", why, whylen)))
@@ -1293,7 +1319,11 @@ int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev
 		goto oom;
 	if (u->rooms) {
 		char *r = expand(u->rooms, &c, 0, "rooms", why, whylen);
-		if (!r || add_header(out, SGM_H_ROOMS, r))
+		if (!r || rooms_refused(b, u, ev, r, api, h, why, whylen)) {
+			free(r);
+			goto fail;
+		}
+		if (add_header(out, SGM_H_ROOMS, r))
 			goto fail;
 	}
 	for (size_t i = 0; i < u->n_headers; i++) {

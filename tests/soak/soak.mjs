@@ -54,7 +54,9 @@ function configFor(bootstrap) {
 			rooms: { auto_join: ['{query.room}'] },
 			bridge: {
 				type: 'local',
-				from_clients: [{ event: 'up', topic: 'sink', rooms: 'sink' }],
+				// The producers are not in 'sink' (only the sink is): the relay rule lets them
+				// post there only because the entry opens that one room.
+				from_clients: [{ event: 'up', topic: 'sink', rooms: 'sink', unjoined_rooms: 'sink' }],
 				to_clients: [{ topic: 'sink', rooms: 'header' }],
 			},
 		};
@@ -165,7 +167,8 @@ async function main() {
 		const sink = useKafka ? null : await connect(`${gw.url}/up`, { ...WS, query: { room: 'sink' } });
 		const sunk = [];
 		sink?.on('up', (m) => sunk.push(m.id));
-		const sender = await connect(`${gw.url}/room`, WS);
+		// A member of the room it talks to, as the relay rule requires.
+		const sender = await connect(`${gw.url}/room`, { ...WS, query: { room: 'crowd' } });
 		const producers = await Promise.all(Array.from({ length: PRODUCERS }, () => connect(`${gw.url}/up`, WS)));
 
 		const says = steady(sender, 'say', (seq) => ({ room: 'crowd', seq }));

@@ -443,7 +443,7 @@ START_TEST(check_from_clients)
 	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t.{room}\",\"unjoined_rooms\":7}]}",
 		  "from_clients[0].unjoined_rooms: expected a non-empty string");
 	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t\",\"key\":\"{sid}\",\"unjoined_rooms\":\"x\"}]}",
-		  "from_clients[0].unjoined_rooms: the entry takes no room from the event (no {room} in topic, key, rooms or headers)");
+		  "from_clients[0].unjoined_rooms: the entry targets no room (no rooms, and no {room} in topic, key or headers)");
 	check_err("{\"from_clients\":[{\"event\":\"e\",\"topic\":\"t.{room}\",\"unjoined_room\":\"x\"}]}",
 		  "from_clients[0]: unknown key 'unjoined_room' (did you mean 'unjoined_rooms'?)");
 }
@@ -1488,6 +1488,56 @@ START_TEST(build_relay_needs_membership)
 }
 END_TEST
 
+/* The rooms an entry's `rooms` template makes are target rooms too, whatever placeholder
+ * filled them: {query.x} and {auth.x} are the client's to choose, and a value may hold a
+ * comma-separated list. Each needs membership. */
+START_TEST(build_relay_rooms_template)
+{
+	struct sgm_binding *b = binding("/chat", 0,
+					"{\"from_clients\":[{\"event\":\"q\",\"topic\":\"t\",\"rooms\":\"{query.v}\"},"
+					"{\"event\":\"a\",\"topic\":\"t\",\"rooms\":\"user:{auth.user}\"},"
+					"{\"event\":\"lit\",\"topic\":\"t\",\"rooms\":\"staff\"},"
+					"{\"event\":\"open\",\"topic\":\"t\",\"rooms\":\"staff\",\"unjoined_rooms\":\"staff\"}]}");
+	struct evbuf e;
+	struct sgm_out o;
+
+	reset_host();
+	snprintf(host.joined, sizeof(host.joined), "lobby|user:ann");
+	/* {query.v} is "3" in the test event: a room the sender is not in. */
+	event(&e, "/chat", "q", "[{}]");
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "not a member of room '3'");
+	event_free(&e);
+	/* A list smuggled through one value: every room is checked. */
+	event(&e, "/chat", "q", "[{}]");
+	json_object_set_new(e.query, "v", json_string("lobby, user:bob"));
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "not a member of room 'user:bob'");
+	json_object_set_new(e.query, "v", json_string("lobby,user:ann"));
+	ck_assert_int_eq(sgm_build(b, 0, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
+	ck_assert_str_eq(out_header(&o, "sio-rooms"), "lobby,user:ann");
+	sgm_out_clear(&o);
+	event_free(&e);
+	/* Its own auto-joined room: allowed; another user's (auth is the client's): refused. */
+	event(&e, "/chat", "a", "[{}]");
+	ck_assert_int_eq(sgm_build(b, 1, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
+	sgm_out_clear(&o);
+	json_object_set_new(e.auth, "user", json_string("bob"));
+	ck_assert_int_eq(sgm_build(b, 1, &e.ev, &api, &host, &o, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "not a member of room 'user:bob'");
+	event_free(&e);
+	/* A literal room needs membership too, unless unjoined_rooms opens it. */
+	event(&e, "/chat", "lit", "[{}]");
+	ck_assert_int_eq(sgm_build(b, 2, &e.ev, &api, &host, &o, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "not a member of room 'staff'");
+	ck_assert_int_eq(sgm_build(b, 3, &e.ev, &api, &host, &o, why, sizeof(why)), 0);
+	sgm_out_clear(&o);
+	event_free(&e);
+	ck_assert(host.relay_refused == 4.0);
+	sgm_binding_free(b);
+}
+END_TEST
+
 /* unjoined_rooms opens an entry to rooms its sender need not be in (direct messages to
  * socket ids), as a whole-name match; everything else still needs membership. */
 START_TEST(build_relay_unjoined_rooms)
@@ -1602,6 +1652,7 @@ static Suite *mapping_suite(void)
 	tcase_add_test(tc, build_then_deliver_roundtrip);
 	tcase_add_test(tc, build_relay_needs_membership);
 	tcase_add_test(tc, build_relay_unjoined_rooms);
+	tcase_add_test(tc, build_relay_rooms_template);
 	tcase_add_test(tc, build_relay_old_host);
 	suite_add_tcase(s, tc);
 	return s;
