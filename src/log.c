@@ -19,6 +19,13 @@ void sg_log_set(enum sg_log_level level, enum sg_log_format format)
 	g_format = format;
 }
 
+void sg_log_clean(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int sg_log_enabled(enum sg_log_level level)
 {
 	return level <= g_level;
@@ -60,8 +67,13 @@ void sg_log(enum sg_log_level level, const char *component, const char *id, cons
 			fputs(sb.data, stderr);
 		sg_strbuf_free(&sb);
 	} else if (id) {
-		fprintf(stderr, "%s %s %s '%s': %s\n", ts, level_names[level], component, id, msg);
+		char cid[128];
+		snprintf(cid, sizeof(cid), "%s", id);
+		sg_log_clean(cid);
+		sg_log_clean(msg);
+		fprintf(stderr, "%s %s %s '%s': %s\n", ts, level_names[level], component, cid, msg);
 	} else {
+		sg_log_clean(msg);
 		fprintf(stderr, "%s %s %s: %s\n", ts, level_names[level], component, msg);
 	}
 }

@@ -9,6 +9,10 @@
  * sg_log itself may be called from any thread (one fprintf per line). */
 void sg_log_set(enum sg_log_level level, enum sg_log_format format);
 int sg_log_enabled(enum sg_log_level level);
+/* Text lines are one event each: a control byte from a client (a newline in a room name)
+ * could forge a line. Replaces every byte below 0x20 and 0x7f with '?', in place. JSON
+ * lines escape them instead. */
+void sg_log_clean(char *s);
 
 /* Logs "component 'id': message". `id` may be NULL. */
 void sg_log(enum sg_log_level level, const char *component, const char *id, const char *fmt, ...)

@@ -1,6 +1,7 @@
 /* test_core.c - templates, JSON scalars, constant-time comparison and frame buffers. */
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../src/buf.h"
+#include "../../src/log.h"
 #include "../../src/middleware.h"
 #include "../../src/strbuf.h"
 #include "../../src/template.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- templates ----------------------------------------------------------------------- */
 
@@ -69,6 +71,32 @@ static char *expand(struct fake_ctx *ctx, const char *tpl)
 	sg_strbuf_free(&sb);
 	return out;
 }
+
+/* A text log line is one event: a newline (or any control byte) in a client's string,
+ * say a room name, must not start a forged line. */
+START_TEST(log_text_one_line)
+{
+	char buf[2048];
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	ck_assert_ptr_nonnull(tmp);
+	fflush(stderr);
+	ck_assert_int_ge(dup2(fileno(tmp), 2), 0);
+	sg_log_set(SG_LOG_INFO, SG_LOG_TEXT);
+	sg_log(SG_LOG_WARN, "sio", "id\n1", "room '%s' refused", "x\n2026-01-01T00:00:00.000Z error forged\r\x7f");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(buf, 1, sizeof(buf) - 1, tmp);
+	buf[n] = '\0';
+	fclose(tmp);
+	ck_assert_ptr_nonnull(strstr(buf, "warn sio 'id?1': room 'x?2026-01-01T00:00:00.000Z error forged?" "?' refused\n"));
+	ck_assert_ptr_eq(strchr(buf, '\n'), buf + n - 1);
+}
+END_TEST
 
 START_TEST(template_valid)
 {
@@ -416,6 +444,10 @@ static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
 	TCase *tc;
+
+	tc = tcase_create("log");
+	tcase_add_test(tc, log_text_one_line);
+	suite_add_tcase(s, tc);
 
 	tc = tcase_create("template");
 	tcase_add_test(tc, template_valid);
