@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	const char *path = getenv("SIOGATE_CONFIG");
 	char err[SG_CONFIG_ERR_MAX];
 	struct sg_config *cfg = NULL;
-	int check_only = 0, opt, rc;
+	int check_only = 0, opt, rc, v6;
 	struct sigaction sa;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
@@ -127,8 +127,9 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 
 	cfg = (struct sg_config *)sg_gateway_config(g_gateway);
-	sg_info("siogate", NULL, "siogate %s listening on %s:%d%s (config %s, %zu namespace(s))",
-		PACKAGE_VERSION, cfg->server.host, sg_server_port(sg_gateway_server(g_gateway)),
+	v6 = strchr(cfg->server.host, ':') != NULL;
+	sg_info("siogate", NULL, "siogate %s listening on %s%s%s:%d%s (config %s, %zu namespace(s))",
+		PACKAGE_VERSION, v6 ? "[" : "", cfg->server.host, v6 ? "]" : "", sg_server_port(sg_gateway_server(g_gateway)),
 		cfg->server.path, path, cfg->n_namespaces);
 	rc = sg_gateway_run(g_gateway);
 	sg_gateway_destroy(g_gateway);

@@ -1,9 +1,13 @@
 /* server.c - owns the lws context; routes each connection to its Engine.IO endpoint. */
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,7 +30,14 @@ struct sg_server {
 	size_t n_conns;   /* accepted connections open now */
 	size_t max_conns; /* server.max_connections, capped below the open-file limit */
 	int full;         /* at max_conns since the last warning */
+	struct sg_stats *stats; /* connections refused; NULL until set */
+	/* The numeric addresses the vhosts bind: lws keeps the iface pointer for the vhost's
+	 * life, which a reload's config would not outlive. */
+	char addr[INET6_ADDRSTRLEN], admin_addr[INET6_ADDRSTRLEN];
 };
+
+/* "%s%s%s" arguments that print an IPv6 address in brackets, as listen strings write it. */
+#define BRACKETS(h) strchr((h), ':') ? "[" : "", (h), strchr((h), ':') ? "]" : ""
 
 /* File descriptors kept free of client connections: broker sockets, logs, plugins. */
 #define FD_RESERVE 64
@@ -187,23 +198,72 @@ static void lws_log_emit(int level, const char *line)
 	sg_log(level == LLL_ERR ? SG_LOG_ERROR : SG_LOG_WARN, "lws", NULL, "%s", buf);
 }
 
-/* The settings every listener (vhost) shares: where it listens, and our protocols. */
-static void listener_info(struct lws_context_creation_info *info, struct sg_server *srv,
-			  const char *host, int port, const char *name)
+int sg_server_resolve(const char *host, int *family, char out[INET6_ADDRSTRLEN])
 {
+	struct addrinfo hints, *res, *ai, *pick = NULL;
+	const void *a;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return -1;
+	/* A name with both families binds its IPv4 address, as ":port" means IPv4. */
+	for (ai = res; ai; ai = ai->ai_next)
+		if ((ai->ai_family == AF_INET && (!pick || pick->ai_family != AF_INET)) ||
+		    (ai->ai_family == AF_INET6 && !pick))
+			pick = ai;
+	if (!pick) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	*family = pick->ai_family;
+	a = pick->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+				       : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+	inet_ntop(pick->ai_family, a, out, INET6_ADDRSTRLEN);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* The settings every listener (vhost) shares: where it listens, and our protocols.
+ * libwebsockets 4.1 builds with IPv6 binds an AF_INET6 socket unless the vhost disables
+ * IPv6, and then parses an IPv4 iface into the wrong bytes of a sockaddr_in6: "127.0.0.1"
+ * became [::]. So an IPv4 address gets an IPv4-only vhost, and an IPv6 one a V6ONLY
+ * socket: each listener binds exactly the address configured. Returns -1 when the host
+ * does not resolve. */
+static int listener_info(struct lws_context_creation_info *info, struct sg_server *srv,
+			 const char *host, int port, const char *name, char addr[INET6_ADDRSTRLEN])
+{
+	int family;
+
 	memset(info, 0, sizeof(*info));
+	if (sg_server_resolve(host, &family, addr) < 0) {
+		sg_err("server", NULL, "cannot listen on %s%s%s:%d: the host name does not resolve",
+		       BRACKETS(host), port);
+		return -1;
+	}
 	info->port = port;
-	info->iface = strcmp(host, "0.0.0.0") ? host : NULL;
+	info->options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	if (family == AF_INET) {
+		info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+		info->iface = strcmp(addr, "0.0.0.0") ? addr : NULL;
+	} else {
+		info->options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+		info->iface = addr;
+	}
 	info->protocols = protocols;
 	info->user = srv;
 	info->vhost_name = name;
+	return 0;
 }
 
 static struct lws_vhost *create_admin_vhost(struct sg_server *srv, const struct sg_server_config *cfg)
 {
 	struct lws_context_creation_info info;
 
-	listener_info(&info, srv, cfg->admin_host, cfg->admin_port, "siogate-admin");
+	if (listener_info(&info, srv, cfg->admin_host, cfg->admin_port, "siogate-admin", srv->admin_addr) < 0)
+		return NULL;
 	info.keepalive_timeout = 5;
 	info.timeout_secs = 10;
 	return lws_create_vhost(srv->ctx, &info);
@@ -249,8 +309,12 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 		return NULL;
 	}
 
-	listener_info(&info, srv, cfg->host, cfg->port, "siogate");
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (listener_info(&info, srv, cfg->host, cfg->port, "siogate", srv->addr) < 0) {
+		lws_context_destroy(srv->ctx);
+		free(srv);
+		return NULL;
+	}
+	info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.max_http_header_data = 16384;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
@@ -264,15 +328,15 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	}
 	srv->vhost = lws_create_vhost(srv->ctx, &info);
 	if (!srv->vhost) {
-		sg_err("server", NULL, "cannot listen on %s:%d (address in use, or bad TLS files?)",
-		       cfg->host, cfg->port);
+		sg_err("server", NULL, "cannot listen on %s%s%s:%d (address in use, not an address of this "
+		       "host, or bad TLS files?)", BRACKETS(cfg->host), cfg->port);
 		lws_context_destroy(srv->ctx);
 		free(srv);
 		return NULL;
 	}
 	if (cfg->admin_host && !(srv->admin_vhost = create_admin_vhost(srv, cfg))) {
-		sg_err("server", NULL, "cannot listen on %s:%d for server.admin_listen (address in use, "
-		       "or not an address of this host?)", cfg->admin_host, cfg->admin_port);
+		sg_err("server", NULL, "cannot listen on %s%s%s:%d for server.admin_listen (address in use, "
+		       "or not an address of this host?)", BRACKETS(cfg->admin_host), cfg->admin_port);
 		lws_context_destroy(srv->ctx);
 		free(srv);
 		return NULL;

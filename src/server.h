@@ -3,6 +3,7 @@
 #define SG_SERVER_H
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
 
 #include "config.h"
 #include "eio.h"
@@ -34,6 +35,11 @@ void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), voi
 int sg_server_port(struct sg_server *srv);
 /* The admin listener's port (server.admin_listen), or 0 without one. */
 int sg_server_admin_port(struct sg_server *srv);
+
+/* The numeric address a listen host binds: an address as is, a host name's first IPv4
+ * address (else its first IPv6 one). *family is AF_INET or AF_INET6. Returns 0, or -1
+ * when the name does not resolve. */
+int sg_server_resolve(const char *host, int *family, char out[INET6_ADDRSTRLEN]);
 
 /* Runs the loop until sg_server_stop(); returns 0. */
 int sg_server_run(struct sg_server *srv);
