@@ -2,14 +2,19 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "middleware.h"
@@ -30,7 +35,6 @@ struct sg_server {
 	size_t n_conns;   /* accepted connections open now */
 	size_t max_conns; /* server.max_connections, capped below the open-file limit */
 	int full;         /* at max_conns since the last warning */
-	struct sg_stats *stats; /* connections refused; NULL until set */
 	/* The numeric addresses the vhosts bind: lws keeps the iface pointer for the vhost's
 	 * life, which a reload's config would not outlive. */
 	char addr[INET6_ADDRSTRLEN], admin_addr[INET6_ADDRSTRLEN];
@@ -428,4 +432,119 @@ void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), 
 			break;
 	}
 	lws_sul_cancel(&tick);
+}
+
+/* ---------------------------------------------------------------- the probe (--health) */
+
+/* Waits for `events` on fd until the deadline; returns 1 when ready, 0 on timeout. */
+static int wait_fd(int fd, short events, long long deadline)
+{
+	struct pollfd p = {fd, events, 0};
+	long long left;
+	int n;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return 1;
+		if (n == 0 || errno != EINTR)
+			return 0;
+	}
+}
+
+int sg_server_probe(const struct sg_server_config *cfg, const char *path, unsigned timeout_ms,
+		    char *why, size_t len)
+{
+	const char *host = cfg->admin_host ? cfg->admin_host : cfg->host;
+	int port = cfg->admin_host ? cfg->admin_port : cfg->port;
+	long long deadline = now_ms() + timeout_ms;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char addr[INET6_ADDRSTRLEN], req[256], resp[64];
+	size_t got = 0;
+	int family, fd, err = 0, status = 0;
+	socklen_t err_len = sizeof(err);
+
+	if (!cfg->admin_host && cfg->tls_cert) {
+		snprintf(why, len, "the listener speaks TLS (server.tls) and there is no server.admin_listen: "
+			 "the probe speaks plain HTTP, so set admin_listen (e.g. \"127.0.0.1:9090\")");
+		return -1;
+	}
+	if (sg_server_resolve(host, &family, addr) < 0) {
+		snprintf(why, len, "%s does not resolve", host);
+		return -1;
+	}
+	/* A wildcard listener is probed on this host's loopback of the same family. */
+	if (!strcmp(addr, "0.0.0.0"))
+		strcpy(addr, "127.0.0.1");
+	else if (!strcmp(addr, "::"))
+		strcpy(addr, "::1");
+	memset(&sa, 0, sizeof(sa));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &in->sin_addr);
+		sa_len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		sa_len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(why, len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS) {
+		err = errno;
+	} else if (!wait_fd(fd, POLLOUT, deadline)) {
+		snprintf(why, len, "%s%s%s:%d: no connection within %u ms", BRACKETS(addr), port, timeout_ms);
+		goto fail;
+	} else {
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len);
+	}
+	if (err) {
+		snprintf(why, len, "%s%s%s:%d: %s", BRACKETS(addr), port, strerror(err));
+		goto fail;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nConnection: close\r\n\r\n",
+		 path, BRACKETS(addr), port);
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		snprintf(why, len, "%s%s%s:%d: cannot send the request", BRACKETS(addr), port);
+		goto fail;
+	}
+	/* Only the status line matters: "HTTP/1.1 200 OK". */
+	while (got < sizeof(resp) - 1 && !memchr(resp, '\n', got)) {
+		ssize_t n;
+
+		if (!wait_fd(fd, POLLIN, deadline)) {
+			snprintf(why, len, "%s%s%s:%d: no answer to GET %s within %u ms", BRACKETS(addr), port, path,
+				 timeout_ms);
+			goto fail;
+		}
+		n = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	resp[got] = '\0';
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
+		snprintf(why, len, "%s%s%s:%d: not an HTTP answer to GET %s", BRACKETS(addr), port, path);
+		goto fail;
+	}
+	close(fd);
+	if (status != 200) {
+		snprintf(why, len, "%s%s%s:%d: GET %s answered %d", BRACKETS(addr), port, path, status);
+		return -1;
+	}
+	return 0;
+fail:
+	close(fd);
+	return -1;
 }

@@ -41,6 +41,13 @@ int sg_server_admin_port(struct sg_server *srv);
  * when the name does not resolve. */
 int sg_server_resolve(const char *host, int *family, char out[INET6_ADDRSTRLEN]);
 
+/* The container probe (siogate --health/--ready): GET `path` over plain HTTP from the
+ * listener that serves the probes (admin_listen if set, else listen; a wildcard address is
+ * reached on the loopback), bounded by timeout_ms. Returns 0 on a 200, else -1 with a
+ * one-line reason in `why`. A TLS main listener without admin_listen is refused (why says so). */
+int sg_server_probe(const struct sg_server_config *cfg, const char *path, unsigned timeout_ms,
+		    char *why, size_t len);
+
 /* Runs the loop until sg_server_stop(); returns 0. */
 int sg_server_run(struct sg_server *srv);
 /* Asks the loop to return. Safe from any thread and from a signal handler. */

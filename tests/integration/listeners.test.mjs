@@ -153,3 +153,55 @@ describe('listen addresses', () => {
 		assert.match(r.stderr, /cannot listen on 192\.0\.2\.1:\d+ \(/);
 	});
 });
+
+describe('siogate --health and --ready', () => {
+	const probe = (flag, file) => runSiogate([flag, '-c', file]);
+
+	it('without admin_listen: probes the main listener; 0 while running, 1 with a reason after', T(), async () => {
+		const port = await freePort();
+		const d = await startOn({ listen: `:${port}` }, port);
+		try {
+			for (const flag of ['--health', '--ready']) {
+				const r = await probe(flag, d.file);
+				assert.equal(r.code, 0, `${flag}: ${r.stderr}`);
+				assert.equal(r.stderr, '');
+			}
+		} finally {
+			await stop(d);
+		}
+		const r = await probe('--health', d.file);
+		assert.equal(r.code, 1);
+		assert.match(r.stderr, new RegExp(`^siogate: healthz: 127\\.0\\.0\\.1:${port}: .*refused\\n$`, 'i'));
+	});
+
+	it('with admin_listen: probes the admin listener, not the main one (which answers 404 there)', T(), async () => {
+		const [port, admin] = [await freePort(), await freePort()];
+		const d = await startOn({ listen: `${HOST}:${port}`, admin_listen: `${HOST}:${admin}` }, port);
+		try {
+			const r = await probe('--health', d.file);
+			assert.equal(r.code, 0, r.stderr);
+			// The same daemon seen through a config whose admin port is wrong: not healthy.
+			const wrong = writeConfig({ server: { listen: `${HOST}:${port}`, admin_listen: `${HOST}:${await freePort()}` } }, 'wrong');
+			const w = await probe('--health', wrong);
+			assert.equal(w.code, 1);
+			assert.match(w.stderr, /^siogate: healthz: 127\.0\.0\.1:\d+: .*refused\n$/i);
+		} finally {
+			await stop(d);
+		}
+		assert.equal((await probe('--health', d.file)).code, 1);
+	});
+
+	it('a TLS listener without admin_listen is refused with the way out', T(), async () => {
+		const file = writeConfig({ server: { listen: `${HOST}:${await freePort()}`, tls: { cert: '/nonexistent.pem', key: '/nonexistent.key' } } }, 'tls');
+		const r = await probe('--health', file);
+		assert.equal(r.code, 1);
+		assert.match(r.stderr, /^siogate: healthz: the listener speaks TLS .* set admin_listen/);
+	});
+
+	it('--help lists them', T(), async () => {
+		const r = await runSiogate(['--help']);
+		assert.equal(r.code, 0);
+		assert.match(r.stdout, /^ {6}--health {8}probe the running daemon's \/healthz/m);
+		assert.match(r.stdout, /^ {6}--ready {9}the same for \/readyz$/m);
+	});
+});
