@@ -123,6 +123,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 		goto fail;
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
 	sg_server_set_wake_handler(gw->server, wake, gw);
+	sg_server_set_stats(gw->server, &gw->stats);
 	sg_server_set_http_handler(gw->server, admin_http, gw);
 	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {
 		sg_err("siogate", NULL, "%s", err);

@@ -35,6 +35,7 @@ struct sg_server {
 	size_t n_conns;   /* accepted connections open now */
 	size_t max_conns; /* server.max_connections, capped below the open-file limit */
 	int full;         /* at max_conns since the last warning */
+	struct sg_stats *stats; /* connections refused; NULL until set */
 	/* The numeric addresses the vhosts bind: lws keeps the iface pointer for the vhost's
 	 * life, which a reload's config would not outlive. */
 	char addr[INET6_ADDRSTRLEN], admin_addr[INET6_ADDRSTRLEN];
@@ -106,6 +107,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		 * where lws would spin on accept() failing with EMFILE. */
 		if (srv->n_conns < srv->max_conns)
 			return 0;
+		if (srv->stats)
+			srv->stats->connections_refused++;
 		if (!srv->full)
 			sg_warn("server", NULL, "%zu connections open (server.max_connections): "
 				"closing new ones until some end", srv->n_conns);
@@ -369,6 +372,11 @@ void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, vo
 {
 	srv->http_fn = fn;
 	srv->http_ud = ud;
+}
+
+void sg_server_set_stats(struct sg_server *srv, struct sg_stats *stats)
+{
+	srv->stats = stats;
 }
 
 void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), void *ud)
