@@ -822,24 +822,16 @@ int sg_bridges_flushed(const struct sg_bridges *b)
 	return !b || !b->open_tickets;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms)
 {
-	long long deadline = mono_ms() + drain_ms;
+	double deadline = mono_seconds() + drain_ms / 1000.0;
 
 	if (!b || b->halted)
 		return;
 	b->stopped = b->halted = 1;
 	/* One budget for them all: each flush gets what the ones before it left. */
 	for (size_t i = 0; i < b->n_hosts; i++) {
-		long long left = deadline - mono_ms();
+		double left = (deadline - mono_seconds()) * 1000;
 
 		if (b->hosts[i]->started)
 			b->hosts[i]->pl->p->stop(b->hosts[i]->inst, left > 0 ? (unsigned)left : 0);
