@@ -82,7 +82,9 @@ struct sg_bridges {
 	struct sg_metrics *metrics;    /* counters and gauges: the gateway's, or own_metrics */
 	int own_metrics;
 	char instance_id[64];
-	int stopped;
+	int stopped;                   /* no new upstream messages: the drain has begun */
+	int halted;                    /* the plugins' stop() ran */
+	size_t open_tickets;           /* upstream messages not completed yet (loop thread) */
 };
 
 /* The daemon of a build tree (src/siogate where it was built, not an installed copy) loads
@@ -528,6 +530,8 @@ static void h_complete(struct sg_host *h, struct sg_bridge_ticket *t, const json
 	t->magic = 0;
 	free(t->nsp);
 	free(t);
+	if (b->open_tickets)
+		b->open_tickets--;
 }
 
 static void h_set_ready(struct sg_host *h, int ready, const char *reason)
@@ -693,8 +697,10 @@ static int app_event(void *ud, struct sg_socket *s, const char *event, json_t *a
 	ev.claims = sg_socket_claims(s);
 	ev.query = sg_eio_session_query_json(sg_socket_session(s));
 	ev.wants_ack = ack_id >= 0;
+	b->open_tickets++; /* before publish(): it may complete the ticket at once */
 	rc = bd->host->pl->p->publish(bd->host->inst, bd->id, &ev, t);
 	if (rc == 1) {
+		b->open_tickets--;
 		t->magic = 0;
 		free(t->nsp);
 		free(t);
@@ -824,14 +830,31 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 	return 0;
 }
 
+void sg_bridges_quiesce(struct sg_bridges *b)
+{
+	if (b)
+		b->stopped = 1;
+}
+
+int sg_bridges_flushed(const struct sg_bridges *b)
+{
+	return !b || !b->open_tickets;
+}
+
 void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms)
 {
-	if (!b || b->stopped)
+	double deadline = mono_seconds() + drain_ms / 1000.0;
+
+	if (!b || b->halted)
 		return;
-	b->stopped = 1;
-	for (size_t i = 0; i < b->n_hosts; i++)
+	b->stopped = b->halted = 1;
+	/* One budget for them all: each flush gets what the ones before it left. */
+	for (size_t i = 0; i < b->n_hosts; i++) {
+		double left = (deadline - mono_seconds()) * 1000;
+
 		if (b->hosts[i]->started)
-			b->hosts[i]->pl->p->stop(b->hosts[i]->inst, drain_ms);
+			b->hosts[i]->pl->p->stop(b->hosts[i]->inst, left > 0 ? (unsigned)left : 0);
+	}
 	/* What the plugins posted before they stopped still runs (it may complete tickets). */
 	if (b->ctx)
 		sg_bridges_run_posted(b);

@@ -34,7 +34,13 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 		     struct sg_stats *stats, char err[SG_CONFIG_ERR_MAX]);
 /* Runs what plugin threads posted (the server's wake handler). Loop thread. */
 void sg_bridges_run_posted(void *b);
-/* Stops every instance (flushing upstream messages for at most drain_ms). */
+/* Begins a drain while the loop still runs: client events get an error ack ("the gateway
+ * is shutting down"); what was taken goes on to the brokers, its acks as usual. */
+void sg_bridges_quiesce(struct sg_bridges *b);
+/* 1 when every upstream message taken was completed (acked, or failed). Loop thread. */
+int sg_bridges_flushed(const struct sg_bridges *b);
+/* Stops every instance: their flushes share one budget of drain_ms (each plugin's stop()
+ * gets what the ones before it left); what is still unconfirmed then gets an error ack. */
 void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms);
 void sg_bridges_destroy(struct sg_bridges *b); /* stops if needed; NULL is a no-op */
 

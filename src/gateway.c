@@ -41,7 +41,11 @@ static void wake(void *ud)
 
 	if (gw->reload_requested) {
 		gw->reload_requested = 0;
-		reload(gw);
+		/* Not while draining: a reload would start new bridges on the way out. */
+		if (gw->stopping)
+			sg_warn("siogate", NULL, "reload requested during the shutdown: ignored");
+		else
+			reload(gw);
 	}
 	sg_bridges_run_posted(gw->bridges);
 }
@@ -122,6 +126,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 		goto fail;
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
 	sg_server_set_wake_handler(gw->server, wake, gw);
+	sg_server_set_stats(gw->server, &gw->stats);
 	sg_server_set_http_handler(gw->server, admin_http, gw);
 	sg_bridges_set_metrics(gw->bridges, gw->metrics);
 	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {
@@ -259,29 +264,54 @@ static int drained(void *ud)
 	return sg_eio_idle(gw->eio);
 }
 
-static unsigned long long now_ms(void)
+static int bridges_flushed(void *ud)
+{
+	struct sg_gateway *gw = ud;
+
+	return sg_bridges_flushed(gw->bridges);
+}
+
+static long long now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* What is left of the drain budget, in ms (0 once it is spent). */
+static unsigned left_ms(long long deadline)
+{
+	long long left = deadline - now_ms();
+
+	return left > 0 ? (unsigned)left : 0;
+}
+
+/* The time the clients get to receive their goodbye when the bridges used the budget up. */
+#define MIN_CLIENT_DRAIN_MS 100
 
 int sg_gateway_run(struct sg_gateway *gw)
 {
-	unsigned long long start, spent;
+	long long deadline;
 	unsigned left;
 
 	sg_server_run(gw->server);
-	gw->stopping = 1;
-	/* Upstream messages in flight are flushed first, so their acks still reach clients. */
+	gw->stopping = 1; /* /readyz answers 503 from here on; /healthz still 200 */
+	/* One budget for the whole drain: what the bridges' flush uses, the clients lose. */
+	deadline = now_ms() + gw->cfg->server.drain_timeout_ms;
+	/* Upstream messages in flight are flushed first, so their acks still reach clients.
+	 * The loop keeps serving meanwhile: the brokers' confirmations arrive through it (as
+	 * bridge posts) and the probes still answer. New client events get an error ack. */
 	if (sg_bridges_count(gw->bridges))
 		sg_info("siogate", NULL, "shutting down: flushing %zu bridge(s)", sg_bridges_count(gw->bridges));
-	/* One budget for the whole drain: what the bridges' flush uses, the clients lose. */
-	start = now_ms();
-	sg_bridges_stop(gw->bridges, gw->cfg->server.drain_timeout_ms);
-	spent = now_ms() - start;
-	left = spent >= gw->cfg->server.drain_timeout_ms ? 100 : gw->cfg->server.drain_timeout_ms - (unsigned)spent;
+	sg_bridges_quiesce(gw->bridges);
+	if (!sg_bridges_flushed(gw->bridges))
+		sg_server_drain(gw->server, left_ms(deadline), bridges_flushed, gw);
+	/* Whatever is still unconfirmed gets its error ack here. */
+	sg_bridges_stop(gw->bridges, left_ms(deadline));
+	left = left_ms(deadline);
+	if (left < MIN_CLIENT_DRAIN_MS)
+		left = MIN_CLIENT_DRAIN_MS;
 	sg_info("siogate", NULL, "shutting down: disconnecting %zu client(s)",
 		sg_sio_client_count(gw->sio));
 	sg_sio_close_all(gw->sio, "server shutting down");

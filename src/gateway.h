@@ -28,8 +28,10 @@ int sg_gateway_add_endpoint(struct sg_gateway *gw, struct sg_eio *e);
  * request headers middleware needs; it must outlive the options. */
 void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o, char **headers, size_t max);
 
-/* Runs until sg_gateway_stop(), then disconnects every client cleanly and waits up to
- * server.drain_timeout_ms for their transports to flush. Returns 0. */
+/* Runs until sg_gateway_stop(), then drains within one server.drain_timeout_ms budget:
+ * the loop keeps serving (/readyz 503, /healthz 200) while the bridges flush what clients
+ * sent, the rest gets an error ack, then every client is disconnected cleanly and their
+ * transports flush in what is left (at least 100 ms). Returns 0. */
 int sg_gateway_run(struct sg_gateway *gw);
 /* Safe from a signal handler. */
 void sg_gateway_stop(struct sg_gateway *gw);

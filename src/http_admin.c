@@ -74,6 +74,10 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 			      "# TYPE siogate_acks_total counter\n"
 			      "siogate_acks_total{result=\"ok\"} %llu\nsiogate_acks_total{result=\"error\"} %llu\n",
 			  (unsigned long long)st->acks_ok, (unsigned long long)st->acks_error);
+	sg_strbuf_appendf(sb, "# HELP siogate_connections_refused_total TCP connections closed at once, by reason.\n"
+			      "# TYPE siogate_connections_refused_total counter\n"
+			      "siogate_connections_refused_total{reason=\"max_connections\"} %llu\n",
+			  (unsigned long long)st->connections_refused);
 	metric(sb, "siogate_broadcasts_total", "counter", "Packets encoded once for a room broadcast.", (double)st->broadcasts);
 	sg_strbuf_appendf(sb, "# HELP siogate_room_joins_refused_total Joins of a room named like another "
 			      "socket's id, refused, by who asked.\n# TYPE siogate_room_joins_refused_total counter\n"

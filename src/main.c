@@ -16,6 +16,8 @@
 #define SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG SYSCONFDIR "/siogate/siogate.json"
+/* --health / --ready give up after this: a container probe must not hang. */
+#define PROBE_TIMEOUT_MS 3000
 
 /* The one global: the signal handlers need to reach the loop. */
 static struct sg_gateway *g_gateway;
@@ -37,11 +39,14 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: siogate [-c FILE] [--check-config]\n"
+		"Usage: siogate [-c FILE] [--check-config | --health | --ready]\n"
 		"A Socket.IO gateway that bridges namespaces and rooms to message brokers.\n\n"
 		"  -c, --config FILE   configuration file (default: $SIOGATE_CONFIG, else %s)\n"
 		"                      bridge plugins are found in $SIOGATE_PLUGIN_PATH, else %s\n"
 		"      --check-config  validate the configuration and exit (0 when valid)\n"
+		"      --health        probe the running daemon's /healthz (on admin_listen if set,\n"
+		"                      else listen) and exit 0 when it answers 200 (container HEALTHCHECK)\n"
+		"      --ready         the same for /readyz\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n",
 		DEFAULT_CONFIG, SG_PLUGIN_DIR);
@@ -52,6 +57,8 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 'C'},
+		{"health", no_argument, NULL, 'H'},
+		{"ready", no_argument, NULL, 'R'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -59,7 +66,8 @@ int main(int argc, char **argv)
 	const char *path = getenv("SIOGATE_CONFIG");
 	char err[SG_CONFIG_ERR_MAX];
 	struct sg_config *cfg = NULL;
-	int check_only = 0, opt, rc;
+	const char *probe = NULL;
+	int check_only = 0, opt, rc, v6;
 	struct sigaction sa;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
@@ -69,6 +77,12 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check_only = 1;
+			break;
+		case 'H':
+			probe = "/healthz";
+			break;
+		case 'R':
+			probe = "/readyz";
 			break;
 		case 'V':
 			printf("siogate %s\n", PACKAGE_VERSION);
@@ -93,6 +107,15 @@ int main(int argc, char **argv)
 	if (!cfg) {
 		fprintf(stderr, "siogate: invalid configuration: %s\n", err);
 		return 1;
+	}
+	if (probe) {
+		char why[256];
+
+		rc = sg_server_probe(&cfg->server, probe, PROBE_TIMEOUT_MS, why, sizeof(why));
+		sg_config_destroy(cfg);
+		if (rc)
+			fprintf(stderr, "siogate: %s: %s\n", probe + 1, why);
+		return rc ? 1 : 0;
 	}
 	if (check_only) {
 		/* The bridge plugins validate their own objects: load them too. */
@@ -127,8 +150,9 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 
 	cfg = (struct sg_config *)sg_gateway_config(g_gateway);
-	sg_info("siogate", NULL, "siogate %s listening on %s:%d%s (config %s, %zu namespace(s))",
-		PACKAGE_VERSION, cfg->server.host, sg_server_port(sg_gateway_server(g_gateway)),
+	v6 = strchr(cfg->server.host, ':') != NULL;
+	sg_info("siogate", NULL, "siogate %s listening on %s%s%s:%d%s (config %s, %zu namespace(s))",
+		PACKAGE_VERSION, v6 ? "[" : "", cfg->server.host, v6 ? "]" : "", sg_server_port(sg_gateway_server(g_gateway)),
 		cfg->server.path, path, cfg->n_namespaces);
 	rc = sg_gateway_run(g_gateway);
 	sg_gateway_destroy(g_gateway);

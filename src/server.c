@@ -1,11 +1,20 @@
 /* server.c - owns the lws context; routes each connection to its Engine.IO endpoint. */
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "middleware.h"
@@ -26,7 +35,14 @@ struct sg_server {
 	size_t n_conns;   /* accepted connections open now */
 	size_t max_conns; /* server.max_connections, capped below the open-file limit */
 	int full;         /* at max_conns since the last warning */
+	struct sg_stats *stats; /* connections refused; NULL until set */
+	/* The numeric addresses the vhosts bind: lws keeps the iface pointer for the vhost's
+	 * life, which a reload's config would not outlive. */
+	char addr[INET6_ADDRSTRLEN], admin_addr[INET6_ADDRSTRLEN];
 };
+
+/* "%s%s%s" arguments that print an IPv6 address in brackets, as listen strings write it. */
+#define BRACKETS(h) strchr((h), ':') ? "[" : "", (h), strchr((h), ':') ? "]" : ""
 
 /* File descriptors kept free of client connections: broker sockets, logs, plugins. */
 #define FD_RESERVE 64
@@ -91,6 +107,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		 * where lws would spin on accept() failing with EMFILE. */
 		if (srv->n_conns < srv->max_conns)
 			return 0;
+		if (srv->stats)
+			srv->stats->connections_refused++;
 		if (!srv->full)
 			sg_warn("server", NULL, "%zu connections open (server.max_connections): "
 				"closing new ones until some end", srv->n_conns);
@@ -187,23 +205,72 @@ static void lws_log_emit(int level, const char *line)
 	sg_log(level == LLL_ERR ? SG_LOG_ERROR : SG_LOG_WARN, "lws", NULL, "%s", buf);
 }
 
-/* The settings every listener (vhost) shares: where it listens, and our protocols. */
-static void listener_info(struct lws_context_creation_info *info, struct sg_server *srv,
-			  const char *host, int port, const char *name)
+int sg_server_resolve(const char *host, int *family, char out[INET6_ADDRSTRLEN])
 {
+	struct addrinfo hints, *res, *ai, *pick = NULL;
+	const void *a;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return -1;
+	/* A name with both families binds its IPv4 address, as ":port" means IPv4. */
+	for (ai = res; ai; ai = ai->ai_next)
+		if ((ai->ai_family == AF_INET && (!pick || pick->ai_family != AF_INET)) ||
+		    (ai->ai_family == AF_INET6 && !pick))
+			pick = ai;
+	if (!pick) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	*family = pick->ai_family;
+	a = pick->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+				       : (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+	inet_ntop(pick->ai_family, a, out, INET6_ADDRSTRLEN);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* The settings every listener (vhost) shares: where it listens, and our protocols.
+ * libwebsockets 4.1 builds with IPv6 binds an AF_INET6 socket unless the vhost disables
+ * IPv6, and then parses an IPv4 iface into the wrong bytes of a sockaddr_in6: "127.0.0.1"
+ * became [::]. So an IPv4 address gets an IPv4-only vhost, and an IPv6 one a V6ONLY
+ * socket: each listener binds exactly the address configured. Returns -1 when the host
+ * does not resolve. */
+static int listener_info(struct lws_context_creation_info *info, struct sg_server *srv,
+			 const char *host, int port, const char *name, char addr[INET6_ADDRSTRLEN])
+{
+	int family;
+
 	memset(info, 0, sizeof(*info));
+	if (sg_server_resolve(host, &family, addr) < 0) {
+		sg_err("server", NULL, "cannot listen on %s%s%s:%d: the host name does not resolve",
+		       BRACKETS(host), port);
+		return -1;
+	}
 	info->port = port;
-	info->iface = strcmp(host, "0.0.0.0") ? host : NULL;
+	info->options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	if (family == AF_INET) {
+		info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+		info->iface = strcmp(addr, "0.0.0.0") ? addr : NULL;
+	} else {
+		info->options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+		info->iface = addr;
+	}
 	info->protocols = protocols;
 	info->user = srv;
 	info->vhost_name = name;
+	return 0;
 }
 
 static struct lws_vhost *create_admin_vhost(struct sg_server *srv, const struct sg_server_config *cfg)
 {
 	struct lws_context_creation_info info;
 
-	listener_info(&info, srv, cfg->admin_host, cfg->admin_port, "siogate-admin");
+	if (listener_info(&info, srv, cfg->admin_host, cfg->admin_port, "siogate-admin", srv->admin_addr) < 0)
+		return NULL;
 	info.keepalive_timeout = 5;
 	info.timeout_secs = 10;
 	return lws_create_vhost(srv->ctx, &info);
@@ -249,8 +316,12 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 		return NULL;
 	}
 
-	listener_info(&info, srv, cfg->host, cfg->port, "siogate");
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (listener_info(&info, srv, cfg->host, cfg->port, "siogate", srv->addr) < 0) {
+		lws_context_destroy(srv->ctx);
+		free(srv);
+		return NULL;
+	}
+	info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.max_http_header_data = 16384;
 	info.keepalive_timeout = 60;
 	info.timeout_secs = 30;
@@ -264,15 +335,15 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	}
 	srv->vhost = lws_create_vhost(srv->ctx, &info);
 	if (!srv->vhost) {
-		sg_err("server", NULL, "cannot listen on %s:%d (address in use, or bad TLS files?)",
-		       cfg->host, cfg->port);
+		sg_err("server", NULL, "cannot listen on %s%s%s:%d (address in use, not an address of this "
+		       "host, or bad TLS files?)", BRACKETS(cfg->host), cfg->port);
 		lws_context_destroy(srv->ctx);
 		free(srv);
 		return NULL;
 	}
 	if (cfg->admin_host && !(srv->admin_vhost = create_admin_vhost(srv, cfg))) {
-		sg_err("server", NULL, "cannot listen on %s:%d for server.admin_listen (address in use, "
-		       "or not an address of this host?)", cfg->admin_host, cfg->admin_port);
+		sg_err("server", NULL, "cannot listen on %s%s%s:%d for server.admin_listen (address in use, "
+		       "or not an address of this host?)", BRACKETS(cfg->admin_host), cfg->admin_port);
 		lws_context_destroy(srv->ctx);
 		free(srv);
 		return NULL;
@@ -301,6 +372,11 @@ void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, vo
 {
 	srv->http_fn = fn;
 	srv->http_ud = ud;
+}
+
+void sg_server_set_stats(struct sg_server *srv, struct sg_stats *stats)
+{
+	srv->stats = stats;
 }
 
 void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), void *ud)
@@ -364,4 +440,119 @@ void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), 
 			break;
 	}
 	lws_sul_cancel(&tick);
+}
+
+/* ---------------------------------------------------------------- the probe (--health) */
+
+/* Waits for `events` on fd until the deadline; returns 1 when ready, 0 on timeout. */
+static int wait_fd(int fd, short events, long long deadline)
+{
+	struct pollfd p = {fd, events, 0};
+	long long left;
+	int n;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		n = poll(&p, 1, (int)left);
+		if (n > 0)
+			return 1;
+		if (n == 0 || errno != EINTR)
+			return 0;
+	}
+}
+
+int sg_server_probe(const struct sg_server_config *cfg, const char *path, unsigned timeout_ms,
+		    char *why, size_t len)
+{
+	const char *host = cfg->admin_host ? cfg->admin_host : cfg->host;
+	int port = cfg->admin_host ? cfg->admin_port : cfg->port;
+	long long deadline = now_ms() + timeout_ms;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char addr[INET6_ADDRSTRLEN], req[256], resp[64];
+	size_t got = 0;
+	int family, fd, err = 0, status = 0;
+	socklen_t err_len = sizeof(err);
+
+	if (!cfg->admin_host && cfg->tls_cert) {
+		snprintf(why, len, "the listener speaks TLS (server.tls) and there is no server.admin_listen: "
+			 "the probe speaks plain HTTP, so set admin_listen (e.g. \"127.0.0.1:9090\")");
+		return -1;
+	}
+	if (sg_server_resolve(host, &family, addr) < 0) {
+		snprintf(why, len, "%s does not resolve", host);
+		return -1;
+	}
+	/* A wildcard listener is probed on this host's loopback of the same family. */
+	if (!strcmp(addr, "0.0.0.0"))
+		strcpy(addr, "127.0.0.1");
+	else if (!strcmp(addr, "::"))
+		strcpy(addr, "::1");
+	memset(&sa, 0, sizeof(sa));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &in->sin_addr);
+		sa_len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&sa;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		sa_len = sizeof(*in6);
+	}
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(why, len, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS) {
+		err = errno;
+	} else if (!wait_fd(fd, POLLOUT, deadline)) {
+		snprintf(why, len, "%s%s%s:%d: no connection within %u ms", BRACKETS(addr), port, timeout_ms);
+		goto fail;
+	} else {
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len);
+	}
+	if (err) {
+		snprintf(why, len, "%s%s%s:%d: %s", BRACKETS(addr), port, strerror(err));
+		goto fail;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nConnection: close\r\n\r\n",
+		 path, BRACKETS(addr), port);
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		snprintf(why, len, "%s%s%s:%d: cannot send the request", BRACKETS(addr), port);
+		goto fail;
+	}
+	/* Only the status line matters: "HTTP/1.1 200 OK". */
+	while (got < sizeof(resp) - 1 && !memchr(resp, '\n', got)) {
+		ssize_t n;
+
+		if (!wait_fd(fd, POLLIN, deadline)) {
+			snprintf(why, len, "%s%s%s:%d: no answer to GET %s within %u ms", BRACKETS(addr), port, path,
+				 timeout_ms);
+			goto fail;
+		}
+		n = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	resp[got] = '\0';
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) {
+		snprintf(why, len, "%s%s%s:%d: not an HTTP answer to GET %s", BRACKETS(addr), port, path);
+		goto fail;
+	}
+	close(fd);
+	if (status != 200) {
+		snprintf(why, len, "%s%s%s:%d: GET %s answered %d", BRACKETS(addr), port, path, status);
+		return -1;
+	}
+	return 0;
+fail:
+	close(fd);
+	return -1;
 }

@@ -3,9 +3,11 @@
 #define SG_SERVER_H
 
 #include <libwebsockets.h>
+#include <netinet/in.h>
 
 #include "config.h"
 #include "eio.h"
+#include "stats.h"
 
 struct sg_server;
 
@@ -28,12 +30,26 @@ void sg_server_destroy(struct sg_server *srv); /* NULL is a no-op; call before f
 int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e);
 void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, void *ud);
 struct lws_context *sg_server_context(struct sg_server *srv);
+/* Where refused connections are counted (borrowed; it must outlive the server). */
+void sg_server_set_stats(struct sg_server *srv, struct sg_stats *stats);
 /* Called on the loop thread after lws_cancel_service() woke the loop (bridge posts). */
 void sg_server_set_wake_handler(struct sg_server *srv, void (*fn)(void *ud), void *ud);
 /* The port actually bound (useful when the config asked for port 0). */
 int sg_server_port(struct sg_server *srv);
 /* The admin listener's port (server.admin_listen), or 0 without one. */
 int sg_server_admin_port(struct sg_server *srv);
+
+/* The numeric address a listen host binds: an address as is, a host name's first IPv4
+ * address (else its first IPv6 one). *family is AF_INET or AF_INET6. Returns 0, or -1
+ * when the name does not resolve. */
+int sg_server_resolve(const char *host, int *family, char out[INET6_ADDRSTRLEN]);
+
+/* The container probe (siogate --health/--ready): GET `path` over plain HTTP from the
+ * listener that serves the probes (admin_listen if set, else listen; a wildcard address is
+ * reached on the loopback), bounded by timeout_ms. Returns 0 on a 200, else -1 with a
+ * one-line reason in `why`. A TLS main listener without admin_listen is refused (why says so). */
+int sg_server_probe(const struct sg_server_config *cfg, const char *path, unsigned timeout_ms,
+		    char *why, size_t len);
 
 /* Runs the loop until sg_server_stop(); returns 0. */
 int sg_server_run(struct sg_server *srv);

@@ -33,6 +33,7 @@ struct sg_stats {
 	uint64_t delivery_buckets[SG_DELIVERY_BUCKETS + 1]; /* per bucket (not cumulative), +Inf last */
 	uint64_t delivery_count;
 	double delivery_seconds;        /* sum */
+	uint64_t connections_refused;   /* closed at accept: server.max_connections reached */
 };
 
 #endif

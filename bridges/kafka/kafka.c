@@ -834,27 +834,61 @@ static int start(void *inst, char *err, size_t len)
 	return 0;
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Leaves the group within the deadline: the close runs in librdkafka's background and its
+ * rebalance (the revocation) is served here. Past the deadline fini() destroys the consumer
+ * without the close, as with the brokers down. */
+#define CLOSE_POLL_MS 100
+static void close_consumer(struct kafka *k, long long deadline)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(k->consumer);
+	rd_kafka_error_t *error = q ? rd_kafka_consumer_close_queue(k->consumer, q) : NULL;
+
+	if (!q || error) {
+		k->api->log(k->host, SG_BRIDGE_LOG_WARN, "consumer close: %s",
+			    error ? rd_kafka_error_string(error) : "out of memory");
+		if (error)
+			rd_kafka_error_destroy(error);
+		k->skip_close = 1;
+	}
+	while (!k->skip_close && !rd_kafka_consumer_closed(k->consumer)) {
+		long long left = deadline - mono_ms();
+		rd_kafka_event_t *ev;
+
+		if (left <= 0) {
+			k->skip_close = 1;
+			k->api->log(k->host, SG_BRIDGE_LOG_WARN,
+				    "the drain budget ran out: the consumer leaves its group without a clean close");
+			break;
+		}
+		ev = rd_kafka_queue_poll(q, (int)(left < CLOSE_POLL_MS ? left : CLOSE_POLL_MS));
+		if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+			rebalance_cb(k->consumer, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), k);
+		if (ev)
+			rd_kafka_event_destroy(ev);
+	}
+	if (q)
+		rd_kafka_queue_destroy(q);
+}
+
 static void stop(void *inst, unsigned drain_ms)
 {
 	struct kafka *k = inst;
+	long long deadline = mono_ms() + drain_ms;
 
 	if (k->stopped)
 		return;
-	if (k->consumer) {
-		rd_kafka_queue_cb_event_enable(k->cq, NULL, NULL);
-		/* Leaving the group cleanly needs its coordinator: with the brokers down that
-		 * would block the shutdown, so fini() destroys without the close instead. */
-		if (k->consumer_up) {
-			rd_kafka_consumer_close(k->consumer);
-		} else {
-			k->skip_close = 1;
-			k->api->log(k->host, SG_BRIDGE_LOG_WARN,
-				    "stopping with the brokers down: the consumer leaves its group without a clean close");
-		}
-	}
 	k->stopped = 1;
 	if (k->producer) {
-		/* Flushing serves delivery reports right here, on the loop thread. */
+		/* First the producer: the acks clients wait for matter most. Flushing serves
+		 * delivery reports right here, on the loop thread. */
 		rd_kafka_flush(k->producer, (int)drain_ms);
 		rd_kafka_queue_cb_event_enable(k->pq, NULL, NULL);
 		/* What is left will not make it: fail it (its tickets get an error). */
@@ -863,6 +897,18 @@ static void stop(void *inst, unsigned drain_ms)
 		if (rd_kafka_outq_len(k->producer))
 			k->api->log(k->host, SG_BRIDGE_LOG_WARN, "%d message(s) still queued at shutdown",
 				    rd_kafka_outq_len(k->producer));
+	}
+	if (k->consumer) {
+		rd_kafka_queue_cb_event_enable(k->cq, NULL, NULL);
+		/* Leaving the group cleanly needs its coordinator: with the brokers down that
+		 * would block the shutdown, so fini() destroys without the close instead. */
+		if (k->consumer_up) {
+			close_consumer(k, deadline);
+		} else {
+			k->skip_close = 1;
+			k->api->log(k->host, SG_BRIDGE_LOG_WARN,
+				    "stopping with the brokers down: the consumer leaves its group without a clean close");
+		}
 	}
 }
 

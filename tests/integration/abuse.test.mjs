@@ -256,6 +256,8 @@ describe('server.max_connections', () => {
 			for (const c of held)
 				c.s.destroy();
 			await answers(gw, '/healthz to answer again', ms(5000));
+			// Connection MAX+1 and the /healthz above were refused, and counted.
+			assert.ok(await metric(gw, 'siogate_connections_refused_total{reason="max_connections"}') >= 2);
 			for (let round = 0; round < (VALGRIND ? 1 : 2); round++) {
 				await sleep(SETTLE);
 				const again = await idle(gw, MAX);
