@@ -13,6 +13,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "strbuf.h"
+#include "util/clock.h"
 
 int sg_consttime_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -285,10 +286,7 @@ struct http_call {
 
 static long long mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return sg_mono_ms();
 }
 
 static void cached_free(struct http_cached *e)

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "middleware.h"
+#include "util/clock.h"
 
 #define MAX_ENDPOINTS 8
 
@@ -414,14 +415,6 @@ void sg_server_stop(struct sg_server *srv)
 	lws_cancel_service(srv->ctx);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_drain_tick(lws_sorted_usec_list_t *sul)
 {
 	(void)sul; /* only here to wake lws_service() up */
@@ -429,11 +422,11 @@ static void on_drain_tick(lws_sorted_usec_list_t *sul)
 
 void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), void *ud)
 {
-	long long end = now_ms() + ms;
+	long long end = sg_mono_ms() + ms;
 	lws_sorted_usec_list_t tick;
 
 	memset(&tick, 0, sizeof(tick));
-	while (now_ms() < end && !(done && done(ud))) {
+	while (sg_mono_ms() < end && !(done && done(ud))) {
 		/* A short timer bounds each wait, so the deadline is honoured on a quiet loop. */
 		lws_sul_schedule(srv->ctx, 0, &tick, on_drain_tick, 20 * LWS_US_PER_MS);
 		if (lws_service(srv->ctx, 0) < 0)
@@ -452,7 +445,7 @@ static int wait_fd(int fd, short events, long long deadline)
 	int n;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - sg_mono_ms();
 		if (left <= 0)
 			return 0;
 		n = poll(&p, 1, (int)left);
@@ -468,7 +461,7 @@ int sg_server_probe(const struct sg_server_config *cfg, const char *path, unsign
 {
 	const char *host = cfg->admin_host ? cfg->admin_host : cfg->host;
 	int port = cfg->admin_host ? cfg->admin_port : cfg->port;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = sg_mono_ms() + timeout_ms;
 	struct sockaddr_storage sa;
 	socklen_t sa_len;
 	char addr[INET6_ADDRSTRLEN], req[256], resp[64];

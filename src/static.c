@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "eio.h"
 #include "log.h"
+#include "util/http.h"
 
 static const struct {
 	const char *ext, *type;

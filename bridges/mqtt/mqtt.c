@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "plugin.h"
+#include "util/clock.h"
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
@@ -34,10 +35,7 @@ static void lib_init(void)
 
 long long mq_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return sg_mono_ms();
 }
 
 /* Any thread: make sure one drain is posted to the loop. */
