@@ -19,6 +19,7 @@
 #include "log.h"
 #include "middleware.h"
 #include "util/clock.h"
+#include "util/http.h"
 
 #define MAX_ENDPOINTS 8
 
@@ -77,9 +78,9 @@ static int admin_callback(struct sg_server *srv, struct lws *wsi, enum lws_callb
 	case LWS_CALLBACK_HTTP:
 		if (srv->http_fn && srv->http_fn(srv->http_ud, wsi, in, SG_HTTP_ADMIN, &rc))
 			return rc;
-		return sg_http_respond(wsi, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL);
+		return sg_http_respond_error(wsi, 404, "not found", NULL);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		rc = sg_http_respond(wsi, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL);
+		rc = sg_http_respond_error(wsi, 404, "not found", NULL);
 		return rc < 0 ? -1 : 1;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return sg_http_respond(wsi, 404, NULL, NULL, 0, NULL);
@@ -135,13 +136,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			if (srv->http_fn(srv->http_ud, wsi, in, srv->admin_vhost ? SG_HTTP_MAIN : SG_HTTP_MAIN_ONLY, &rc))
 				return rc;
 		}
-		return sg_http_respond(wsi, 404, "application/json",
-				       "{\"error\":\"not found\"}", 21, NULL);
+		return sg_http_respond_error(wsi, 404, "not found", NULL);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		e = route_wsi(srv, wsi);
 		if (!e) {
-			int rc = sg_http_respond(wsi, 404, "application/json",
-						 "{\"error\":\"not found\"}", 21, NULL);
+			int rc = sg_http_respond_error(wsi, 404, "not found", NULL);
 			return rc < 0 ? -1 : 1;
 		}
 		return sg_eio_http_callback(e, wsi, reason, c, in, len);

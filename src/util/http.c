@@ -1,6 +1,7 @@
 /* util/http.c - writes a whole HTTP response (headers, body) and completes the transaction. */
 #include "util/http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,4 +43,14 @@ int sg_http_respond(struct lws *wsi, unsigned status, const char *content_type,
 	if (lws_http_transaction_completed(wsi))
 		return -1;
 	return 0;
+}
+
+int sg_http_respond_error(struct lws *wsi, unsigned status, const char *msg, const char *const *extra)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return -1;
+	return sg_http_respond(wsi, status, "application/json", body, (size_t)n, extra);
 }
