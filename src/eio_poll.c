@@ -65,9 +65,7 @@ static int handle_get(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 		return sg_eio_respond_error(e, wsi, 400, 3, "Bad request");
 	}
 	c->kind = CONN_POLL_GET;
-	c->session = s;
-	s->refs++;
-	e->attached++;
+	sg_eio_conn_attach(c, s);
 	if (s->q_len || s->upgrading || s->state != S_OPEN)
 		return sg_eio_poll_flush(e, wsi, c);
 	/* Hold the request open until there is something to say. */
@@ -172,9 +170,7 @@ int sg_eio_poll_request(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c
 		return sg_eio_respond_error(e, wsi, 400, 3, "Bad request");
 	}
 	c->kind = CONN_POLL_POST;
-	c->session = s;
-	s->refs++;
-	e->attached++;
+	sg_eio_conn_attach(c, s);
 	s->post_wsi = wsi;
 	return 0; /* the body follows */
 }

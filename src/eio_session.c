@@ -502,6 +502,13 @@ int sg_eio_on_packet(void *ud, enum sg_eio_type type, const unsigned char *data,
 
 /* ---------------------------------------------------------------- connections */
 
+void sg_eio_conn_attach(struct sg_eio_conn *c, struct sg_eio_session *s)
+{
+	c->session = s;
+	s->refs++;
+	c->eio->attached++;
+}
+
 void sg_eio_conn_detach(struct sg_eio_conn *c)
 {
 	struct sg_eio_session *s = c->session;

@@ -88,7 +88,9 @@ int sg_eio_schedule_ping(struct sg_eio_session *s);
 void sg_eio_on_upgrade_timeout(struct sg_timer *t);
 /* The sg_eio_decode_* callback: `ud` is a struct rx_ctx. */
 int sg_eio_on_packet(void *ud, enum sg_eio_type type, const unsigned char *data, size_t len, int binary);
-/* Lets go of the connection's session reference / resets its HTTP request state. */
+/* Binds a connection to a session (one reference, counted as attached for draining); lets
+ * go of it; resets the connection's HTTP request state. */
+void sg_eio_conn_attach(struct sg_eio_conn *c, struct sg_eio_session *s);
 void sg_eio_conn_detach(struct sg_eio_conn *c);
 void sg_eio_conn_reset_http(struct sg_eio_conn *c);
 

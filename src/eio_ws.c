@@ -59,9 +59,7 @@ int sg_eio_ws_established(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 		s = sg_eio_sess_new(e, wsi, SG_EIO_WEBSOCKET);
 		if (!s)
 			return -1;
-		c->session = s;
-		s->refs++;
-		e->attached++;
+		sg_eio_conn_attach(c, s);
 		s->ws_wsi = wsi;
 		s->ws_active = 1;
 		lws_callback_on_writable(wsi);
@@ -70,9 +68,7 @@ int sg_eio_ws_established(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 	s = sg_hmap_get(&e->sessions, sid, strlen(sid));
 	if (!s || s->state != S_OPEN || s->transport != SG_EIO_POLLING || s->ws_wsi)
 		return -1; /* changed since the upgrade was confirmed */
-	c->session = s;
-	s->refs++;
-	e->attached++;
+	sg_eio_conn_attach(c, s);
 	s->ws_wsi = wsi;
 	s->ws_active = 0;
 	if (sg_timer_set(&e->timers, e->ctx, &s->t_upgrade, e->opts.upgrade_timeout_ms, sg_eio_on_upgrade_timeout))
