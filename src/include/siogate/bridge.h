@@ -6,8 +6,9 @@
  * link against the host: everything they may call on the host is in the struct sg_host_api
  * table passed to init(), so a unit test can drive a plugin with a fake table.
  *
- * Building one: `cc -shared -fPIC $(pkg-config --cflags --libs siogate-bridge)`, installed
- * in `pkg-config --variable=pluginsdir siogate-bridge` (docs/bridges.md, "Writing a plugin").
+ * Building one: `cc -shared -fPIC $(pkg-config --cflags siogate-bridge) -o x.so x.c
+ * $(pkg-config --libs siogate-bridge)`, installed in `pkg-config --variable=pluginsdir
+ * siogate-bridge` (docs/bridges.md, "Writing a plugin").
  * This header stands alone: C99 or later (or C++20, for the designated initializers of
  * SG_BRIDGE_PLUGIN), with jansson's headers on the include path.
  *
