@@ -4,7 +4,7 @@ JSON and binary arguments, /metrics counts them, and the daemon stops cleanly (v
 
 import os
 import sys
-import unittest
+import traceback
 import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -17,34 +17,44 @@ from harness import scaled  # noqa: E402
 CONFIG = {'namespaces': [{'name': '/echo', 'bridge': {'type': 'echo', 'tag': 'from-config'}}]}
 
 
-class EchoPlugin(unittest.TestCase):
+def expect_equal(got, want, what):
+    if got != want:
+        raise AssertionError('%s: got %r, expected %r' % (what, got, want))
 
-    def test_events_acked_counted_and_clean_exit(self):
-        daemon = harness.start_daemon(CONFIG)
-        c = socketio.Client(reconnection=False, request_timeout=scaled(5), handle_sigint=False)
-        try:
-            c.connect(daemon.url, namespaces=['/echo'], wait_timeout=scaled(5))
-            got = c.call('hello', ('a', 1, {'b': [True, None]}), namespace='/echo', timeout=scaled(5))
-            self.assertEqual(got, {'ok': True, 'event': 'hello', 'args': ['a', 1, {'b': [True, None]}],
-                                   'count': 1, 'tag': 'from-config'})
-            got = c.call('blob', (b'\x00\x01\xff', 'x'), namespace='/echo', timeout=scaled(5))
-            self.assertEqual(got, {'ok': True, 'event': 'blob', 'binary': 1, 'count': 2, 'tag': 'from-config'})
-            with urllib.request.urlopen(daemon.url + '/metrics', timeout=scaled(5)) as r:
-                metrics = r.read().decode()
-            self.assertIn('siogate_bridge_echo_events_total{bridge="echo"} 2\n', metrics)
-        finally:
-            c.disconnect()
-        self.assertEqual(daemon.stop(), 0)
+
+def events_acked_counted_and_clean_exit():
+    daemon = harness.start_daemon(CONFIG)
+    c = socketio.Client(reconnection=False, request_timeout=scaled(5), handle_sigint=False)
+    try:
+        c.connect(daemon.url, namespaces=['/echo'], wait_timeout=scaled(5))
+        expect_equal(c.call('hello', ('a', 1, {'b': [True, None]}), namespace='/echo', timeout=scaled(5)),
+                     {'ok': True, 'event': 'hello', 'args': ['a', 1, {'b': [True, None]}], 'count': 1,
+                      'tag': 'from-config'}, 'the ack of a JSON event')
+        expect_equal(c.call('blob', (b'\x00\x01\xff', 'x'), namespace='/echo', timeout=scaled(5)),
+                     {'ok': True, 'event': 'blob', 'binary': 1, 'count': 2, 'tag': 'from-config'},
+                     'the ack of a binary event')
+        with urllib.request.urlopen(daemon.url + '/metrics', timeout=scaled(5)) as r:
+            metrics = r.read().decode()
+        line = 'siogate_bridge_echo_events_total{bridge="echo"} 2'
+        if line not in metrics.splitlines():
+            raise AssertionError('/metrics lacks %r:\n%s' % (line, metrics))
+    finally:
+        c.disconnect()
+    expect_equal(daemon.stop(), 0, "the daemon's exit code")
 
 
 def main():
-    result = unittest.main(module=__name__, exit=False, verbosity=2, warnings=False).result
-    ok = result.wasSuccessful()
-    harness.cleanup(failed=not ok)
+    try:
+        events_acked_counted_and_clean_exit()
+    except Exception:  # noqa: BLE001 - reported with the daemon's log, then a failure
+        traceback.print_exc()
+        harness.cleanup(failed=True)
+        sys.stdout.flush()
+        os._exit(1)
+    harness.cleanup(failed=False)
+    print('drive.py: events acked with what was sent, counted on /metrics, clean exit')
     sys.stdout.flush()
-    sys.stderr.flush()
-    # The client library may leave non-daemon threads behind; do not wait for them.
-    os._exit(0 if ok else 1)
+    os._exit(0)  # the client library may leave non-daemon threads behind: do not wait
 
 
 if __name__ == '__main__':
