@@ -306,7 +306,6 @@ static void fini(void *inst)
 	free(q);
 }
 
-__attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
-	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "mqtt", PACKAGE_VERSION,
-	check_broker, check_binding, init, mbind, start, mq_publish, mq_on_join, stop, fini,
-};
+SG_BRIDGE_PLUGIN(.name = "mqtt", .version = PACKAGE_VERSION, .check_broker = check_broker,
+		 .check_binding = check_binding, .init = init, .bind = mbind, .start = start,
+		 .publish = mq_publish, .on_join = mq_on_join, .stop = stop, .fini = fini);
