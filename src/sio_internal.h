@@ -95,8 +95,9 @@ struct sg_sio {
 /* Sends a packet to one client; returns 0, 1 (volatile, dropped) or -1. */
 int sg_client_send(struct sg_client *c, enum sg_sio_type type, const char *nsp, int64_t id,
 		   const json_t *data, const struct sg_bin *att, size_t n_att);
-/* Takes the pending ack `id` off the socket (NULL: none), and reports it once (freed). */
+/* Takes the pending ack `id` off the socket; NULL when there is none. */
 struct pending_ack *sg_ack_take(struct sg_socket *s, int64_t id);
+/* Reports a taken ack to its callback (the client's answer, or `err`), then frees it. */
 void sg_ack_fire(struct pending_ack *a, json_t *args, const struct sg_bin *att, size_t n_att,
 		 const char *err);
 
