@@ -52,8 +52,9 @@ static const char *find_token(const struct sg_mw_config *cfg, struct sg_connect_
 	return token;
 }
 
-static enum sg_mw_result run_token(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_token(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	const char *token = find_token(cfg, req);
 
 	if (!token || !token[0])
@@ -63,8 +64,9 @@ static enum sg_mw_result run_token(const struct sg_mw_config *cfg, struct sg_con
 	return SG_MW_NEXT;
 }
 
-static enum sg_mw_result run_origin(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_origin(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	struct sg_eio_session *session = sg_connect_req_session(req);
 	const char *origin = session ? sg_eio_session_header(session, "origin") : NULL;
 	size_t i;
@@ -218,8 +220,9 @@ done:
 	return NULL;
 }
 
-static enum sg_mw_result run_jwt(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_jwt(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	const char *token = find_token(cfg, req), *why, *key;
 	json_t *claims, *value;
 
@@ -420,7 +423,7 @@ static void call_finish(struct http_call *call, enum sg_mw_result result)
 		call->wsi = NULL;
 	}
 	if (call->connecting)
-		return; /* sg_mw_run returns the result itself */
+		return; /* run_http returns the result itself */
 	sg_connect_req_done(call->req, result);
 	call_free(call);
 }
@@ -646,8 +649,9 @@ static int build_request(const struct sg_mw_config *cfg, struct sg_connect_req *
 	return rc;
 }
 
-static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_http(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	struct lws_context *ctx = sg_connect_req_context(req);
 	struct lws_client_connect_info info;
 	struct http_call *call;
@@ -706,17 +710,37 @@ static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_conn
 	return SG_MW_PENDING;
 }
 
-enum sg_mw_result sg_mw_run(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_unknown(const void *data, struct sg_connect_req *req)
 {
-	switch (cfg->type) {
-	case SG_MW_TOKEN:
-		return run_token(cfg, req);
-	case SG_MW_ORIGIN:
-		return run_origin(cfg, req);
-	case SG_MW_JWT:
-		return run_jwt(cfg, req);
-	case SG_MW_HTTP:
-		return run_http(cfg, req);
-	}
+	(void)data;
 	return reject(req, "internal error", "unknown middleware");
+}
+
+size_t sg_mw_steps(const struct sg_nsp_config *nc, struct sg_mw_step *out)
+{
+	size_t i, n = nc ? nc->n_middleware : 0;
+
+	for (i = 0; i < n; i++) {
+		const struct sg_mw_config *cfg = &nc->middleware[i];
+
+		switch (cfg->type) {
+		case SG_MW_TOKEN:
+			out[i].run = run_token;
+			break;
+		case SG_MW_ORIGIN:
+			out[i].run = run_origin;
+			break;
+		case SG_MW_JWT:
+			out[i].run = run_jwt;
+			break;
+		case SG_MW_HTTP:
+			out[i].run = run_http;
+			break;
+		default:
+			out[i].run = run_unknown;
+			break;
+		}
+		out[i].data = cfg;
+	}
+	return n;
 }
