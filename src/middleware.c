@@ -53,8 +53,9 @@ static const char *find_token(const struct sg_mw_config *cfg, struct sg_connect_
 	return token;
 }
 
-static enum sg_mw_result run_token(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_token(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	const char *token = find_token(cfg, req);
 
 	if (!token || !token[0])
@@ -64,8 +65,9 @@ static enum sg_mw_result run_token(const struct sg_mw_config *cfg, struct sg_con
 	return SG_MW_NEXT;
 }
 
-static enum sg_mw_result run_origin(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_origin(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	struct sg_eio_session *session = sg_connect_req_session(req);
 	const char *origin = session ? sg_eio_session_header(session, "origin") : NULL;
 	size_t i;
@@ -219,8 +221,9 @@ done:
 	return NULL;
 }
 
-static enum sg_mw_result run_jwt(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_jwt(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	const char *token = find_token(cfg, req), *why, *key;
 	json_t *claims, *value;
 
@@ -284,11 +287,6 @@ struct http_call {
 	enum sg_mw_result result; /* when finished while connecting */
 };
 
-static long long mono_ms(void)
-{
-	return sg_mono_ms();
-}
-
 static void cached_free(struct http_cached *e)
 {
 	free(e->key);
@@ -325,14 +323,14 @@ static struct http_cached *cache_get(const char *key, size_t klen)
 
 	/* Entries expire in insertion order only per cache_ms; an expired one is skipped
 	 * here and goes when it reaches the head. */
-	return e && e->expires_ms > mono_ms() ? e : NULL;
+	return e && e->expires_ms > sg_mono_ms() ? e : NULL;
 }
 
 static void cache_put(struct http_call *call, int accept, json_t *claims, const char *message,
 		      json_t *data)
 {
 	struct http_cached *e, *old;
-	long long now = mono_ms();
+	long long now = sg_mono_ms();
 
 	if (!call->cache_ms)
 		return;
@@ -418,7 +416,7 @@ static void call_finish(struct http_call *call, enum sg_mw_result result)
 		call->wsi = NULL;
 	}
 	if (call->connecting)
-		return; /* sg_mw_run returns the result itself */
+		return; /* run_http returns the result itself */
 	sg_connect_req_done(call->req, result);
 	call_free(call);
 }
@@ -441,7 +439,7 @@ static void on_http_timeout(lws_sorted_usec_list_t *sul)
 {
 	struct http_call *call = lws_container_of(sul, struct http_call, sul);
 	struct lws *wsi = call->wsi;
-	long long left = call->deadline_ms - mono_ms();
+	long long left = call->deadline_ms - sg_mono_ms();
 
 	if (left > 0) {
 		if (wsi)
@@ -644,8 +642,9 @@ static int build_request(const struct sg_mw_config *cfg, struct sg_connect_req *
 	return rc;
 }
 
-static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_http(const void *data, struct sg_connect_req *req)
 {
+	const struct sg_mw_config *cfg = data;
 	struct lws_context *ctx = sg_connect_req_context(req);
 	struct lws_client_connect_info info;
 	struct http_call *call;
@@ -660,7 +659,7 @@ static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_conn
 	call->ctx = ctx;
 	call->port = cfg->url_port;
 	call->cache_ms = cfg->cache_ms;
-	call->deadline_ms = mono_ms() + cfg->timeout_ms;
+	call->deadline_ms = sg_mono_ms() + cfg->timeout_ms;
 	if (!(call->host = strdup(cfg->url_host)) || !(call->path = strdup(cfg->url_path)) ||
 	    !(call->message = strdup(cfg->message)) || build_request(cfg, req, call)) {
 		call_free(call);
@@ -704,17 +703,37 @@ static enum sg_mw_result run_http(const struct sg_mw_config *cfg, struct sg_conn
 	return SG_MW_PENDING;
 }
 
-enum sg_mw_result sg_mw_run(const struct sg_mw_config *cfg, struct sg_connect_req *req)
+static enum sg_mw_result run_unknown(const void *data, struct sg_connect_req *req)
 {
-	switch (cfg->type) {
-	case SG_MW_TOKEN:
-		return run_token(cfg, req);
-	case SG_MW_ORIGIN:
-		return run_origin(cfg, req);
-	case SG_MW_JWT:
-		return run_jwt(cfg, req);
-	case SG_MW_HTTP:
-		return run_http(cfg, req);
-	}
+	(void)data;
 	return reject(req, "internal error", "unknown middleware");
+}
+
+size_t sg_mw_steps(const struct sg_nsp_config *nc, struct sg_mw_step *out)
+{
+	size_t i, n = nc ? nc->n_middleware : 0;
+
+	for (i = 0; i < n; i++) {
+		const struct sg_mw_config *cfg = &nc->middleware[i];
+
+		switch (cfg->type) {
+		case SG_MW_TOKEN:
+			out[i].run = run_token;
+			break;
+		case SG_MW_ORIGIN:
+			out[i].run = run_origin;
+			break;
+		case SG_MW_JWT:
+			out[i].run = run_jwt;
+			break;
+		case SG_MW_HTTP:
+			out[i].run = run_http;
+			break;
+		default:
+			out[i].run = run_unknown;
+			break;
+		}
+		out[i].data = cfg;
+	}
+	return n;
 }

@@ -1,13 +1,18 @@
-/* middleware.h - the built-in CONNECT middleware kinds configured per namespace. */
+/* middleware.h - the built-in CONNECT middleware kinds configured per namespace, compiled
+ * into the steps a CONNECT request (connect_req.h) runs. */
 #ifndef SG_MIDDLEWARE_H
 #define SG_MIDDLEWARE_H
 
-#include "config.h"
-#include "sio.h"
+#include <libwebsockets.h>
 
-/* Runs one configured step (token, origin, jwt, http) for a CONNECT request. An http step
- * returns SG_MW_PENDING and completes on the loop later. */
-enum sg_mw_result sg_mw_run(const struct sg_mw_config *cfg, struct sg_connect_req *req);
+#include "config.h"
+#include "connect_req.h"
+
+/* Writes the steps of a namespace's configured chain (token, origin, jwt, http; nc NULL: none)
+ * into out[0 .. nc->n_middleware - 1]. Their data points into nc, which the request keeps
+ * alive through its config reference. An http step returns SG_MW_PENDING and completes on
+ * the loop later. Returns the number of steps written. */
+size_t sg_mw_steps(const struct sg_nsp_config *nc, struct sg_mw_step *out);
 
 /* The `http` step: its lws client protocol (registered by the server on every vhost), the
  * protocol's callback, and the release of its result cache at exit. */

@@ -49,7 +49,7 @@ int sg_rooms_has(const struct sg_rooms *r, const void *member, const char *name,
 struct sg_room *sg_rooms_get(const struct sg_rooms *r, const char *name, size_t len);
 size_t sg_rooms_count(const struct sg_rooms *r);
 
-/* Socket ids (sio.c) are SG_SOCKET_ID_LEN characters of the base64url alphabet. */
+/* Socket ids (sio_nsp.c) are SG_SOCKET_ID_LEN characters of the base64url alphabet. */
 #define SG_SOCKET_ID_LEN 20
 /* 1 when `name` has the exact shape of a socket id: such a room is that socket's alone. */
 int sg_rooms_is_socket_id(const char *name, size_t len);

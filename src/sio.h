@@ -1,5 +1,6 @@
 /* sio.h - Socket.IO v5 server: namespaces, sockets, rooms, acks and the CONNECT middleware
- * chain, on top of Engine.IO sessions. Everything here runs on the loop thread. */
+ * chain, on top of Engine.IO sessions. Everything here runs on the loop thread. Implemented
+ * by sio.c and the sio_*.c files beside it (sio_internal.h says which does what). */
 #ifndef SG_SIO_H
 #define SG_SIO_H
 
@@ -8,13 +9,13 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "connect_req.h"
 #include "eio.h"
 #include "sio_codec.h"
 
 struct sg_sio;
 struct sg_nsp;
 struct sg_socket;
-struct sg_connect_req;
 struct sg_stats;
 
 /* Hooks of the application running on the server (the conformance app, a bridge).
@@ -51,31 +52,15 @@ size_t sg_sio_client_count(const struct sg_sio *sio);
 
 /* ---- middleware ---- */
 
-enum sg_mw_result { SG_MW_NEXT = 0, SG_MW_REJECT = 1, SG_MW_PENDING = 2 };
-
-/* A middleware step. On SG_MW_REJECT it sets the reason with sg_connect_req_reject() first.
- * On SG_MW_PENDING it must later call sg_connect_req_done() exactly once (loop thread),
- * unless sg_connect_req_cancelled() says the client went away (then it must still call
- * sg_connect_req_done() to release the request). */
+/* A programmatic step (the request API is connect_req.h's): on SG_MW_REJECT it sets the
+ * reason with sg_connect_req_reject() first; on SG_MW_PENDING it must later call
+ * sg_connect_req_done() exactly once (loop thread), even when sg_connect_req_cancelled()
+ * says the client went away. */
 typedef enum sg_mw_result (*sg_mw_fn)(void *ud, struct sg_connect_req *req);
 
 /* Adds a programmatic step to every namespace whose name matches `nsp` exactly, run after
  * the configured steps. Used by embedding apps and tests. */
 int sg_sio_add_middleware(struct sg_sio *sio, const char *nsp, sg_mw_fn fn, void *ud);
-
-const char *sg_connect_req_nsp(const struct sg_connect_req *req);
-json_t *sg_connect_req_auth(const struct sg_connect_req *req);          /* borrowed, an object */
-struct sg_eio_session *sg_connect_req_session(const struct sg_connect_req *req);
-/* The loop the request runs on (for asynchronous steps), NULL once the client is gone. */
-struct lws_context *sg_connect_req_context(const struct sg_connect_req *req);
-int sg_connect_req_cancelled(const struct sg_connect_req *req);
-/* Sets the CONNECT_ERROR message and optional data (a new reference is taken). */
-void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json_t *data);
-/* Completes a pending step: SG_MW_NEXT continues the chain, SG_MW_REJECT rejects. */
-void sg_connect_req_done(struct sg_connect_req *req, enum sg_mw_result result);
-/* Records a claim (e.g. a verified token's subject) on the socket to be; `value` is
- * borrowed (a reference is taken). Claims feed {claims.X} templates and bridge headers. */
-void sg_connect_req_set_claim(struct sg_connect_req *req, const char *key, json_t *value);
 
 /* ---- namespaces and sockets ---- */
 

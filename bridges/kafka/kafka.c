@@ -952,7 +952,6 @@ static void fini(void *inst)
 	free(k);
 }
 
-__attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
-	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "kafka", PACKAGE_VERSION,
-	check_broker, check_binding, init, kbind, start, publish, NULL, stop, fini,
-};
+SG_BRIDGE_PLUGIN(.name = "kafka", .version = PACKAGE_VERSION, .check_broker = check_broker,
+		 .check_binding = check_binding, .init = init, .bind = kbind, .start = start,
+		 .publish = publish, .stop = stop, .fini = fini);

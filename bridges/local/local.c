@@ -230,7 +230,6 @@ static void fini(void *inst)
 	free(l);
 }
 
-__attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
-	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "local", PACKAGE_VERSION,
-	NULL, check_binding, init, lbind, start, publish, NULL, stop, fini,
-};
+SG_BRIDGE_PLUGIN(.name = "local", .version = PACKAGE_VERSION, .check_binding = check_binding,
+		 .init = init, .bind = lbind, .start = start, .publish = publish, .stop = stop,
+		 .fini = fini);

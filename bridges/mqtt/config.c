@@ -1,7 +1,7 @@
 /* config.c - validation of the MQTT bridge's broker and bridge objects. The MQTT-only keys
  * (qos, retain, retained_on_join, envelope) and MQTT topic syntax are checked here; the rest
  * goes to the shared mapping on a copy without them (see prepare()). Pure: no I/O. */
-#include "mqtt.h"
+#include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,8 @@
 /* mqtt.c - the MQTT bridge plugin on libmosquitto: its descriptor and lifecycle (init, bind,
  * start, stop, fini). The network thread is in net.c, the loop-thread side (publishing,
- * delivery, acks, retained messages) in flow.c, shared state in plugin.h.
+ * delivery, acks, retained messages) in flow.c, the shared state in plugin.h (made, freed and
+ * served by state.c). This file is the glue: it calls flow.c and net.c, which call neither it
+ * nor each other.
  *
  * Threads: one network thread of ours drives libmosquitto (connect, mosquitto_loop, reconnect
  * with backoff) and runs its callbacks, which only copy what arrived into bounded queues and
@@ -16,7 +18,6 @@
 #include <time.h>
 
 #include "plugin.h"
-#include "util/clock.h"
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
@@ -32,24 +33,6 @@ static void lib_init(void)
 	if (dladdr((void *)mosquitto_lib_version, &info) && info.dli_fname)
 		(void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
-
-long long mq_now_ms(void)
-{
-	return sg_mono_ms();
-}
-
-/* Any thread: make sure one drain is posted to the loop. */
-void mq_wake(struct mq *q)
-{
-	if (!atomic_exchange(&q->posted, 1) && q->api->post(q->host, mq_drain, q))
-		atomic_store(&q->posted, 0);
-}
-
-static const char *const mq_ctr_names[MC_N] = {
-	"messages_consumed", "messages_produced", "messages_failed", "messages_refused",
-	"messages_malformed", "dead_letters", "dead_letters_failed", "messages_dropped",
-	"retained_deliveries", "connections",
-};
 
 /* ---------------------------------------------------------------- config */
 
@@ -68,29 +51,10 @@ static int check_binding(const json_t *bridge, char *err, size_t len)
 static void *init(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
 		  const json_t *broker, char *err, size_t len)
 {
-	struct mq *q = calloc(1, sizeof(*q));
-	pthread_condattr_t ca;
+	struct mq *q = mq_state_new(api, host, broker_name, broker, mq_drain, err, len);
 
-	if (!q || !(q->broker_name = strdup(broker_name ? broker_name : "mqtt"))) {
-		free(q);
-		snprintf(err, len, "out of memory");
+	if (!q)
 		return NULL;
-	}
-	if (mq_conf_load(broker, &q->conf, err, len)) {
-		free(q->broker_name);
-		free(q);
-		return NULL;
-	}
-	q->api = api;
-	q->host = host;
-	for (int i = 0; i < MC_N; i++)
-		q->ctr[i] = api->counter_handle(host, mq_ctr_names[i], NULL);
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	q->rnd = (unsigned)mq_now_ms() ^ (unsigned)(size_t)q;
 	pthread_once(&lib_once, lib_init);
 	api->set_ready(host, 0, "starting");
 	return q;
@@ -272,39 +236,9 @@ static void stop(void *inst, unsigned drain_ms)
 
 static void fini(void *inst)
 {
-	struct mq *q = inst;
-
-	if (q->mosq)
-		mosquitto_destroy(q->mosq);
-	while (q->rx_head) {
-		struct rx *r = q->rx_head;
-		q->rx_head = r->next;
-		mq_rx_free(r);
-	}
-	free(q->done);
-	for (size_t i = 0; i < PEND_BUCKETS; i++)
-		while (q->pb[i]) {
-			struct pend *p = q->pb[i];
-			q->pb[i] = p->hnext;
-			free(p->topic);
-			free(p);
-		}
-	for (size_t i = 0; i < q->n_b; i++)
-		mq_binding_clear(&q->b[i]);
-	free(q->b);
-	for (size_t i = 0; i < q->n_subs; i++)
-		free(q->subs[i].filter);
-	free(q->subs);
-	mq_lv_free(q->lv);
-	free(q->client_id);
-	free(q->broker_name);
-	mq_conf_clear(&q->conf);
-	pthread_cond_destroy(&q->cv);
-	pthread_mutex_destroy(&q->mu);
-	free(q);
+	mq_state_free(inst);
 }
 
-__attribute__((visibility("default"))) const struct sg_bridge_plugin siogate_bridge = {
-	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR, "mqtt", PACKAGE_VERSION,
-	check_broker, check_binding, init, mbind, start, mq_publish, mq_on_join, stop, fini,
-};
+SG_BRIDGE_PLUGIN(.name = "mqtt", .version = PACKAGE_VERSION, .check_broker = check_broker,
+		 .check_binding = check_binding, .init = init, .bind = mbind, .start = start,
+		 .publish = mq_publish, .on_join = mq_on_join, .stop = stop, .fini = fini);

@@ -104,18 +104,6 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 	q->api->set_ready(q->host, 0, "disconnected from the MQTT broker; reconnecting");
 }
 
-void mq_rx_free(struct rx *r)
-{
-	for (size_t i = 0; i < r->n_h; i++) {
-		free((char *)r->h[i].name);
-		free((char *)r->h[i].value);
-	}
-	free(r->h);
-	free(r->topic);
-	free(r->payload);
-	free(r);
-}
-
 /* Copies the user properties (the routing "headers"); others are not used. */
 static int copy_props(struct rx *r, const mosquitto_property *props)
 {

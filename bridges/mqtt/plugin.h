@@ -1,6 +1,7 @@
 /* plugin.h - the MQTT bridge plugin's shared state: the instance (struct mq), what crosses
  * from the network thread to the loop (received messages, confirmations), and the functions
- * the plugin's files call in each other. Says which thread owns each member. */
+ * the plugin's files call. Says which thread owns each member. state.c owns the state;
+ * mqtt.c (the glue) calls net.c and flow.c, which call state.c and never each other. */
 #ifndef MQ_PLUGIN_H
 #define MQ_PLUGIN_H
 
@@ -12,7 +13,7 @@
 #include <mqtt_protocol.h>
 
 #include "lastval.h"
-#include "mqtt.h"
+#include "config.h"
 
 #define DRAIN_BATCH 1000         /* received messages handled per loop turn before yielding */
 #define LOG_INTERVAL_S 10        /* warnings about skipped/dropped messages: one per interval */
@@ -80,6 +81,7 @@ struct mq {
 	struct sub *subs;
 	size_t n_subs;
 	struct mosquitto *mosq;
+	void (*drain)(void *ud);     /* the loop side's drain (flow.c), posted by mq_wake */
 	atomic_int posted;           /* a drain is posted and has not started yet */
 	atomic_long waiting;         /* upstream messages whose confirmation is awaited */
 	struct sg_bridge_counter *ctr[MC_N]; /* host-owned, any thread; NULL counts nothing */
@@ -120,14 +122,19 @@ struct mq {
 	int lv_full_logged;
 };
 
-/* mqtt.c */
+/* state.c */
+/* A new instance for the broker object (mq_conf_load's error in err), whose mq_wake posts
+ * `drain`; NULL on error. */
+struct mq *mq_state_new(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
+			const json_t *broker, void (*drain)(void *ud), char *err, size_t len);
+void mq_state_free(struct mq *q);       /* after stop(): no thread is left */
 long long mq_now_ms(void);              /* monotonic */
 void mq_wake(struct mq *q);             /* any thread: make sure one drain is posted */
+void mq_rx_free(struct rx *r);
 
 /* net.c (mq_net_main is the network thread; mq_err: libmosquitto's error text, errno too) */
 void *mq_net_main(void *ud);
 void mq_net_callbacks(struct mosquitto *mosq);
-void mq_rx_free(struct rx *r);
 const char *mq_err(int rc);
 
 /* flow.c, loop thread */

@@ -3,7 +3,7 @@
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../bridges/mqtt/envelope.h"
 #include "../../bridges/mqtt/lastval.h"
-#include "../../bridges/mqtt/mqtt.h"
+#include "../../bridges/mqtt/config.h"
 #include "../../bridges/mqtt/topic.h"
 
 #include <check.h>

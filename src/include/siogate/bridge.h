@@ -2,9 +2,15 @@
  *
  * A bridge maps Socket.IO namespaces and rooms to a message broker. It is a shared object
  * loaded with dlopen(RTLD_NOW|RTLD_LOCAL) that exports one symbol, `siogate_bridge`, a
- * const struct sg_bridge_plugin. Plugins never link against the host: everything they may
- * call on the host is in the struct sg_host_api table passed to init(), so a unit test can
- * drive a plugin with a fake table.
+ * const struct sg_bridge_plugin, declared with SG_BRIDGE_PLUGIN() (at the end). Plugins never
+ * link against the host: everything they may call on the host is in the struct sg_host_api
+ * table passed to init(), so a unit test can drive a plugin with a fake table.
+ *
+ * Building one: `cc -shared -fPIC $(pkg-config --cflags siogate-bridge) -o x.so x.c
+ * $(pkg-config --libs siogate-bridge)`, installed in `pkg-config --variable=pluginsdir
+ * siogate-bridge` (docs/bridges.md, "Writing a plugin").
+ * This header stands alone: C99 or later (or C++20, for the designated initializers of
+ * SG_BRIDGE_PLUGIN), with jansson's headers on the include path.
  *
  * Versioning (as Varnish VRT does): the host accepts a plugin with the same major and a
  * minor <= its own. Appending members at the end of a struct bumps the minor; any other
@@ -19,6 +25,8 @@
  *                    sg_host_api.is_member: whether a socket has joined a room, so that a
  *                    from_clients relay only reaches rooms its sender is in (an older host:
  *                    refuse the relay).
+ *                    SG_BRIDGE_PLUGIN(): declares the descriptor (ABI fields, symbol name and
+ *                    visibility filled in); no layout change. The header builds as C++.
  *   1.1  2026-11-23  sg_host_api.gauge (e.g. Kafka consumer lag) and set_info (facts shown
  *                    by /readyz and /demo/info). A plugin calls them only when the host's
  *                    abi_minor >= 1.
@@ -40,11 +48,28 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SG_BRIDGE_ABI_MAJOR 1
 #define SG_BRIDGE_ABI_MINOR 2
 
-/* The name of the symbol every plugin exports. */
-#define SG_BRIDGE_SYMBOL "siogate_bridge"
+/* The symbol every plugin exports: SG_BRIDGE_SYMBOL is its name as a string (for dlsym),
+ * spelled from the identifier SG_BRIDGE_PLUGIN() defines, so the two cannot differ. */
+#define SG_BRIDGE_SYMBOL_ID siogate_bridge
+#define SG_BRIDGE_STR_(x) #x
+#define SG_BRIDGE_STR(x) SG_BRIDGE_STR_(x)
+#define SG_BRIDGE_SYMBOL SG_BRIDGE_STR(SG_BRIDGE_SYMBOL_ID)
+
+/* GNU attributes where the compiler has them (gcc, clang), nothing elsewhere. */
+#if defined(__GNUC__)
+#define SG_BRIDGE_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#define SG_BRIDGE_VISIBLE __attribute__((visibility("default")))
+#else
+#define SG_BRIDGE_PRINTF(fmt, first)
+#define SG_BRIDGE_VISIBLE
+#endif
 
 /* Error texts the host prefixes with the JSON path of the object being checked. */
 #define SG_BRIDGE_ERR_MAX 384
@@ -114,7 +139,7 @@ struct sg_host_api {
 
 	/* Any thread. The host prefixes the line with "bridge 'NAME'". */
 	void (*log)(struct sg_host *h, enum sg_bridge_log_level level, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
+		SG_BRIDGE_PRINTF(3, 4);
 
 	/* Runs fn(ud) on the loop thread soon. Any thread. Returns 0, or -1 when the host
 	 * is stopping or out of memory (fn will then never run). Bounded by the host: a
@@ -193,7 +218,7 @@ struct sg_host_api {
 	int (*is_member)(struct sg_host *h, const char *nsp, const char *sid, const char *room);
 };
 
-/* The plugin descriptor, exported as `siogate_bridge`. */
+/* The plugin descriptor, exported as `siogate_bridge`: declare it with SG_BRIDGE_PLUGIN(). */
 struct sg_bridge_plugin {
 	unsigned abi_major, abi_minor;   /* SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR */
 	const char *name;                /* the broker/bridge "type" it implements */
@@ -234,5 +259,32 @@ struct sg_bridge_plugin {
 	/* Frees the instance (after stop). */
 	void (*fini)(void *inst);
 };
+
+/* Defines the exported descriptor from designated initializers, with abi_major and abi_minor
+ * set to this header's version and the symbol's name and visibility (the only one a plugin
+ * built with -fvisibility=hidden exports) filled in:
+ *
+ *   SG_BRIDGE_PLUGIN(.name = "echo", .version = "1.0", .check_binding = check_binding,
+ *                    .init = init, .bind = bind, .start = start, .publish = publish,
+ *                    .stop = stop, .fini = fini);
+ *
+ * Members left out are NULL (the optional check_broker and on_join). The descriptor claims the
+ * minor of the header it was built with, so a host loads it only if it has every member that
+ * header describes. C++ needs C++20 and the members in declaration order (g++ 12 with -Wextra
+ * also wants the optional ones named, = nullptr). The declaration the macro starts with gives
+ * the symbol its visibility and, in C++, external "C" linkage (a const would be file-local). */
+#ifdef __cplusplus
+#define SG_BRIDGE_EXTERN_ extern "C"
+#else
+#define SG_BRIDGE_EXTERN_ extern
+#endif
+#define SG_BRIDGE_PLUGIN(...)                                                                  \
+	SG_BRIDGE_EXTERN_ SG_BRIDGE_VISIBLE const struct sg_bridge_plugin SG_BRIDGE_SYMBOL_ID;   \
+	const struct sg_bridge_plugin SG_BRIDGE_SYMBOL_ID = {                                    \
+		.abi_major = SG_BRIDGE_ABI_MAJOR, .abi_minor = SG_BRIDGE_ABI_MINOR, __VA_ARGS__ }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,7 +1,7 @@
-/* mqtt.h - internal declarations of the MQTT bridge plugin: its configuration (config.c)
- * and the bindings the plugin (mqtt.c) runs. Nothing here is exported from mqtt.so. */
-#ifndef MQ_MQTT_H
-#define MQ_MQTT_H
+/* config.h - the MQTT bridge plugin's configuration, validated and loaded by config.c: the
+ * broker object and the bindings the plugin runs. Nothing here is exported from mqtt.so. */
+#ifndef MQ_CONFIG_H
+#define MQ_CONFIG_H
 
 #include <stddef.h>
 #include <jansson.h>

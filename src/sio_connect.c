@@ -1,0 +1,231 @@
+/* sio_connect.c - a client's CONNECT to a namespace: its chain of steps (the namespace's
+ * configured middleware, then the programmatic ones) handed to a connect request, and the
+ * socket it becomes, or the CONNECT_ERROR it ends in. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "middleware.h"
+#include "sio_internal.h"
+
+/* ---------------------------------------------------------------- programmatic steps */
+
+int sg_sio_add_middleware(struct sg_sio *sio, const char *nsp, sg_mw_fn fn, void *ud)
+{
+	struct sg_prog_mw *m = calloc(1, sizeof(*m)), **pp;
+
+	if (!m || !(m->nsp = strdup(nsp))) {
+		free(m);
+		return -1;
+	}
+	m->fn = fn;
+	m->ud = ud;
+	for (pp = &sio->mws; *pp; pp = &(*pp)->next)
+		;
+	*pp = m;
+	return 0;
+}
+
+void sg_sio_free_middleware(struct sg_sio *sio)
+{
+	while (sio->mws) {
+		struct sg_prog_mw *m = sio->mws;
+		sio->mws = m->next;
+		free(m->nsp);
+		free(m);
+	}
+}
+
+/* A programmatic step as a chain step: its data is the sg_prog_mw, which lives as long as
+ * the sio; a request still pending when the sio goes is cancelled, and runs no more steps. */
+static enum sg_mw_result run_prog(const void *data, struct sg_connect_req *req)
+{
+	const struct sg_prog_mw *m = data;
+
+	return m->fn(m->ud, req);
+}
+
+/* ---------------------------------------------------------------- the client's requests */
+
+static int reqs_add(struct sg_client *c, struct sg_connect_req *req)
+{
+	if (c->n_reqs == c->cap_reqs) {
+		size_t cap = c->cap_reqs ? c->cap_reqs * 2 : 2;
+		struct sg_connect_req **r = realloc(c->reqs, cap * sizeof(*r));
+
+		if (!r)
+			return -1;
+		c->reqs = r;
+		c->cap_reqs = cap;
+	}
+	c->reqs[c->n_reqs++] = req;
+	return 0;
+}
+
+static void reqs_remove(struct sg_client *c, size_t i)
+{
+	c->reqs[i] = c->reqs[--c->n_reqs];
+}
+
+static void reqs_unlink(struct sg_client *c, const struct sg_connect_req *req)
+{
+	for (size_t i = 0; i < c->n_reqs; i++)
+		if (c->reqs[i] == req) {
+			reqs_remove(c, i);
+			return;
+		}
+}
+
+int sg_sio_connect_cancel(struct sg_client *c, const char *nsp)
+{
+	for (size_t i = 0; i < c->n_reqs; i++) {
+		struct sg_connect_req *req = c->reqs[i];
+
+		if (!strcmp(sg_connect_req_nsp(req), nsp)) {
+			reqs_remove(c, i);
+			sg_connect_req_cancel(req);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void sg_sio_connect_cancel_all(struct sg_client *c)
+{
+	while (c->n_reqs)
+		sg_connect_req_cancel(c->reqs[--c->n_reqs]);
+	free(c->reqs);
+	c->reqs = NULL;
+	c->cap_reqs = 0;
+}
+
+/* ---------------------------------------------------------------- the end of a CONNECT */
+
+static void send_connect_error(struct sg_client *c, const char *nsp, const char *message, json_t *data)
+{
+	json_t *err = json_pack("{ss}", "message", message);
+
+	if (data)
+		json_object_set(err, "data", data);
+	c->sio->stats->sockets_rejected++;
+	sg_client_send(c, SG_SIO_CONNECT_ERROR, nsp, -1, err, NULL, 0);
+	json_decref(err);
+}
+
+static void req_reject(struct sg_client *c, struct sg_connect_req *req)
+{
+	const char *why = sg_connect_req_reject_message(req);
+
+	sg_dbg("sio", sg_eio_session_id(c->session), "CONNECT to %s refused: %s", sg_connect_req_nsp(req), why);
+	send_connect_error(c, sg_connect_req_nsp(req), why, sg_connect_req_reject_data(req));
+}
+
+static void req_accept(struct sg_client *c, struct sg_connect_req *req)
+{
+	struct sg_sio *sio = c->sio;
+	struct sg_nsp *nsp = sg_nsp_get(sio, sg_connect_req_nsp(req), 1);
+	struct sg_socket *s;
+	json_t *reply;
+
+	if (!nsp) { /* removed by a reload while the chain ran */
+		sg_connect_req_reject(req, "Invalid namespace", NULL);
+		req_reject(c, req);
+		return;
+	}
+	s = sg_socket_new(c, nsp, sg_connect_req_auth(req), sg_connect_req_claims(req));
+	if (!s)
+		goto oom;
+	sg_timer_cancel(&c->t_connect);
+	if (sg_socket_join(s, s->id, SG_JOIN_AUTO) < 0) {
+		sg_socket_remove(s, "out of memory");
+		goto oom;
+	}
+	sg_auto_join(s);
+
+	reply = json_pack("{ss}", "sid", s->id);
+	sg_client_send(c, SG_SIO_CONNECT, nsp->name, -1, reply, NULL, 0);
+	json_decref(reply);
+	sio->stats->sockets_connected++;
+	sg_dbg("sio", s->id, "joined namespace %s", nsp->name);
+	if (sio->app.on_connection)
+		sio->app.on_connection(sio->app_ud, s);
+	return;
+oom:
+	/* The request is live, so the client's session is open (its close cancels requests);
+	 * closing it frees the client through sio's close handler. */
+	sg_eio_session_close(c->session, "out of memory");
+}
+
+/* The request's chain ended (connect_req calls this, then frees the request). */
+static void req_end(void *owner, struct sg_connect_req *req, enum sg_mw_result result)
+{
+	struct sg_client *c = owner;
+
+	reqs_unlink(c, req);
+	if (result == SG_MW_NEXT)
+		req_accept(c, req);
+	else
+		req_reject(c, req);
+}
+
+/* ---------------------------------------------------------------- the start of a CONNECT */
+
+/* The chain of namespace `name` under cfg: its configured steps, then the programmatic
+ * ones for that name. Returns a malloc'ed array of *n steps, or NULL when out of memory. */
+static struct sg_mw_step *build_chain(struct sg_sio *sio, const struct sg_nsp_config *nc,
+				      const char *name, size_t *n)
+{
+	size_t max = nc ? nc->n_middleware : 0;
+	struct sg_mw_step *steps;
+	struct sg_prog_mw *m;
+
+	for (m = sio->mws; m; m = m->next)
+		max++;
+	if (!(steps = malloc((max + 1) * sizeof(*steps))))
+		return NULL;
+	*n = sg_mw_steps(nc, steps);
+	for (m = sio->mws; m; m = m->next)
+		if (!strcmp(m->nsp, name))
+			steps[(*n)++] = (struct sg_mw_step){run_prog, m};
+	return steps;
+}
+
+const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p)
+{
+	struct sg_sio *sio = c->sio;
+	struct sg_connect_req *req;
+	struct sg_mw_step *steps;
+	struct sg_socket *s;
+	json_t *auth;
+	size_t n;
+
+	for (s = c->sockets; s; s = s->client_next)
+		if (!strcmp(s->nsp->name, p->nsp))
+			return "invalid state: already connected to the namespace";
+	for (size_t i = 0; i < c->n_reqs; i++)
+		if (!strcmp(sg_connect_req_nsp(c->reqs[i]), p->nsp))
+			return "invalid state: already connecting to the namespace";
+	if (!sg_nsp_get(sio, p->nsp, 1)) {
+		send_connect_error(c, p->nsp, "Invalid namespace", NULL);
+		return NULL;
+	}
+	if (c->n_sockets + c->n_reqs >= sio->cfg->server.max_namespaces_per_client) {
+		send_connect_error(c, p->nsp, "Too many namespaces on one connection", NULL);
+		return NULL;
+	}
+	/* Judged by the chain of the config it arrives under, from start to end (the request
+	 * holds a reference to that config, whose steps the chain points into). */
+	if (!(steps = build_chain(sio, sg_config_find_nsp(sio->cfg, p->nsp), p->nsp, &n)))
+		return "out of memory";
+	auth = p->data ? json_incref(p->data) : json_object();
+	req = sg_connect_req_new(p->nsp, auth, sio->cfg, steps, n, c->session, sio->ctx, req_end, c);
+	json_decref(auth);
+	free(steps);
+	if (!req || reqs_add(c, req)) {
+		if (req)
+			sg_connect_req_cancel(req);
+		return "out of memory";
+	}
+	sg_connect_req_start(req);
+	return NULL;
+}

@@ -1,0 +1,135 @@
+/* sio_internal.h - the Socket.IO layer's own objects (server, clients, namespaces, sockets)
+ * and what its files call in each other. Only sio*.c include it. Who calls whom, top down:
+ * sio_server.c (server, clients, packets) -> sio_connect.c (CONNECT and its middleware chain)
+ * -> sio_rooms.c (room policy and events) / sio_nsp.c (namespaces and their sockets)
+ * -> sio.c (frames, emits, acks, broadcasts); never upwards. */
+#ifndef SG_SIO_INTERNAL_H
+#define SG_SIO_INTERNAL_H
+
+#include <time.h>
+
+#include "connect_req.h"
+#include "rooms.h"
+#include "sio.h"
+#include "stats.h"
+
+struct pending_ack {
+	int64_t id;
+	sg_ack_fn fn;
+	void *ud;
+	struct sg_socket *s;
+	lws_sorted_usec_list_t sul;
+	struct pending_ack *next;
+};
+
+struct sg_client {
+	unsigned magic;
+	struct sg_sio *sio;
+	struct sg_eio_session *session;
+	struct sg_socket *sockets;        /* one per connected namespace */
+	size_t n_sockets;
+	struct sg_connect_req **reqs;     /* CONNECTs going through middleware (sio_connect.c) */
+	size_t n_reqs, cap_reqs;
+	struct sg_sio_packet partial;     /* binary packet waiting for attachments */
+	int has_partial;
+	struct sg_timer t_connect;        /* O(1), unlike one lws timer per client */
+	struct sg_client *prev, *next;
+};
+
+struct sg_socket {
+	unsigned magic;
+	char id[24];
+	struct sg_client *client;
+	struct sg_nsp *nsp;
+	struct sg_room_set rooms;
+	json_t *client_rooms;             /* rooms joined by the client's own join events (a set;
+	                                     NULL until the first: idle sockets stay small) */
+	json_t *auth;
+	json_t *claims;
+	struct pending_ack *acks;
+	int64_t next_ack_id;
+	unsigned long sent_epoch, except_epoch;
+	void *data;
+	int gone;
+	struct sg_socket *client_next;    /* in client->sockets */
+	struct sg_socket *nsp_prev, *nsp_next;
+};
+
+struct sg_nsp {
+	char *name;
+	const struct sg_nsp_config *cfg;
+	struct sg_rooms rooms;
+	struct sg_socket *sockets;
+	size_t n_sockets;
+	unsigned long epoch;
+	struct sg_nsp *next;
+};
+
+/* A step added by sg_sio_add_middleware (sio_connect.c). */
+struct sg_prog_mw {
+	char *nsp;
+	sg_mw_fn fn;
+	void *ud;
+	struct sg_prog_mw *next;
+};
+
+struct sg_sio {
+	const struct sg_config *cfg;
+	struct sg_stats *stats;
+	struct sg_stats own_stats;
+	struct sg_nsp *nsps;           /* every namespace (iteration) */
+	struct sg_hmap nsp_by_name;    /* the same, by name: names come from clients */
+	size_t n_nsps, sweep_at;       /* sweep dynamic namespaces when n_nsps reaches sweep_at */
+	struct sg_client *clients;
+	size_t n_clients;
+	struct sg_prog_mw *mws;
+	struct sg_sio_app app;
+	void *app_ud;
+	struct lws_context *ctx;
+	struct sg_timers timers;
+	time_t join_refused_logged;
+};
+
+/* ---- sio.c ---- */
+
+/* Sends a packet to one client; returns 0, 1 (volatile, dropped) or -1. */
+int sg_client_send(struct sg_client *c, enum sg_sio_type type, const char *nsp, int64_t id,
+		   const json_t *data, const struct sg_bin *att, size_t n_att);
+/* Takes the pending ack `id` off the socket; NULL when there is none. */
+struct pending_ack *sg_ack_take(struct sg_socket *s, int64_t id);
+/* Reports a taken ack to its callback (the client's answer, or `err`), then frees it. */
+void sg_ack_fire(struct pending_ack *a, json_t *args, const struct sg_bin *att, size_t n_att,
+		 const char *err);
+
+/* ---- sio_nsp.c ---- */
+
+/* The namespace `name`, created when `create` and it is served (configured, or "/"). */
+struct sg_nsp *sg_nsp_get(struct sg_sio *sio, const char *name, int create);
+/* Frees a namespace the caller has already unlinked from sio->nsps. */
+void sg_nsp_free(struct sg_sio *sio, struct sg_nsp *n);
+/* A new socket of client c in nsp with a fresh id, linked in both (not in any room yet). */
+struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t *auth, json_t *claims);
+/* Takes a socket out of its namespace and client, and frees it. */
+void sg_socket_remove(struct sg_socket *s, const char *reason);
+
+/* ---- sio_rooms.c ---- */
+
+/* Joins the rooms of the namespace's auto_join templates. */
+void sg_auto_join(struct sg_socket *s);
+/* Answers a client's ack request with {ok:true} or {ok:false, error}. */
+void sg_ack_result(struct sg_socket *s, int64_t ack_id, const char *error);
+/* Handles the configured join/leave events. Returns 1 when the event was one of them. */
+int sg_room_event(struct sg_socket *s, const char *event, json_t *args, int64_t ack_id);
+
+/* ---- sio_connect.c ---- */
+
+/* A CONNECT packet: starts its middleware chain. Returns NULL, or why the client must be
+ * closed (a protocol violation, or out of memory). */
+const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p);
+/* A DISCONNECT for a namespace still in its middleware cancels that CONNECT: 1 when found. */
+int sg_sio_connect_cancel(struct sg_client *c, const char *nsp);
+/* The client leaves: cancels every CONNECT it has in middleware. */
+void sg_sio_connect_cancel_all(struct sg_client *c);
+void sg_sio_free_middleware(struct sg_sio *sio);
+
+#endif
