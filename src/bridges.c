@@ -18,6 +18,7 @@
 #include "siogate/bridge.h"
 #include "stats.h"
 #include "strbuf.h"
+#include "util/clock.h"
 
 #define HOST_MAGIC 0x40570570u
 #define TICKET_MAGIC 0x71c4e771u
@@ -397,19 +398,11 @@ void sg_bridges_run_posted(void *ud)
 	}
 }
 
-static double mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* One delivery into the latency histogram of /metrics. */
 static void observe_delivery(struct sg_stats *st, double start)
 {
 	static const double bounds[SG_DELIVERY_BUCKETS] = SG_DELIVERY_BOUNDS;
-	double d = mono_seconds() - start;
+	double d = sg_mono_seconds() - start;
 	size_t i = 0;
 
 	if (!st)
@@ -425,7 +418,7 @@ static void observe_delivery(struct sg_stats *st, double start)
 
 static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
 {
-	double start = mono_seconds();
+	double start = sg_mono_seconds();
 	struct sg_nsp *nsp = sg_sio_find_nsp(h->b->sio, em->nsp);
 	struct sg_broadcast bc;
 	long n;
@@ -843,14 +836,14 @@ int sg_bridges_flushed(const struct sg_bridges *b)
 
 void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms)
 {
-	double deadline = mono_seconds() + drain_ms / 1000.0;
+	double deadline = sg_mono_seconds() + drain_ms / 1000.0;
 
 	if (!b || b->halted)
 		return;
 	b->stopped = b->halted = 1;
 	/* One budget for them all: each flush gets what the ones before it left. */
 	for (size_t i = 0; i < b->n_hosts; i++) {
-		double left = (deadline - mono_seconds()) * 1000;
+		double left = (deadline - sg_mono_seconds()) * 1000;
 
 		if (b->hosts[i]->started)
 			b->hosts[i]->pl->p->stop(b->hosts[i]->inst, left > 0 ? (unsigned)left : 0);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/suggest.h"
+
 /* Longest JSON path we build; a longer one is cut, which only shortens an error message. */
 #define PATH_LEN 256
 
@@ -124,11 +126,6 @@ static int is_name_char(int c) /* environment variable names */
 	return is_alpha(c) || is_digit(c) || c == '_';
 }
 
-static int is_key_char(int c) /* {auth.KEY} / {query.KEY} */
-{
-	return is_alpha(c) || is_digit(c) || c == '_' || c == '-';
-}
-
 static int is_tchar(int c) /* RFC 9110 token: what an HTTP header name is made of */
 {
 	return is_alpha(c) || is_digit(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
@@ -183,62 +180,6 @@ static int sbuf_add(struct sbuf *b, const char *s, size_t n)
 	return 0;
 }
 
-/* ---- did-you-mean ------------------------------------------------------------------ */
-
-/* Edit distance between a user's key (any length) and one of ours (short, so one row of
- * the usual table fits on the stack). Gives up early past `limit`. */
-static size_t levenshtein(const char *a, const char *b, size_t limit)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= sizeof row / sizeof row[0])
-		return limit + 1;
-	if ((la > lb ? la - lb : lb - la) > limit)
-		return limit + 1;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0], best;
-
-		row[0] = i;
-		best = row[0];
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], v;
-
-			v = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < v)
-				v = up + 1;
-			if (row[j - 1] + 1 < v)
-				v = row[j - 1] + 1;
-			row[j] = v;
-			diag = up;
-			if (v < best)
-				best = v;
-		}
-		if (best > limit)
-			return limit + 1;
-	}
-	return row[lb];
-}
-
-/* The known key a typo most likely meant: equal ignoring case, else the closest within
- * an edit distance of 2 (the first one on a tie, so the answer is stable). */
-static const char *suggest(const char *key, const char *const *known)
-{
-	const char *best = NULL;
-	size_t best_d = 3;
-
-	for (; *known; known++) {
-		size_t d = strcasecmp(key, *known) == 0 ? 0 : levenshtein(key, *known, 2);
-
-		if (d < best_d) {
-			best = *known;
-			best_d = d;
-		}
-	}
-	return best;
-}
-
 /* Unknown keys are errors: a typo must not silently fall back to a default. */
 static int check_keys(struct loader *ld, json_t *obj, const char *path,
 		      const char *const *known)
@@ -248,7 +189,7 @@ static int check_keys(struct loader *ld, json_t *obj, const char *path,
 
 		if (in_list(key, known))
 			continue;
-		hint = suggest(key, known);
+		hint = sg_suggest(key, known, NULL);
 		if (hint)
 			return fail(ld, path, "unknown key '%s' (did you mean '%s'?)", key, hint);
 		return fail(ld, path, "unknown key '%s'", key);
@@ -1750,74 +1691,4 @@ const struct sg_nsp_config *sg_config_find_nsp(const struct sg_config *cfg, cons
 		    sg_regex_full_match(cfg->namespaces[i].match_re, name))
 			return &cfg->namespaces[i];
 	return NULL;
-}
-
-int sg_regex_full_match(const regex_t *re, const char *s)
-{
-	regmatch_t m;
-
-	/* POSIX matching is leftmost-longest, so when a whole-string match exists this is
-	 * it: an unanchored user pattern cannot match a mere substring. */
-	if (regexec(re, s, 1, &m, 0) != 0)
-		return 0;
-	return m.rm_so == 0 && (size_t)m.rm_eo == strlen(s);
-}
-
-static int why_set(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int why_set(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
-int sg_template_check(const char *tpl, char *why, size_t whylen)
-{
-	const char *p = tpl;
-
-	if (!tpl || !*tpl)
-		return why_set(why, whylen, "empty template");
-	while (*p) {
-		const char *end, *key = NULL;
-		int len;
-
-		if (*p == '}')
-			return why_set(why, whylen, "unmatched '}'");
-		if (*p != '{') {
-			p++;
-			continue;
-		}
-		end = strpbrk(p + 1, "{}");
-		if (!end || *end == '{')
-			return why_set(why, whylen, "unclosed '{'");
-		len = (int)(end - p + 1);
-		if (len == 5 && (strncmp(p, "{nsp}", 5) == 0 || strncmp(p, "{sid}", 5) == 0)) {
-			p = end + 1;
-			continue;
-		}
-		if (strncmp(p, "{auth.", 6) == 0)
-			key = p + 6;
-		else if (strncmp(p, "{query.", 7) == 0)
-			key = p + 7;
-		else if (strncmp(p, "{claims.", 8) == 0)
-			key = p + 8;
-		if (!key)
-			return why_set(why, whylen, "unknown placeholder '%.*s'", len, p);
-		if (key == end)
-			return why_set(why, whylen, "empty key in placeholder '%.*s'", len, p);
-		for (const char *c = key; c < end; c++)
-			if (!is_key_char(*c))
-				return why_set(why, whylen,
-					       "invalid key in placeholder '%.*s' (allowed: A-Z a-z 0-9 _ -)",
-					       len, p);
-		p = end + 1;
-	}
-	return 0;
 }

@@ -7,6 +7,9 @@
 #include <regex.h>
 #include <jansson.h>
 
+#include "template.h"   /* sg_template_check, for the room templates loaded here */
+#include "util/regex.h" /* sg_regex_full_match, for the patterns compiled here */
+
 /* Transports a server accepts (bit mask). */
 #define SG_TRANSPORT_POLLING   0x1u
 #define SG_TRANSPORT_WEBSOCKET 0x2u
@@ -149,15 +152,5 @@ void sg_config_destroy(const struct sg_config *cfg);
 /* Finds the namespace config for a name: a static name first, then the first `match`
  * regex that matches the whole name. Returns a borrowed pointer or NULL. */
 const struct sg_nsp_config *sg_config_find_nsp(const struct sg_config *cfg, const char *name);
-
-/* Whole-string match of a compiled POSIX ERE (compiled with REG_EXTENDED, without
- * REG_NOSUB): 1 when the regex matches all of `s`, else 0. */
-int sg_regex_full_match(const regex_t *re, const char *s);
-
-/* Checks the placeholder syntax of a room template: every `{...}` must be {nsp}, {sid},
- * {auth.KEY} or {query.KEY} with KEY in [A-Za-z0-9_-]+; braces must pair up and the
- * template must not be empty. Returns 0, or -1 with the reason in `why` (borrowed buffer
- * of `whylen` bytes, may be NULL). */
-int sg_template_check(const char *tpl, char *why, size_t whylen);
 
 #endif

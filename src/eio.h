@@ -9,37 +9,12 @@
 #include "buf.h"
 #include "config.h"
 #include "hmap.h"
+#include "util/http.h"
+#include "util/timer.h"
 
 struct sg_eio;
 struct sg_eio_session;
 struct sg_stats;
-
-/* ---- timers for many sessions (loop thread only) ----
- * lws keeps its timers in one sorted list, so arming one timer per session costs a walk of
- * every other session's timers: O(N) per connection, O(N^2) to connect N clients. A timer set
- * keeps one FIFO queue per distinct delay instead (timers armed with the same delay expire
- * in the order they were armed), each queue driven by one lws timer at its head's deadline:
- * arming and cancelling are O(1) and expiry is as exact as an lws timer's. */
-struct sg_timer;
-typedef void (*sg_timer_fn)(struct sg_timer *t);
-struct sg_timer {
-	lws_dll2_t list;               /* in its queue while armed */
-	lws_usec_t at;
-	sg_timer_fn cb;
-};
-struct sg_timer_queue;
-struct sg_timers {
-	struct sg_timer_queue *queues; /* one per distinct delay, created on first use */
-};
-
-/* Arms `t` (re-arms it if it is armed) to call `cb(t)` in `delay_ms`, on `ctx`'s loop.
- * Returns 0, or -1 out of memory (the timer is then not armed). */
-int sg_timer_set(struct sg_timers *ts, struct lws_context *ctx, struct sg_timer *t,
-		 uint32_t delay_ms, sg_timer_fn cb);
-/* Disarms `t` (no-op if it is not armed). A zeroed timer is disarmed. */
-void sg_timer_cancel(struct sg_timer *t);
-/* Frees the queues. Every timer must be disarmed already (or the lws context gone). */
-void sg_timers_free(struct sg_timers *ts);
 
 /* What the layer above (Socket.IO, or the Engine.IO echo app) is told. All callbacks run on
  * the loop thread. A session's `on_close` is called exactly once, after which the session
@@ -118,7 +93,7 @@ size_t sg_eio_session_queued_bytes(const struct sg_eio_session *s);
 /* Per-connection state kept in the lws per-session user area. */
 struct sg_eio_conn {
 	unsigned magic;
-	int kind;                      /* see eio.c */
+	int kind;                      /* see eio_internal.h */
 	struct sg_eio *eio;
 	struct sg_eio_session *session;
 	unsigned char *body;           /* POST body being received */
@@ -137,10 +112,5 @@ int sg_eio_match_path(const struct sg_eio *e, const char *uri);
 int sg_eio_http_callback(struct sg_eio *e, struct lws *wsi, enum lws_callback_reasons reason,
 			 struct sg_eio_conn *conn, void *in, size_t len);
 
-/* Writes a complete HTTP response (headers + body) and completes the transaction.
- * Returns the value the lws callback must return. `extra` is a NULL-terminated list of
- * alternating "name:" and value strings, or NULL. */
-int sg_http_respond(struct lws *wsi, unsigned status, const char *content_type,
-		    const void *body, size_t len, const char *const *extra);
 
 #endif

@@ -1,10 +1,11 @@
-/* eio_codec.h - Engine.IO v4 packets: polling payloads, WebSocket frames, base64. */
+/* eio_codec.h - Engine.IO v4 packets: polling payloads, WebSocket frames. */
 #ifndef SG_EIO_CODEC_H
 #define SG_EIO_CODEC_H
 
 #include <stddef.h>
 
 #include "strbuf.h"
+#include "util/base64.h" /* binary packets travel as base64; callers of the codec use it too */
 
 enum sg_eio_type {
 	SG_EIO_OPEN = 0,
@@ -31,14 +32,5 @@ int sg_eio_decode_payload(const unsigned char *p, size_t n, sg_eio_packet_cb cb,
 /* Appends one packet, in its WebSocket frame form, to a polling payload being built
  * (adds the 0x1e separator when the payload is not empty). */
 void sg_eio_payload_append(struct sg_strbuf *sb, const unsigned char *frame, size_t n, int binary);
-
-/* Strict base64 (RFC 4648, padding required). decode returns the length or -1. */
-size_t sg_base64_encoded_len(size_t n);
-void sg_base64_encode(const unsigned char *in, size_t n, char *out); /* writes encoded_len bytes */
-long sg_base64_decode(const char *in, size_t n, unsigned char *out); /* out >= n/4*3 */
-/* Decodes unpadded base64url (RFC 4648 section 5) into a new NUL-terminated buffer of
- * *out_len bytes (free it). Returns NULL on a character outside the alphabet, an
- * impossible length, or allocation failure. */
-unsigned char *sg_base64url_decode(const char *in, size_t len, size_t *out_len);
 
 #endif

@@ -11,6 +11,7 @@
 #include "http_admin.h"
 #include "static.h"
 #include "log.h"
+#include "util/clock.h"
 
 #define MAX_CAPTURED_HEADERS 64
 
@@ -271,18 +272,10 @@ static int bridges_flushed(void *ud)
 	return sg_bridges_flushed(gw->bridges);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What is left of the drain budget, in ms (0 once it is spent). */
 static unsigned left_ms(long long deadline)
 {
-	long long left = deadline - now_ms();
+	long long left = deadline - sg_mono_ms();
 
 	return left > 0 ? (unsigned)left : 0;
 }
@@ -298,7 +291,7 @@ int sg_gateway_run(struct sg_gateway *gw)
 	sg_server_run(gw->server);
 	gw->stopping = 1; /* /readyz answers 503 from here on; /healthz still 200 */
 	/* One budget for the whole drain: what the bridges' flush uses, the clients lose. */
-	deadline = now_ms() + gw->cfg->server.drain_timeout_ms;
+	deadline = sg_mono_ms() + gw->cfg->server.drain_timeout_ms;
 	/* Upstream messages in flight are flushed first, so their acks still reach clients.
 	 * The loop keeps serving meanwhile: the brokers' confirmations arrive through it (as
 	 * bridge posts) and the probes still answer. New client events get an error ack. */

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "bridges.h"
-#include "eio.h"
 #include "metrics.h"
 #include "strbuf.h"
+#include "util/http.h"
 
 static void metric(struct sg_strbuf *sb, const char *name, const char *type, const char *help, double v)
 {

@@ -13,6 +13,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "strbuf.h"
+#include "util/clock.h"
 
 int sg_consttime_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -286,14 +287,6 @@ struct http_call {
 	enum sg_mw_result result; /* when finished while connecting */
 };
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void cached_free(struct http_cached *e)
 {
 	free(e->key);
@@ -330,14 +323,14 @@ static struct http_cached *cache_get(const char *key, size_t klen)
 
 	/* Entries expire in insertion order only per cache_ms; an expired one is skipped
 	 * here and goes when it reaches the head. */
-	return e && e->expires_ms > mono_ms() ? e : NULL;
+	return e && e->expires_ms > sg_mono_ms() ? e : NULL;
 }
 
 static void cache_put(struct http_call *call, int accept, json_t *claims, const char *message,
 		      json_t *data)
 {
 	struct http_cached *e, *old;
-	long long now = mono_ms();
+	long long now = sg_mono_ms();
 
 	if (!call->cache_ms)
 		return;
@@ -446,7 +439,7 @@ static void on_http_timeout(lws_sorted_usec_list_t *sul)
 {
 	struct http_call *call = lws_container_of(sul, struct http_call, sul);
 	struct lws *wsi = call->wsi;
-	long long left = call->deadline_ms - mono_ms();
+	long long left = call->deadline_ms - sg_mono_ms();
 
 	if (left > 0) {
 		if (wsi)
@@ -666,7 +659,7 @@ static enum sg_mw_result run_http(const void *data, struct sg_connect_req *req)
 	call->ctx = ctx;
 	call->port = cfg->url_port;
 	call->cache_ms = cfg->cache_ms;
-	call->deadline_ms = mono_ms() + cfg->timeout_ms;
+	call->deadline_ms = sg_mono_ms() + cfg->timeout_ms;
 	if (!(call->host = strdup(cfg->url_host)) || !(call->path = strdup(cfg->url_path)) ||
 	    !(call->message = strdup(cfg->message)) || build_request(cfg, req, call)) {
 		call_free(call);

@@ -18,6 +18,8 @@
 
 #include "log.h"
 #include "middleware.h"
+#include "util/clock.h"
+#include "util/http.h"
 
 #define MAX_ENDPOINTS 8
 
@@ -76,9 +78,9 @@ static int admin_callback(struct sg_server *srv, struct lws *wsi, enum lws_callb
 	case LWS_CALLBACK_HTTP:
 		if (srv->http_fn && srv->http_fn(srv->http_ud, wsi, in, SG_HTTP_ADMIN, &rc))
 			return rc;
-		return sg_http_respond(wsi, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL);
+		return sg_http_respond_error(wsi, 404, "not found", NULL);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		rc = sg_http_respond(wsi, 404, "application/json", "{\"error\":\"not found\"}", 21, NULL);
+		rc = sg_http_respond_error(wsi, 404, "not found", NULL);
 		return rc < 0 ? -1 : 1;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return sg_http_respond(wsi, 404, NULL, NULL, 0, NULL);
@@ -134,13 +136,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			if (srv->http_fn(srv->http_ud, wsi, in, srv->admin_vhost ? SG_HTTP_MAIN : SG_HTTP_MAIN_ONLY, &rc))
 				return rc;
 		}
-		return sg_http_respond(wsi, 404, "application/json",
-				       "{\"error\":\"not found\"}", 21, NULL);
+		return sg_http_respond_error(wsi, 404, "not found", NULL);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		e = route_wsi(srv, wsi);
 		if (!e) {
-			int rc = sg_http_respond(wsi, 404, "application/json",
-						 "{\"error\":\"not found\"}", 21, NULL);
+			int rc = sg_http_respond_error(wsi, 404, "not found", NULL);
 			return rc < 0 ? -1 : 1;
 		}
 		return sg_eio_http_callback(e, wsi, reason, c, in, len);
@@ -414,14 +414,6 @@ void sg_server_stop(struct sg_server *srv)
 	lws_cancel_service(srv->ctx);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_drain_tick(lws_sorted_usec_list_t *sul)
 {
 	(void)sul; /* only here to wake lws_service() up */
@@ -429,11 +421,11 @@ static void on_drain_tick(lws_sorted_usec_list_t *sul)
 
 void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), void *ud)
 {
-	long long end = now_ms() + ms;
+	long long end = sg_mono_ms() + ms;
 	lws_sorted_usec_list_t tick;
 
 	memset(&tick, 0, sizeof(tick));
-	while (now_ms() < end && !(done && done(ud))) {
+	while (sg_mono_ms() < end && !(done && done(ud))) {
 		/* A short timer bounds each wait, so the deadline is honoured on a quiet loop. */
 		lws_sul_schedule(srv->ctx, 0, &tick, on_drain_tick, 20 * LWS_US_PER_MS);
 		if (lws_service(srv->ctx, 0) < 0)
@@ -452,7 +444,7 @@ static int wait_fd(int fd, short events, long long deadline)
 	int n;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - sg_mono_ms();
 		if (left <= 0)
 			return 0;
 		n = poll(&p, 1, (int)left);
@@ -468,7 +460,7 @@ int sg_server_probe(const struct sg_server_config *cfg, const char *path, unsign
 {
 	const char *host = cfg->admin_host ? cfg->admin_host : cfg->host;
 	int port = cfg->admin_host ? cfg->admin_port : cfg->port;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = sg_mono_ms() + timeout_ms;
 	struct sockaddr_storage sa;
 	socklen_t sa_len;
 	char addr[INET6_ADDRSTRLEN], req[256], resp[64];

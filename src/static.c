@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "eio.h"
 #include "log.h"
+#include "util/http.h"
 
 static const struct {
 	const char *ext, *type;
@@ -118,14 +118,6 @@ enum sg_static_result sg_static_resolve(const struct sg_static_mount *mounts, si
 	return SG_STATIC_FILE;
 }
 
-static int respond_error(struct lws *wsi, unsigned status, const char *msg, const char *const *extra)
-{
-	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
-
-	return sg_http_respond(wsi, status, "application/json", body, (size_t)n, extra);
-}
-
 int sg_static_handle(const struct sg_static_mount *mounts, size_t n, struct lws *wsi, const char *uri, int *rc)
 {
 	static const char *const allow[] = {"allow:", "GET, HEAD", NULL};
@@ -137,16 +129,16 @@ int sg_static_handle(const struct sg_static_mount *mounts, size_t n, struct lws 
 	if (!find_mount(mounts, n, uri))
 		return 0;
 	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) && !lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI)) {
-		*rc = respond_error(wsi, 405, "method not allowed", allow);
+		*rc = sg_http_respond_error(wsi, 405, "method not allowed", allow);
 		return 1;
 	}
 	r = sg_static_resolve(mounts, n, uri, path, sizeof(path));
 	if (r == SG_STATIC_BAD_PATH) {
-		*rc = respond_error(wsi, 400, "bad path", NULL);
+		*rc = sg_http_respond_error(wsi, 400, "bad path", NULL);
 		return 1;
 	}
 	if (r != SG_STATIC_FILE) {
-		*rc = respond_error(wsi, 404, "not found", NULL);
+		*rc = sg_http_respond_error(wsi, 404, "not found", NULL);
 		return 1;
 	}
 	/* Demo and app assets change with deployments: revalidate rather than cache blindly. */

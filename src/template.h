@@ -17,4 +17,10 @@ int sg_template_expand(const char *tpl, sg_template_lookup_fn lookup, void *ud, 
  * booleans as true/false. Returns -1 for null, objects and arrays. */
 int sg_json_scalar_append(struct sg_strbuf *out, const json_t *v);
 
+/* Checks the placeholder syntax of a room template: every `{...}` must be {nsp}, {sid},
+ * {auth.KEY} or {query.KEY} with KEY in [A-Za-z0-9_-]+; braces must pair up and the
+ * template must not be empty. Returns 0, or -1 with the reason in `why` (borrowed buffer
+ * of `whylen` bytes, may be NULL). */
+int sg_template_check(const char *tpl, char *why, size_t whylen);
+
 #endif

@@ -9,9 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "eio_codec.h"
 #include "strbuf.h"
 #include "template.h"
+#include "util/base64.h"
+#include "util/regex.h"
 
 #define JSON_FLAGS (JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
 #define REFUSED_LOG_INTERVAL_S 10   /* refused relays: at most one warning per interval */
@@ -77,58 +78,12 @@ static const char *const down_keys[] = {"topic", "rooms", "event", "args", "vola
 static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers",
 				      "unjoined_rooms", NULL};
 
-/* A dynamic namespace's pattern must match the whole name, as the config's `match` does:
- * "/org/[a-z]+" takes "/org/acme", not "x/org/acme" or "/org/acme/x". POSIX matching is
- * leftmost-longest, so when a whole-name match exists this finds it. */
-static int whole_match(const regex_t *re, const char *s)
-{
-	regmatch_t m;
-
-	return regexec(re, s, 1, &m, 0) == 0 && m.rm_so == 0 && (size_t)m.rm_eo == strlen(s);
-}
-
 static int in_list(const char *k, const char *const *l)
 {
 	for (; l && *l; l++)
 		if (!strcmp(k, *l))
 			return 1;
 	return 0;
-}
-
-/* Edit distance, capped: enough to spot a typo. */
-static size_t distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t del = prev[j] + 1, ins = cur[j - 1] + 1, sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			cur[j] = del < ins ? (del < sub ? del : sub) : (ins < sub ? ins : sub);
-		}
-		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
-	}
-	return prev[lb];
-}
-
-const char *sgm_suggest(const char *key, const char *const *known, const char *const *extra)
-{
-	const char *best = NULL;
-	size_t bd = 3;
-
-	for (int pass = 0; pass < 2; pass++)
-		for (const char *const *k = pass ? extra : known; k && *k; k++) {
-			size_t d = strcasecmp(key, *k) ? distance(key, *k) : 0;
-			if (d < bd) {
-				bd = d;
-				best = *k;
-			}
-		}
-	return best;
 }
 
 static int check_keys(const json_t *o, const char *path, const char *const *keys,
@@ -140,7 +95,7 @@ static int check_keys(const json_t *o, const char *path, const char *const *keys
 	json_object_foreach((json_t *)o, k, v) {
 		if (in_list(k, keys) || in_list(k, extra))
 			continue;
-		hint = sgm_suggest(k, keys, extra);
+		hint = sg_suggest(k, keys, extra);
 		if (hint)
 			return sgm_errf(err, len, "%s: unknown key '%s' (did you mean '%s'?)", path, k, hint);
 		return sgm_errf(err, len, "%s: unknown key '%s'", path, k);
@@ -961,7 +916,7 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 			sgm_errf(why, whylen, "\"namespace\" must be a string");
 			goto out;
 		}
-		if (b->is_pattern ? !whole_match(&b->re, target_nsp) : strcmp(target_nsp, b->nsp)) {
+		if (b->is_pattern ? !sg_regex_full_match(&b->re, target_nsp) : strcmp(target_nsp, b->nsp)) {
 			rc = -2; /* for another binding */
 			goto out;
 		}
@@ -1057,7 +1012,7 @@ long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sg
 			return sgm_errf(why, whylen, "bad sio-namespace header");
 		memcpy(nsp, hv, hl);
 		nsp[hl] = '\0';
-		if (b->is_pattern ? !whole_match(&b->re, nsp) : strcmp(nsp, b->nsp))
+		if (b->is_pattern ? !sg_regex_full_match(&b->re, nsp) : strcmp(nsp, b->nsp))
 			return -2;
 	} else if (b->is_pattern) {
 		return sgm_errf(why, whylen, "no sio-namespace header (the topic feeds a dynamic namespace)");
@@ -1245,7 +1200,7 @@ static int relay_refused(struct sgm_binding *b, const struct up *u, const struct
 
 	if (!room || !room[0])
 		return 0; /* no room: expand() says it is missing */
-	if (!strcmp(room, ev->sid) || (u->has_unjoined && whole_match(&u->unjoined, room)))
+	if (!strcmp(room, ev->sid) || (u->has_unjoined && sg_regex_full_match(&u->unjoined, room)))
 		return 0; /* its own room, or one the entry opens to non-members */
 	if (api && api->abi_minor >= 2 && api->is_member) {
 		if (api->is_member(h, ev->nsp, ev->sid, room) == 1)

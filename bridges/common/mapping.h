@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "siogate/bridge.h"
+#include "util/suggest.h"
 
 /* Wire names (docs/bridges.md). */
 #define SGM_H_NAMESPACE "sio-namespace"
@@ -117,8 +118,12 @@ const char *sgm_namespace(const struct sgm_binding *b);
 int sgm_errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* The known key (from `known`, then `extra`; either may be NULL) a misspelt `key` most
- * likely meant: equal ignoring case, or within edit distance 2. NULL if none. */
-const char *sgm_suggest(const char *key, const char *const *known, const char *const *extra);
+ * likely meant: the host's did-you-mean (src/util/suggest.c), under the plugins' prefix. */
+static inline const char *sgm_suggest(const char *key, const char *const *known,
+				      const char *const *extra)
+{
+	return sg_suggest(key, known, extra);
+}
 
 /* A header's value from a message, or NULL (*len set). */
 const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len);

@@ -15,6 +15,7 @@
 
 #include "mapping.h"
 #include "siogate/bridge.h"
+#include "util/clock.h"
 
 #define CONSUME_BATCH 2000       /* messages handled per loop turn before yielding */
 #define LOG_INTERVAL_S 10        /* malformed-message warnings, at most one per interval */
@@ -834,14 +835,6 @@ static int start(void *inst, char *err, size_t len)
 	return 0;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Leaves the group within the deadline: the close runs in librdkafka's background and its
  * rebalance (the revocation) is served here. Past the deadline fini() destroys the consumer
  * without the close, as with the brokers down. */
@@ -859,7 +852,7 @@ static void close_consumer(struct kafka *k, long long deadline)
 		k->skip_close = 1;
 	}
 	while (!k->skip_close && !rd_kafka_consumer_closed(k->consumer)) {
-		long long left = deadline - mono_ms();
+		long long left = deadline - sg_mono_ms();
 		rd_kafka_event_t *ev;
 
 		if (left <= 0) {
@@ -881,7 +874,7 @@ static void close_consumer(struct kafka *k, long long deadline)
 static void stop(void *inst, unsigned drain_ms)
 {
 	struct kafka *k = inst;
-	long long deadline = mono_ms() + drain_ms;
+	long long deadline = sg_mono_ms() + drain_ms;
 
 	if (k->stopped)
 		return;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "plugin.h"
+#include "util/clock.h"
 
 static const char *const mq_ctr_names[MC_N] = {
 	"messages_consumed", "messages_produced", "messages_failed", "messages_refused",
@@ -16,10 +17,7 @@ static const char *const mq_ctr_names[MC_N] = {
 
 long long mq_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return sg_mono_ms();
 }
 
 /* Any thread: make sure one drain is posted to the loop. */

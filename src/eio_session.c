@@ -1,0 +1,532 @@
+/* eio_session.c - Engine.IO v4 sessions: handshake state, the sid table, heartbeat and
+ * closing rules, bounded send queues, packets in, and the request helpers both transports use. */
+#include "eio_session.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "eio_codec.h"
+#include "log.h"
+#include "util/http.h"
+
+/* ---------------------------------------------------------------- lifetime */
+
+static void session_free(struct sg_eio_session *s)
+{
+	while (s->q_len) {
+		sg_buf_unref(s->q[s->q_head].buf);
+		s->q_head = (s->q_head + 1) % s->q_cap;
+		s->q_len--;
+	}
+	free(s->q);
+	json_decref(s->query);
+	json_decref(s->headers);
+	s->magic = 0;
+	free(s);
+}
+
+void sg_eio_sess_unref(struct sg_eio_session *s)
+{
+	assert(s->magic == SESSION_MAGIC && s->refs > 0);
+	if (--s->refs == 0)
+		session_free(s);
+}
+
+/* Takes the session out of the sid map (its last step towards being freed). */
+void sg_eio_sess_finalize(struct sg_eio_session *s)
+{
+	if (s->state == S_CLOSED)
+		return;
+	sg_timer_cancel(&s->t_beat);
+	s->state = S_CLOSED;
+	sg_hmap_del(&s->eio->sessions, s->sid, strlen(s->sid));
+	sg_eio_sess_unref(s);
+}
+/* ---------------------------------------------------------------- request helpers */
+
+int sg_eio_copy_header(struct lws *wsi, enum lws_token_indexes tok, char *buf, size_t len)
+{
+	int n = lws_hdr_copy(wsi, buf, (int)len, tok);
+
+	if (n < 0)
+		buf[0] = '\0';
+	return n;
+}
+
+/* Is `origin` allowed by the configured list? An empty list allows any origin. */
+int sg_eio_origin_allowed(const struct sg_eio *e, const char *origin)
+{
+	size_t i;
+
+	if (!e->opts.n_cors_origins)
+		return 1;
+	for (i = 0; i < e->opts.n_cors_origins; i++)
+		if (!strcmp(e->opts.cors_origins[i], "*") || !strcmp(e->opts.cors_origins[i], origin))
+			return 1;
+	return 0;
+}
+
+/* CORS response headers for a request's Origin, into `out` (name/value pairs). */
+size_t sg_eio_cors_headers(const struct sg_eio *e, const char *origin, const char **out)
+{
+	size_t n = 0;
+
+	if (!e->opts.n_cors_origins || !origin[0] || !sg_eio_origin_allowed(e, origin))
+		return 0;
+	out[n++] = "access-control-allow-origin:";
+	out[n++] = origin;
+	out[n++] = "access-control-allow-credentials:";
+	out[n++] = "true";
+	out[n++] = "vary:";
+	out[n++] = "Origin";
+	return n;
+}
+
+/* The Node server's error answer: 400 with {"code":N,"message":"..."}. */
+int sg_eio_respond_error(struct sg_eio *e, struct lws *wsi, unsigned status, int code, const char *msg)
+{
+	char body[160], origin[256];
+	const char *extra[8] = {0};
+	int n;
+
+	sg_eio_copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
+	sg_eio_cors_headers(e, origin, extra);
+	n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, msg);
+	return sg_http_respond(wsi, status, "application/json", body, (size_t)n, extra);
+}
+
+/* A query argument's value, or NULL when absent. A value too long for `buf` comes back as
+ * "\x01" (never a valid EIO, transport or sid), so that it is refused rather than taken
+ * for a missing argument. `name` includes the '='. */
+const char *sg_eio_query_arg(struct lws *wsi, const char *name, char *buf, size_t len)
+{
+	char frag[16400]; /* larger than the request's header space (max_http_header_data) */
+	size_t nl = strlen(name);
+	int i, n;
+
+	for (i = 0; (n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i)) >= 0; i++) {
+		if (strncmp(frag, name, nl))
+			continue;
+		if ((size_t)n - nl >= len) {
+			snprintf(buf, len, "\x01");
+			return buf;
+		}
+		memcpy(buf, frag + nl, (size_t)n - nl + 1);
+		return buf;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static void make_sid(char *out)
+{
+	static const char url64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char rnd[18]; /* 144 bits from the kernel CSPRNG */
+	size_t i, got = 0;
+
+	while (got < sizeof(rnd)) {
+		ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			abort(); /* no entropy source: refusing to hand out guessable ids */
+		got += (size_t)n;
+	}
+	for (i = 0; i < sizeof(rnd); i++)
+		out[i] = url64[rnd[i] & 63]; /* 6 bits per byte: 108 bits... */
+	/* ...so fold the top two bits of every three bytes into six more characters. */
+	for (i = 0; i < sizeof(rnd) / 3; i++)
+		out[sizeof(rnd) + i] = url64[((rnd[3 * i] >> 6) << 4) | ((rnd[3 * i + 1] >> 6) << 2) |
+					     (rnd[3 * i + 2] >> 6)];
+	out[sizeof(rnd) + sizeof(rnd) / 3] = '\0';
+}
+
+static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct lws *wsi)
+{
+	static const struct {
+		const char *name;
+		enum lws_token_indexes tok;
+	} known[] = {
+		{"origin", WSI_TOKEN_ORIGIN},
+		{"cookie", WSI_TOKEN_HTTP_COOKIE},
+		{"authorization", WSI_TOKEN_HTTP_AUTHORIZATION},
+		{"user-agent", WSI_TOKEN_HTTP_USER_AGENT},
+		{"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
+		{"host", WSI_TOKEN_HOST},
+	};
+	char buf[4096];
+	size_t i;
+	int n;
+
+	for (i = 0; (n = lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, (int)i)) >= 0; i++) {
+		char *eq = strchr(buf, '=');
+		if (eq)
+			*eq = '\0';
+		if (!json_object_get(s->query, buf))
+			json_object_set_new(s->query, buf, json_string(eq ? eq + 1 : ""));
+	}
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (sg_eio_copy_header(wsi, known[i].tok, buf, sizeof(buf)) > 0)
+			json_object_set_new(s->headers, known[i].name, json_string(buf));
+	for (i = 0; i < e->opts.n_capture_headers; i++) {
+		char name[128];
+		const char *h = e->opts.capture_headers[i];
+
+		if (json_object_get(s->headers, h))
+			continue;
+		snprintf(name, sizeof(name), "%s:", h);
+		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), name, (int)strlen(name));
+		if (n > 0)
+			json_object_set_new(s->headers, h, json_string(buf));
+	}
+	lws_get_peer_simple(wsi, s->remote, sizeof(s->remote));
+}
+
+static void on_ping_timer(struct sg_timer *t);
+static void on_ping_timeout(struct sg_timer *t);
+
+int sg_eio_schedule_ping(struct sg_eio_session *s)
+{
+	return sg_timer_set(&s->eio->timers, s->eio->ctx, &s->t_beat, s->ping_interval_ms, on_ping_timer);
+}
+
+struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum sg_eio_transport t)
+{
+	struct sg_eio_session *s = calloc(1, sizeof(*s));
+	struct sg_strbuf sb;
+	struct sg_buf *open;
+	int upgrades;
+
+	if (!s)
+		return NULL;
+	s->magic = SESSION_MAGIC;
+	s->refs = 1;
+	s->eio = e;
+	s->transport = t;
+	s->state = S_OPEN;
+	s->ping_interval_ms = e->opts.ping_interval_ms;
+	s->ping_timeout_ms = e->opts.ping_timeout_ms;
+	s->query = json_object();
+	s->headers = json_object();
+	if (!e->ctx)
+		e->ctx = lws_get_context(wsi);
+	if (!s->query || !s->headers)
+		goto fail;
+	do
+		make_sid(s->sid);
+	while (sg_hmap_get(&e->sessions, s->sid, strlen(s->sid)));
+	capture_request(e, s, wsi);
+	if (sg_hmap_put(&e->sessions, s->sid, strlen(s->sid), s))
+		goto fail;
+
+	upgrades = t == SG_EIO_POLLING && e->opts.allow_upgrades &&
+		   (e->opts.transports & SG_TRANSPORT_WEBSOCKET);
+	sg_strbuf_init_headroom(&sb, LWS_PRE);
+	sg_strbuf_appendf(&sb, "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,"
+			  "\"pingTimeout\":%u,\"maxPayload\":%zu}",
+			  s->sid, upgrades ? "\"websocket\"" : "", s->ping_interval_ms,
+			  s->ping_timeout_ms, e->opts.max_payload);
+	open = sg_buf_from_strbuf(&sb, 0);
+	sg_strbuf_free(&sb);
+	if (!open || sg_eio_send(s, open, 0)) {
+		sg_buf_unref(open);
+		sg_hmap_del(&e->sessions, s->sid, strlen(s->sid));
+		goto fail;
+	}
+	sg_buf_unref(open);
+	e->stats->sessions_opened++;
+	if (t == SG_EIO_POLLING)
+		e->stats->sessions_polling++;
+	else
+		e->stats->sessions_websocket++;
+	if (sg_eio_schedule_ping(s)) {
+		sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
+		return NULL;
+	}
+	if (e->h.on_open && e->h.on_open(e->ud, s)) {
+		sg_eio_sess_close(s, "refused", CLOSE_ERROR);
+		return NULL;
+	}
+	sg_dbg("eio", s->sid, "session opened over %s from %s",
+	       t == SG_EIO_POLLING ? "polling" : "websocket", s->remote);
+	return s;
+fail:
+	json_decref(s->query);
+	json_decref(s->headers);
+	free(s);
+	return NULL;
+}
+
+/* Drops every queued frame (a closed polling session nobody will fetch). */
+static void queue_clear(struct sg_eio_session *s)
+{
+	while (s->q_len) {
+		sg_buf_unref(s->q[s->q_head].buf);
+		s->q_head = (s->q_head + 1) % s->q_cap;
+		s->q_len--;
+	}
+	s->q_bytes = 0;
+}
+
+static void on_linger_timeout(struct sg_timer *t)
+{
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_beat);
+
+	queue_clear(s);
+	sg_eio_sess_finalize(s);
+}
+
+static void kill_wsi(struct lws *wsi)
+{
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
+/* Closes a session for the layer above (see enum close_mode). */
+void sg_eio_sess_close(struct sg_eio_session *s, const char *reason, enum close_mode mode)
+{
+	int by_client = mode == CLOSE_CLIENT;
+	struct sg_eio *e = s->eio;
+
+	if (s->state != S_OPEN)
+		return;
+	s->state = S_CLOSING;
+	s->refs++; /* keep it alive through the callbacks below */
+	sg_timer_cancel(&s->t_beat);
+	sg_timer_cancel(&s->t_upgrade);
+	e->stats->sessions_closed++;
+	if (s->transport == SG_EIO_POLLING)
+		e->stats->sessions_polling--;
+	else
+		e->stats->sessions_websocket--;
+	sg_dbg("eio", s->sid, "session closed (%s)", reason);
+
+	if (e->h.on_close)
+		e->h.on_close(e->ud, s, reason);
+	s->user = NULL;
+	if (by_client)
+		queue_clear(s); /* nobody is listening any more */
+
+	if (s->ws_wsi && !s->ws_active) {
+		kill_wsi(s->ws_wsi); /* an unfinished upgrade probe */
+	} else if (s->ws_wsi) {
+		struct sg_eio_conn *c = lws_wsi_user(s->ws_wsi);
+		c->ws_closing = 1; /* flush what is queued, then close */
+		lws_callback_on_writable(s->ws_wsi);
+	}
+	if (s->poll_wsi) {
+		s->poll_final = by_client ? "6" : "1";
+		lws_callback_on_writable(s->poll_wsi);
+	}
+	if (s->transport == SG_EIO_POLLING && !s->poll_wsi && s->q_len && mode == CLOSE_GRACEFUL &&
+	    !sg_timer_set(&e->timers, e->ctx, &s->t_beat, s->ping_timeout_ms, on_linger_timeout)) {
+		/* The client may still fetch what was queued (a disconnect packet, say):
+		 * linger, out of the way, for one ping timeout. */
+		s->poll_final = "1";
+	} else {
+		sg_eio_sess_finalize(s);
+	}
+	sg_eio_sess_unref(s);
+}
+
+void sg_eio_session_close(struct sg_eio_session *s, const char *reason)
+{
+	sg_eio_sess_close(s, reason, CLOSE_GRACEFUL);
+}
+
+static void on_ping_timer(struct sg_timer *t)
+{
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_beat);
+	struct sg_eio *e = s->eio;
+
+	if (!e->ping_frame)
+		e->ping_frame = sg_buf_new("2", 1, 0); /* one shared frame for every ping */
+	if (!e->ping_frame) {
+		sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
+		return;
+	}
+	if (sg_eio_send(s, e->ping_frame, 0))
+		return; /* the queue overflowed: the session is closed */
+	if (sg_timer_set(&e->timers, e->ctx, &s->t_beat, s->ping_timeout_ms, on_ping_timeout))
+		sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
+}
+
+static void on_ping_timeout(struct sg_timer *t)
+{
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_beat);
+
+	s->eio->stats->ping_timeouts++;
+	sg_eio_sess_close(s, "ping timeout", CLOSE_ERROR);
+}
+
+void sg_eio_on_upgrade_timeout(struct sg_timer *t)
+{
+	struct sg_eio_session *s = lws_container_of(t, struct sg_eio_session, t_upgrade);
+
+	if (s->ws_wsi && !s->ws_active) {
+		sg_dbg("eio", s->sid, "upgrade timed out");
+		kill_wsi(s->ws_wsi);
+	}
+}
+
+/* Asks the transport to send: the active WebSocket, or the pending GET. */
+static void session_wake(struct sg_eio_session *s)
+{
+	if (s->ws_wsi && s->ws_active)
+		lws_callback_on_writable(s->ws_wsi);
+	else if (s->poll_wsi && !s->upgrading)
+		lws_callback_on_writable(s->poll_wsi);
+}
+
+static int queue_push(struct sg_eio_session *s, struct sg_buf *b, int is_volatile)
+{
+	if (s->q_len == s->q_cap) {
+		size_t ncap = s->q_cap ? s->q_cap * 2 : 4, i;
+		struct qframe *nq = malloc(ncap * sizeof(*nq));
+
+		if (!nq)
+			return -1;
+		for (i = 0; i < s->q_len; i++)
+			nq[i] = s->q[(s->q_head + i) % s->q_cap];
+		free(s->q);
+		s->q = nq;
+		s->q_cap = ncap;
+		s->q_head = 0;
+	}
+	s->q[(s->q_head + s->q_len) % s->q_cap].buf = sg_buf_ref(b);
+	s->q[(s->q_head + s->q_len) % s->q_cap].is_volatile = is_volatile;
+	s->q_len++;
+	s->q_bytes += b->len;
+	return 0;
+}
+
+int sg_eio_send_many(struct sg_eio_session *s, struct sg_buf *const *frames, size_t n, int is_volatile)
+{
+	struct sg_eio *e = s->eio;
+	size_t total = 0, i;
+
+	if (s->state != S_OPEN)
+		return -1;
+	for (i = 0; i < n; i++)
+		total += frames[i]->len;
+	if (is_volatile && s->q_bytes + total > e->opts.max_send_queue / 2) {
+		e->stats->volatile_dropped++;
+		return 1;
+	}
+	if (s->q_bytes + total > e->opts.max_send_queue) {
+		e->stats->slow_disconnects++;
+		sg_warn("eio", s->sid, "send queue full (%zu bytes queued, limit %zu): disconnecting",
+			s->q_bytes, e->opts.max_send_queue);
+		sg_eio_sess_close(s, "send queue full", CLOSE_ERROR);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (queue_push(s, frames[i], is_volatile)) {
+			/* Out of memory half-way: take back what this call added. */
+			while (i--) {
+				size_t last = (s->q_head + s->q_len - 1) % s->q_cap;
+				s->q_bytes -= s->q[last].buf->len;
+				sg_buf_unref(s->q[last].buf);
+				s->q_len--;
+			}
+			sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
+			return -1;
+		}
+	session_wake(s);
+	return 0;
+}
+
+int sg_eio_send(struct sg_eio_session *s, struct sg_buf *frame, int is_volatile)
+{
+	return sg_eio_send_many(s, &frame, 1, is_volatile);
+}
+
+const char *sg_eio_session_id(const struct sg_eio_session *s) { return s->sid; }
+enum sg_eio_transport sg_eio_session_transport(const struct sg_eio_session *s) { return s->transport; }
+void sg_eio_session_set_user(struct sg_eio_session *s, void *user) { s->user = user; }
+void *sg_eio_session_user(const struct sg_eio_session *s) { return s->user; }
+const char *sg_eio_session_remote(const struct sg_eio_session *s) { return s->remote; }
+size_t sg_eio_session_queued_bytes(const struct sg_eio_session *s) { return s->q_bytes; }
+json_t *sg_eio_session_query_json(const struct sg_eio_session *s) { return s->query; }
+
+const char *sg_eio_session_query(const struct sg_eio_session *s, const char *key)
+{
+	return json_string_value(json_object_get(s->query, key));
+}
+
+const char *sg_eio_session_header(const struct sg_eio_session *s, const char *lname)
+{
+	return json_string_value(json_object_get(s->headers, lname));
+}
+
+/* ---------------------------------------------------------------- packets in */
+
+int sg_eio_on_packet(void *ud, enum sg_eio_type type, const unsigned char *data, size_t len, int binary)
+{
+	struct rx_ctx *rx = ud;
+	struct sg_eio_session *s = rx->s;
+	struct sg_eio *e = s->eio;
+
+	if (s->state != S_OPEN)
+		return 1;
+	switch (type) {
+	case SG_EIO_PONG:
+		if (sg_eio_schedule_ping(s)) {
+			sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
+			return 1;
+		}
+		return 0;
+	case SG_EIO_MESSAGE:
+		e->stats->frames_in++;
+		e->stats->bytes_in += len;
+		if (e->h.on_message)
+			e->h.on_message(e->ud, s, data, len, binary);
+		return 0;
+	case SG_EIO_CLOSE:
+		rx->close_by_client = 1;
+		sg_eio_sess_close(s, "transport close", CLOSE_CLIENT);
+		return 1;
+	case SG_EIO_PING:   /* clients do not ping in v4 */
+	case SG_EIO_OPEN:
+	case SG_EIO_UPGRADE:
+	case SG_EIO_NOOP:
+		return 0; /* harmless, ignored like the reference server does */
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+void sg_eio_conn_attach(struct sg_eio_conn *c, struct sg_eio_session *s)
+{
+	c->session = s;
+	s->refs++;
+	c->eio->attached++;
+}
+
+void sg_eio_conn_detach(struct sg_eio_conn *c)
+{
+	struct sg_eio_session *s = c->session;
+
+	if (!s)
+		return;
+	c->session = NULL;
+	c->response_pending = 0;
+	c->eio->attached--;
+	sg_eio_sess_unref(s);
+}
+
+void sg_eio_conn_reset_http(struct sg_eio_conn *c)
+{
+	free(c->body);
+	c->body = NULL;
+	c->body_len = 0;
+	c->body_too_large = 0;
+	c->kind = CONN_NONE;
+}
+
