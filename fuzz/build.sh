@@ -60,8 +60,10 @@ build() {
 
 build fuzz_eio "$top/fuzz/fuzz_eio.c" "$top/src/eio_codec.c" "$top/src/strbuf.c" "$top/src/util/base64.c"
 build fuzz_sio "$top/fuzz/fuzz_sio.c" "$top/src/sio_codec.c" "$top/src/strbuf.c"
-build fuzz_config "$top/fuzz/fuzz_config.c" "$top/src/config.c" "$top/src/template.c" "$top/src/strbuf.c" \
-	"$top/src/util/regex.c" "$top/src/util/suggest.c"
+build fuzz_config "$top/fuzz/fuzz_config.c" "$top/src/config.c" "$top/src/config_core.c" \
+	"$top/src/server_config.c" "$top/src/nsp_config.c" "$top/src/middleware_config.c" \
+	"$top/src/rooms_config.c" "$top/src/bridges_config.c" "$top/src/log.c" \
+	"$top/src/template.c" "$top/src/strbuf.c" "$top/src/util/regex.c" "$top/src/util/suggest.c"
 build fuzz_mapping "$top/fuzz/fuzz_mapping.c" "$top/bridges/common/mapping.c" \
 	"$top/src/strbuf.c" "$top/src/template.c" "$top/src/sio_codec.c" \
 	"$top/src/util/base64.c" "$top/src/util/regex.c" "$top/src/util/suggest.c"

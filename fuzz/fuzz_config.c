@@ -8,6 +8,7 @@
  * shape (path ends with '/', a transport, every namespace named or matched, lookups by
  * each name work); loading is deterministic. */
 #include "config.h"
+#include "template.h"
 
 #include "common.h"
 

@@ -181,9 +181,32 @@ void sg_gateway_request_reload(struct sg_gateway *gw)
 	lws_cancel_service(sg_server_context(gw->server));
 }
 
-static int same_str(const char *a, const char *b)
+/* The settings a reload cannot apply, as one list: "a, b and c". */
+struct restart_list {
+	char text[512];
+	size_t n;
+	char last[SG_CFG_PATH_LEN]; /* held back until we know whether it ends the list */
+};
+
+static void restart_found(void *ud, const char *key_path)
 {
-	return (!a && !b) || (a && b && !strcmp(a, b));
+	struct restart_list *l = ud;
+	size_t len = strlen(l->text);
+
+	if (l->n++)
+		snprintf(l->text + len, sizeof l->text - len, "%s%s", l->n > 2 ? ", " : "", l->last);
+	snprintf(l->last, sizeof l->last, "%s", key_path);
+}
+
+static void warn_restart_changes(const struct sg_config *old, const struct sg_config *ncfg)
+{
+	struct restart_list l = { "", 0, "" };
+
+	sg_config_restart_changes(old, ncfg, restart_found, &l);
+	if (l.n == 0)
+		return;
+	sg_warn("siogate", NULL, "reload: %s%s%s %s effect at the next start", l.text,
+		l.n > 1 ? " and " : "", l.last, l.n > 1 ? "changes take" : "change takes");
 }
 
 /* Loads the file again; a config that fails validation changes nothing. Sockets stay
@@ -211,14 +234,7 @@ static void reload(struct sg_gateway *gw)
 		sg_config_destroy(ncfg);
 		return;
 	}
-	if (!same_str(old->server.host, ncfg->server.host) || old->server.port != ncfg->server.port ||
-	    !same_str(old->server.path, ncfg->server.path) || !same_str(old->server.tls_cert, ncfg->server.tls_cert) ||
-	    !same_str(old->server.tls_key, ncfg->server.tls_key) ||
-	    !same_str(old->server.admin_host, ncfg->server.admin_host) || old->server.admin_port != ncfg->server.admin_port ||
-	    old->server.header_timeout_ms != ncfg->server.header_timeout_ms ||
-	    old->server.max_connections != ncfg->server.max_connections)
-		sg_warn("siogate", NULL, "reload: server.listen, server.path, server.tls, server.admin_listen, "
-			"server.header_timeout_ms and server.max_connections changes take effect at the next start");
+	warn_restart_changes(old, ncfg);
 
 	sg_sio_set_app(gw->sio, &no_app, NULL);
 	sg_bridges_stop(ob, old->server.drain_timeout_ms);

@@ -6,12 +6,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "config_core.h"
 #include "strbuf.h"
 
 static enum sg_log_level g_level = SG_LOG_INFO;
 static enum sg_log_format g_format = SG_LOG_TEXT;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const format_names[] = {"text", "json", NULL};
+
+/* The table stores an enum through an int: the same size with gcc and clang. */
+_Static_assert(sizeof(enum sg_log_level) == sizeof(int), "enum sg_log_level is an int");
+_Static_assert(sizeof(enum sg_log_format) == sizeof(int), "enum sg_log_format is an int");
+/* The names are in the order of the enums. */
+static const struct sg_cfg_key log_keys[] = {
+	SG_CFG_KEY_ENUM("level", struct sg_log_config, level, level_names, "log level",
+			SG_LOG_INFO, 0),
+	SG_CFG_KEY_ENUM("format", struct sg_log_config, format, format_names, "log format",
+			SG_LOG_TEXT, 0),
+	SG_CFG_KEY_END
+};
+const struct sg_cfg_key *const sg_log_config_keys = log_keys;
 
 void sg_log_set(enum sg_log_level level, enum sg_log_format format)
 {

@@ -2,7 +2,18 @@
 #ifndef SG_LOG_H
 #define SG_LOG_H
 
-#include "config.h"
+enum sg_log_level { SG_LOG_ERROR = 0, SG_LOG_WARN, SG_LOG_INFO, SG_LOG_DEBUG };
+enum sg_log_format { SG_LOG_TEXT = 0, SG_LOG_JSON };
+
+/* The `log` section of the config. */
+struct sg_log_config {
+	enum sg_log_level level;    /* default info */
+	enum sg_log_format format;  /* default text */
+};
+
+/* Its keys, for the config loader (config_core.h): both are applied by a reload. */
+struct sg_cfg_key;
+extern const struct sg_cfg_key *const sg_log_config_keys;
 
 /* Process-wide log settings: the one exception to "no hidden globals", because every
  * component logs and the level must be changeable on reload. Loop thread only for writes;

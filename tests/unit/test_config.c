@@ -2,6 +2,7 @@
 /* Included by relative path: the build's top directory holds autoconf's own config.h,
  * which -I. would otherwise find first for a file outside src/. */
 #include "../../src/config.h"
+#include "../../src/template.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -675,6 +676,80 @@ START_TEST(test_long_error)
 }
 END_TEST
 
+/* A reload warns about exactly the settings marked "restart" in their section's table
+ * that changed: not the ones a reload applies, not the unchanged ones. */
+struct found_keys {
+	char list[256];
+};
+
+static void add_found(void *ud, const char *key_path)
+{
+	struct found_keys *f = ud;
+	size_t n = strlen(f->list);
+
+	snprintf(f->list + n, sizeof f->list - n, "%s%s", n ? " " : "", key_path);
+}
+
+START_TEST(test_restart_changes)
+{
+	struct sg_config *a = sg_config_load_string(
+		"{\"server\": {\"listen\": \"127.0.0.1:3000\", \"ping_interval_ms\": 1000,"
+		" \"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\"}}}", NULL, NULL, NULL);
+	struct sg_config *b = sg_config_load_string(
+		"{\"server\": {\"listen\": \"127.0.0.1:3001\", \"ping_interval_ms\": 2000,"
+		" \"tls\": {\"cert\": \"c.pem\", \"key\": \"k2.pem\"}, \"max_connections\": 9},"
+		" \"log\": {\"level\": \"debug\"}}", NULL, NULL, NULL);
+	struct sg_config *c = sg_config_load_string(
+		"{\"server\": {\"listen\": \"127.0.0.1:3000\", \"ping_interval_ms\": 5,"
+		" \"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\"}}}", NULL, NULL, NULL);
+	struct found_keys f = { "" };
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	sg_config_restart_changes(a, b, add_found, &f);
+	ck_assert_str_eq(f.list, "server.listen server.max_connections server.tls");
+	f.list[0] = '\0';
+	sg_config_restart_changes(a, c, add_found, &f);
+	ck_assert_str_eq(f.list, "");
+	sg_config_destroy(a);
+	sg_config_destroy(b);
+	sg_config_destroy(c);
+}
+END_TEST
+
+/* The tables' defaults are the documented ones, for a section present but empty too. */
+START_TEST(test_table_defaults)
+{
+	struct sg_config *d = sg_config_default();
+	struct sg_config *e = sg_config_load_string(
+		"{\"server\": {}, \"log\": {}, \"namespaces\": [{\"name\": \"/a\", \"rooms\": {},"
+		" \"middleware\": [{\"type\": \"http\", \"url\": \"http://h/\"}]}]}", NULL, NULL, NULL);
+	const struct sg_nsp_config *n;
+
+	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(d->server.ping_interval_ms, 25000);
+	ck_assert_int_eq(e->server.ping_timeout_ms, 20000);
+	ck_assert_uint_eq(e->server.max_send_queue, 4u << 20);
+	ck_assert_uint_eq(e->server.max_namespaces_per_client, 32);
+	ck_assert_int_eq(e->server.allow_upgrades, 1);
+	ck_assert_str_eq(e->server.host, "0.0.0.0");
+	ck_assert_int_eq(e->server.port, 3000);
+	ck_assert_str_eq(e->server.path, "/socket.io/");
+	ck_assert_int_eq(e->log.level, SG_LOG_INFO);
+	n = sg_config_find_nsp(e, "/a");
+	ck_assert_ptr_nonnull(n);
+	ck_assert_str_eq(n->rooms.join_event, "join");
+	ck_assert_str_eq(n->rooms.leave_event, "leave");
+	ck_assert_uint_eq(n->rooms.max_rooms, 64);
+	ck_assert_uint_eq(n->middleware[0].timeout_ms, 5000);
+	ck_assert_str_eq(n->middleware[0].message, "unauthorized");
+	sg_config_destroy(d);
+	sg_config_destroy(e);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -697,6 +772,8 @@ static Suite *config_suite(void)
 	tcase_add_test(api, test_regex_full_match);
 	tcase_add_test(api, test_template_check);
 	tcase_add_test(api, test_long_error);
+	tcase_add_test(api, test_restart_changes);
+	tcase_add_test(api, test_table_defaults);
 	suite_add_tcase(s, api);
 	return s;
 }
