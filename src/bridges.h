@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 
-#include "config.h"
+struct sg_config;
 #include "metrics.h"
 #include "sio.h"
 #include "stats.h"

@@ -7,7 +7,7 @@
 #include <libwebsockets.h>
 
 #include "buf.h"
-#include "config.h"
+#include "server_config.h"
 #include "hmap.h"
 #include "util/http.h"
 #include "util/timer.h"

@@ -2,7 +2,7 @@
 #ifndef SG_GATEWAY_H
 #define SG_GATEWAY_H
 
-#include "config.h"
+struct sg_config;
 #include "server.h"
 #include "sio.h"
 #include "stats.h"

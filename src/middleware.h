@@ -5,7 +5,7 @@
 
 #include <libwebsockets.h>
 
-#include "config.h"
+#include "nsp_config.h"
 #include "connect_req.h"
 
 /* Writes the steps of a namespace's configured chain (token, origin, jwt, http; nc NULL: none)

@@ -5,7 +5,7 @@
 #include <libwebsockets.h>
 #include <netinet/in.h>
 
-#include "config.h"
+#include "server_config.h"
 #include "eio.h"
 #include "stats.h"
 

@@ -6,7 +6,7 @@
 
 #include <libwebsockets.h>
 
-#include "config.h"
+#include "server_config.h"
 
 enum sg_static_result {
 	SG_STATIC_NO_MOUNT = 0,   /* no mount covers the URL: not ours */
