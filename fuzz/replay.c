@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #ifndef FUZZ_TARGET_NAME
-#error "FUZZ_TARGET_NAME (eio, sio, config, mapping) must be defined"
+#error "FUZZ_TARGET_NAME (eio, eio3, sio, config, mapping) must be defined"
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

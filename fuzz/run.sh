@@ -22,7 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${2:-fuzz-out}
 mkdir -p "$out" || exit 1
 out=$(cd "$out" && pwd)
-targets=${FUZZ_TARGETS:-eio sio config mapping}
+targets=${FUZZ_TARGETS:-eio eio3 sio config mapping}
 
 "$here/build.sh" "$out/bin"
 rc=$?
