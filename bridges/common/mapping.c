@@ -1041,7 +1041,6 @@ struct up_ctx {
 static int up_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *out)
 {
 	struct up_ctx *c = ud;
-	const json_t *src = NULL;
 	char key[128];
 
 	if (len == 3 && !memcmp(name, "nsp", 3)) {
@@ -1073,21 +1072,8 @@ static int up_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *o
 		sg_strbuf_append(out, room, strlen(room));
 		return 0;
 	}
-	if (len > 5 && !memcmp(name, "auth.", 5)) {
-		src = c->ev->auth;
-		name += 5, len -= 5;
-	} else if (len > 7 && !memcmp(name, "claims.", 7)) {
-		src = c->ev->claims;
-		name += 7, len -= 7;
-	} else if (len > 6 && !memcmp(name, "query.", 6)) {
-		src = c->ev->query;
-		name += 6, len -= 6;
-	}
-	if (!src || len >= sizeof(key))
-		return -1;
-	memcpy(key, name, len);
-	key[len] = '\0';
-	return sg_json_scalar_append(out, json_object_get(src, key));
+	return sg_template_field_append(out, name, len, key, sizeof(key), c->ev->auth, c->ev->claims,
+				       c->ev->query);
 }
 
 static char *expand(const char *tpl, struct up_ctx *c, int topic, const char *what, char *why, size_t whylen)

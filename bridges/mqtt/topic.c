@@ -312,7 +312,6 @@ static int x_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *ou
 {
 	struct xctx *c = ud;
 	int at_start = out->len == 0;
-	const json_t *src = NULL;
 	struct sg_strbuf v;
 	char key[128];
 	int rc = 0;
@@ -341,23 +340,8 @@ static int x_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *ou
 			sg_strbuf_append(&v, room, strlen(room));
 		}
 	} else {
-		if (len > 5 && !memcmp(name, "auth.", 5)) {
-			src = c->ev->auth;
-			name += 5, len -= 5;
-		} else if (len > 7 && !memcmp(name, "claims.", 7)) {
-			src = c->ev->claims;
-			name += 7, len -= 7;
-		} else if (len > 6 && !memcmp(name, "query.", 6)) {
-			src = c->ev->query;
-			name += 6, len -= 6;
-		}
-		if (!src || len >= sizeof(key)) {
-			rc = -1;
-		} else {
-			memcpy(key, name, len);
-			key[len] = '\0';
-			rc = sg_json_scalar_append(&v, json_object_get(src, key));
-		}
+		rc = sg_template_field_append(&v, name, len, key, sizeof(key), c->ev->auth, c->ev->claims,
+					      c->ev->query);
 	}
 	if (!rc)
 		mq_escape(out, v.data ? v.data : "", v.len, at_start);
