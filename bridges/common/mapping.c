@@ -581,6 +581,15 @@ const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len)
 	return NULL;
 }
 
+void sgm_headers_free(struct sgm_header *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)h[i].name);
+		free((char *)h[i].value);
+	}
+	free(h);
+}
+
 static int header_is(const struct sgm_msg *m, const char *name, const char *want)
 {
 	size_t n;

@@ -127,5 +127,7 @@ static inline const char *sgm_suggest(const char *key, const char *const *known,
 
 /* A header's value from a message, or NULL (*len set). */
 const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len);
+/* Frees `n` headers whose names and values a plugin owns (a copy it keeps), and the array. */
+void sgm_headers_free(struct sgm_header *h, size_t n);
 
 #endif

@@ -29,11 +29,7 @@ void mq_wake(struct mq *q)
 
 void mq_rx_free(struct rx *r)
 {
-	for (size_t i = 0; i < r->n_h; i++) {
-		free((char *)r->h[i].name);
-		free((char *)r->h[i].value);
-	}
-	free(r->h);
+	sgm_headers_free(r->h, r->n_h);
 	free(r->topic);
 	free(r->payload);
 	free(r);
