@@ -533,6 +533,31 @@ int sgm_check(const json_t *bridge, const struct sgm_flavor *fl, char *err, size
 	return 0;
 }
 
+int sgm_bindings_add(struct sgm_binding ***v, size_t *n, const char *nsp, int is_pattern, const json_t *bridge,
+		     const struct sgm_flavor *fl, char *err, size_t errlen)
+{
+	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, fl, err, errlen), **nv;
+
+	if (!b)
+		return -1;
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv) {
+		sgm_binding_free(b);
+		snprintf(err, errlen, ": out of memory");
+		return -1;
+	}
+	*v = nv;
+	nv[*n] = b;
+	return (int)(*n)++;
+}
+
+void sgm_bindings_free(struct sgm_binding **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sgm_binding_free(v[i]);
+	free(v);
+}
+
 struct sgm_binding *sgm_binding_new(const char *nsp, int is_pattern, const json_t *bridge,
 				    const struct sgm_flavor *fl, char *err, size_t errlen)
 {
