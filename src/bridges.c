@@ -19,6 +19,7 @@
 #include "stats.h"
 #include "strbuf.h"
 #include "util/clock.h"
+#include "util/list.h"
 
 #define HOST_MAGIC 0x40570570u
 #define TICKET_MAGIC 0x71c4e771u
@@ -62,7 +63,7 @@ struct sg_bridge_ticket {
 struct post_item {
 	void (*fn)(void *ud);
 	void *ud;
-	struct post_item *next;
+	struct sg_list_node in_queue; /* in sg_bridges.posts */
 };
 
 struct sg_bridges {
@@ -77,8 +78,7 @@ struct sg_bridges {
 	struct lws_context *ctx;
 	struct sg_stats *stats;
 	pthread_mutex_t mu;            /* posts, readiness */
-	struct post_item *post_head, *post_tail;
-	size_t n_posts;
+	struct sg_list posts;          /* of post_item.in_queue, oldest first */
 	int stopping;
 	struct sg_metrics *metrics;    /* counters and gauges: the gateway's, or own_metrics */
 	int own_metrics;
@@ -359,18 +359,11 @@ static int h_post(struct sg_host *h, void (*fn)(void *ud), void *ud)
 		return -1;
 	it->fn = fn;
 	it->ud = ud;
-	it->next = NULL;
 	pthread_mutex_lock(&b->mu);
-	if (b->stopping || b->n_posts >= MAX_POSTS) {
+	if (b->stopping || b->posts.count >= MAX_POSTS)
 		rc = -1;
-	} else {
-		if (b->post_tail)
-			b->post_tail->next = it;
-		else
-			b->post_head = it;
-		b->post_tail = it;
-		b->n_posts++;
-	}
+	else
+		sg_list_push_back(&b->posts, &it->in_queue);
 	pthread_mutex_unlock(&b->mu);
 	if (rc) {
 		free(it);
@@ -383,18 +376,19 @@ static int h_post(struct sg_host *h, void (*fn)(void *ud), void *ud)
 void sg_bridges_run_posted(void *ud)
 {
 	struct sg_bridges *b = ud;
-	struct post_item *it;
+	struct sg_list batch;
+	struct sg_list_node *n;
 
+	/* The whole queue at once: a post made while these run waits for the next turn. */
 	pthread_mutex_lock(&b->mu);
-	it = b->post_head;
-	b->post_head = b->post_tail = NULL;
-	b->n_posts = 0;
+	batch = b->posts;
+	memset(&b->posts, 0, sizeof(b->posts));
 	pthread_mutex_unlock(&b->mu);
-	while (it) {
-		struct post_item *next = it->next;
+	while ((n = sg_list_pop_front(&batch))) {
+		struct post_item *it = sg_list_item(n, struct post_item, in_queue);
+
 		it->fn(it->ud);
 		free(it);
-		it = next;
 	}
 }
 
@@ -875,11 +869,8 @@ void sg_bridges_destroy(struct sg_bridges *b)
 		free(b->plugins[i].file);
 	}
 	free(b->plugins);
-	while (b->post_head) {
-		struct post_item *it = b->post_head;
-		b->post_head = it->next;
-		free(it);
-	}
+	while (b->posts.head)
+		free(sg_list_item(sg_list_pop_front(&b->posts), struct post_item, in_queue));
 	if (b->own_metrics)
 		sg_metrics_destroy(b->metrics);
 	pthread_mutex_destroy(&b->mu);

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "server_config.h"
 #include "hmap.h"
+#include "strbuf.h"
 #include "util/http.h"
 #include "util/timer.h"
 
@@ -104,8 +105,7 @@ struct sg_eio_conn {
 	int body_too_large;
 	int response_pending;          /* polling GET held open */
 	int ws_closing;
-	unsigned char *rx;             /* WebSocket message being reassembled */
-	size_t rx_len, rx_cap;
+	struct sg_strbuf rx;           /* WebSocket message being reassembled */
 	int rx_binary;
 };
 

@@ -119,9 +119,9 @@ int sg_eio_ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 
 	if (!s || s->state != S_OPEN)
 		return 0; /* closing: drain and ignore */
-	if (lws_is_first_fragment(wsi) && !c->rx_len)
+	if (lws_is_first_fragment(wsi) && !c->rx.len)
 		c->rx_binary = lws_frame_is_binary(wsi);
-	if (c->rx_len + len > e->opts.max_payload) {
+	if (c->rx.len + len > e->opts.max_payload) {
 		e->stats->oversize_payloads++;
 		sg_info("eio", s->sid, "WebSocket message over max_payload (%zu bytes): closing",
 			e->opts.max_payload);
@@ -130,26 +130,16 @@ int sg_eio_ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 		return -1;
 	}
 	final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
-	if (!final || c->rx_len) {
-		if (c->rx_len + len + 1 > c->rx_cap) {
-			size_t ncap = c->rx_cap ? c->rx_cap : 4096;
-			unsigned char *nb;
-			while (ncap < c->rx_len + len + 1)
-				ncap *= 2;
-			nb = realloc(c->rx, ncap);
-			if (!nb)
-				return -1;
-			c->rx = nb;
-			c->rx_cap = ncap;
-		}
-		memcpy(c->rx + c->rx_len, in, len);
-		c->rx_len += len;
+	if (!final || c->rx.len) {
+		sg_strbuf_append(&c->rx, in, len);
+		if (c->rx.oom)
+			return -1;
 		if (!final)
 			return 0;
-		in = c->rx;
-		len = c->rx_len;
+		in = c->rx.data;
+		len = c->rx.len;
 	}
-	c->rx_len = 0;
+	c->rx.len = 0;
 
 	if (!s->ws_active) {
 		if (probe_message(s, wsi, in, len, c->rx_binary) < 0)
@@ -165,11 +155,8 @@ int sg_eio_ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 		}
 		sg_eio_sess_unref(s);
 	}
-	if (c->rx) { /* idle connections hold no reassembly buffer */
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
-	}
+	if (c->rx.data) /* idle connections hold no reassembly buffer */
+		sg_strbuf_free(&c->rx);
 	return 0;
 }
 
@@ -304,9 +291,7 @@ void sg_eio_ws_closed(struct sg_eio *e, struct sg_eio_conn *c)
 {
 	struct sg_eio_session *s = c->session;
 
-	free(c->rx);
-	c->rx = NULL;
-	c->rx_len = c->rx_cap = 0;
+	sg_strbuf_free(&c->rx);
 	if (!s)
 		return;
 	if (s->ws_wsi && lws_wsi_user(s->ws_wsi) == c) {

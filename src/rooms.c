@@ -101,16 +101,8 @@ int sg_rooms_join(struct sg_rooms *r, struct sg_room_set *set, void *member, con
 		free(m);
 		goto fail;
 	}
-	m->room_next = room->head;
-	if (room->head)
-		room->head->room_prev = m;
-	room->head = m;
-	room->count++;
-	m->set_next = set->head;
-	if (set->head)
-		set->head->set_prev = m;
-	set->head = m;
-	set->count++;
+	sg_list_push_front(&room->members, &m->in_room);
+	sg_list_push_front(&set->members, &m->in_set);
 	return 1;
 fail:
 	if (new_room) {
@@ -126,22 +118,10 @@ static void unlink_membership(struct sg_rooms *r, struct sg_membership *m)
 	struct sg_room_set *set = m->set;
 
 	sg_hmap_del(&r->members, m->key, sizeof(m->key));
-	if (m->room_prev)
-		m->room_prev->room_next = m->room_next;
-	else
-		room->head = m->room_next;
-	if (m->room_next)
-		m->room_next->room_prev = m->room_prev;
-	room->count--;
-	if (m->set_prev)
-		m->set_prev->set_next = m->set_next;
-	else
-		set->head = m->set_next;
-	if (m->set_next)
-		m->set_next->set_prev = m->set_prev;
-	set->count--;
+	sg_list_remove(&room->members, &m->in_room);
+	sg_list_remove(&set->members, &m->in_set);
 	free(m);
-	if (!room->count) {
+	if (!room->members.count) {
 		sg_hmap_del(&r->by_name, room->name, room->len);
 		room_free(room);
 	}
@@ -161,6 +141,6 @@ int sg_rooms_leave(struct sg_rooms *r, struct sg_room_set *set, void *member, co
 
 void sg_rooms_leave_all(struct sg_rooms *r, struct sg_room_set *set)
 {
-	while (set->head)
-		unlink_membership(r, set->head);
+	while (set->members.head)
+		unlink_membership(r, sg_list_item(set->members.head, struct sg_membership, in_set));
 }

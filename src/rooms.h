@@ -5,29 +5,27 @@
 #include <stddef.h>
 
 #include "hmap.h"
+#include "util/list.h"
 
 struct sg_membership;
 
 struct sg_room {
 	char *name;                   /* owned, NUL-terminated */
 	size_t len;
-	struct sg_membership *head;   /* members, most recent first */
-	size_t count;
+	struct sg_list members;       /* of sg_membership.in_room, most recent first */
 };
 
 /* A socket's side of its memberships: embedded in the socket, so that disconnect costs
  * O(rooms of that socket). */
 struct sg_room_set {
-	struct sg_membership *head;
-	size_t count;
+	struct sg_list members;       /* of sg_membership.in_set */
 };
 
 struct sg_membership {
 	struct sg_room *room;
 	void *member;                 /* borrowed: the socket */
 	struct sg_room_set *set;
-	struct sg_membership *room_prev, *room_next;
-	struct sg_membership *set_prev, *set_next;
+	struct sg_list_node in_room, in_set;
 	const void *key[2];           /* (room, member): the membership map's key */
 };
 
@@ -35,6 +33,18 @@ struct sg_rooms {
 	struct sg_hmap by_name;       /* name -> sg_room */
 	struct sg_hmap members;       /* (room, member) -> sg_membership */
 };
+
+/* The most recent member of `room` (NULL for no room or no member), and the member after
+ * `m`: for (m = sg_room_first(room); m; m = sg_room_next(m)). */
+static inline struct sg_membership *sg_room_first(const struct sg_room *room)
+{
+	return room ? sg_list_item(room->members.head, struct sg_membership, in_room) : NULL;
+}
+
+static inline struct sg_membership *sg_room_next(const struct sg_membership *m)
+{
+	return sg_list_item(m->in_room.next, struct sg_membership, in_room);
+}
 
 void sg_rooms_init(struct sg_rooms *r);
 /* Frees every room and membership; the sockets' sets must be reset by their owners. */

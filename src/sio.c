@@ -195,7 +195,7 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	for (i = 0; i < b->n_except; i++) {
 		struct sg_room *r = sg_rooms_get(&nsp->rooms, b->except[i], strlen(b->except[i]));
 		struct sg_membership *m;
-		for (m = r ? r->head : NULL; m; m = m->room_next)
+		for (m = sg_room_first(r); m; m = sg_room_next(m))
 			((struct sg_socket *)m->member)->except_epoch = epoch;
 	}
 
@@ -215,17 +215,17 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	/* A send can close a slow client, which removes its socket from the lists being
 	 * walked; so the next element is taken before each delivery. */
 	if (!b->n_rooms) {
-		struct sg_socket *s = nsp->sockets, *next;
+		struct sg_socket *s = sg_nsp_first_socket(nsp), *next;
 		for (; s; s = next) {
-			next = s->nsp_next;
+			next = sg_nsp_next_socket(s);
 			DELIVER(s);
 		}
 	} else {
 		for (i = 0; i < b->n_rooms; i++) {
 			struct sg_room *r = sg_rooms_get(&nsp->rooms, b->rooms[i], strlen(b->rooms[i]));
 			struct sg_membership *m, *next;
-			for (m = r ? r->head : NULL; m; m = next) {
-				next = m->room_next;
+			for (m = sg_room_first(r); m; m = next) {
+				next = sg_room_next(m);
 				DELIVER((struct sg_socket *)m->member);
 			}
 		}

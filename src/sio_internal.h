@@ -12,6 +12,7 @@
 #include "rooms.h"
 #include "sio.h"
 #include "stats.h"
+#include "util/list.h"
 
 struct pending_ack {
 	int64_t id;
@@ -33,7 +34,7 @@ struct sg_client {
 	struct sg_sio_packet partial;     /* binary packet waiting for attachments */
 	int has_partial;
 	struct sg_timer t_connect;        /* O(1), unlike one lws timer per client */
-	struct sg_client *prev, *next;
+	struct sg_list_node in_sio;       /* in sio->clients */
 };
 
 struct sg_socket {
@@ -52,15 +53,14 @@ struct sg_socket {
 	void *data;
 	int gone;
 	struct sg_socket *client_next;    /* in client->sockets */
-	struct sg_socket *nsp_prev, *nsp_next;
+	struct sg_list_node in_nsp;       /* in nsp->sockets */
 };
 
 struct sg_nsp {
 	char *name;
 	const struct sg_nsp_config *cfg;
 	struct sg_rooms rooms;
-	struct sg_socket *sockets;
-	size_t n_sockets;
+	struct sg_list sockets;           /* of sg_socket.in_nsp, most recent first */
 	unsigned long epoch;
 	struct sg_nsp *next;
 };
@@ -80,8 +80,7 @@ struct sg_sio {
 	struct sg_nsp *nsps;           /* every namespace (iteration) */
 	struct sg_hmap nsp_by_name;    /* the same, by name: names come from clients */
 	size_t n_nsps, sweep_at;       /* sweep dynamic namespaces when n_nsps reaches sweep_at */
-	struct sg_client *clients;
-	size_t n_clients;
+	struct sg_list clients;        /* of sg_client.in_sio, most recent first */
 	struct sg_prog_mw *mws;
 	struct sg_sio_app app;
 	void *app_ud;
@@ -89,6 +88,17 @@ struct sg_sio {
 	struct sg_timers timers;
 	time_t join_refused_logged;
 };
+
+/* The most recent socket of `nsp`, and the socket after `s` in its namespace (NULL: none). */
+static inline struct sg_socket *sg_nsp_first_socket(const struct sg_nsp *nsp)
+{
+	return sg_list_item(nsp->sockets.head, struct sg_socket, in_nsp);
+}
+
+static inline struct sg_socket *sg_nsp_next_socket(const struct sg_socket *s)
+{
+	return sg_list_item(s->in_nsp.next, struct sg_socket, in_nsp);
+}
 
 /* ---- sio.c ---- */
 

@@ -27,7 +27,7 @@ static void nsp_sweep(struct sg_sio *sio)
 	while (*pp) {
 		struct sg_nsp *n = *pp;
 
-		if (!n->n_sockets && n->cfg && n->cfg->match) {
+		if (!n->sockets.count && n->cfg && n->cfg->match) {
 			*pp = n->next;
 			sg_nsp_free(sio, n);
 			continue;
@@ -84,7 +84,7 @@ struct sg_nsp *sg_sio_find_nsp(struct sg_sio *sio, const char *name)
 }
 
 const char *sg_nsp_name(const struct sg_nsp *nsp) { return nsp->name; }
-size_t sg_nsp_socket_count(const struct sg_nsp *nsp) { return nsp->n_sockets; }
+size_t sg_nsp_socket_count(const struct sg_nsp *nsp) { return nsp->sockets.count; }
 size_t sg_nsp_room_count(const struct sg_nsp *nsp) { return sg_rooms_count(&nsp->rooms); }
 const struct sg_nsp_config *sg_nsp_config(const struct sg_nsp *nsp) { return nsp->cfg; }
 
@@ -95,7 +95,7 @@ struct sg_socket *sg_nsp_find_socket(struct sg_nsp *nsp, const char *sid)
 
 	/* Every socket is alone in a room named by its id (unless a client-chosen room
 	 * happens to carry that name: check the id). */
-	for (struct sg_membership *m = r ? r->head : NULL; m; m = m->room_next) {
+	for (struct sg_membership *m = sg_room_first(r); m; m = sg_room_next(m)) {
 		s = m->member;
 		if (!strcmp(s->id, sid))
 			return s;
@@ -114,7 +114,7 @@ struct sg_socket **sg_nsp_select(struct sg_nsp *nsp, const char *const *sids, si
 	*n = 0;
 	for (i = 0; i < n_except; i++) {
 		struct sg_room *r = sg_rooms_get(&nsp->rooms, except[i], strlen(except[i]));
-		for (struct sg_membership *m = r ? r->head : NULL; m; m = m->room_next)
+		for (struct sg_membership *m = sg_room_first(r); m; m = sg_room_next(m))
 			((struct sg_socket *)m->member)->except_epoch = epoch;
 	}
 #define ADD(sock)                                                                          \
@@ -137,7 +137,7 @@ struct sg_socket **sg_nsp_select(struct sg_nsp *nsp, const char *const *sids, si
 		out[(*n)++] = s;                                                           \
 	} while (0)
 	if (!n_sids && !n_rooms) {
-		for (s = nsp->sockets; s; s = s->nsp_next)
+		for (s = sg_nsp_first_socket(nsp); s; s = sg_nsp_next_socket(s))
 			ADD(s);
 		return out;
 	}
@@ -148,7 +148,7 @@ struct sg_socket **sg_nsp_select(struct sg_nsp *nsp, const char *const *sids, si
 	}
 	for (i = 0; i < n_rooms; i++) {
 		struct sg_room *r = sg_rooms_get(&nsp->rooms, rooms[i], strlen(rooms[i]));
-		for (struct sg_membership *m = r ? r->head : NULL; m; m = m->room_next)
+		for (struct sg_membership *m = sg_room_first(r); m; m = sg_room_next(m))
 			ADD((struct sg_socket *)m->member);
 	}
 #undef ADD
@@ -178,9 +178,9 @@ void sg_sio_nsp_gauges(const struct sg_sio *sio,
 		sockets = rooms = 0;
 		for (const struct sg_nsp *n = sio->nsps; n; n = n->next)
 			if (n->cfg == nc) {
-				sockets += n->n_sockets;
+				sockets += n->sockets.count;
 				/* Not the room every socket has of its own id. */
-				rooms += sg_rooms_count(&n->rooms) - n->n_sockets;
+				rooms += sg_rooms_count(&n->rooms) - n->sockets.count;
 			}
 		fn(ud, nc ? (nc->name ? nc->name : nc->match) : "/", sockets, rooms);
 	}
@@ -232,11 +232,7 @@ struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t 
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->n_sockets++;
-	s->nsp_next = nsp->sockets;
-	if (nsp->sockets)
-		nsp->sockets->nsp_prev = s;
-	nsp->sockets = s;
-	nsp->n_sockets++;
+	sg_list_push_front(&nsp->sockets, &s->in_nsp);
 	return s;
 }
 
@@ -258,13 +254,7 @@ void sg_socket_remove(struct sg_socket *s, const char *reason)
 		sg_ack_fire(a, NULL, NULL, 0, "disconnected");
 	}
 	sg_rooms_leave_all(&nsp->rooms, &s->rooms);
-	if (s->nsp_prev)
-		s->nsp_prev->nsp_next = s->nsp_next;
-	else
-		nsp->sockets = s->nsp_next;
-	if (s->nsp_next)
-		s->nsp_next->nsp_prev = s->nsp_prev;
-	nsp->n_sockets--;
+	sg_list_remove(&nsp->sockets, &s->in_nsp);
 	for (pp = &c->sockets; *pp; pp = &(*pp)->client_next)
 		if (*pp == s) {
 			*pp = s->client_next;

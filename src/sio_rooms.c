@@ -73,7 +73,6 @@ static int tpl_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *
 	struct tpl_ctx *t = ud;
 	struct sg_socket *s = t->s;
 	char key[256];
-	const json_t *src = NULL;
 
 	if (len == 3 && !memcmp(name, "nsp", 3)) {
 		sg_strbuf_append(out, s->nsp->name, strlen(s->nsp->name));
@@ -83,24 +82,8 @@ static int tpl_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *
 		sg_strbuf_append(out, s->id, strlen(s->id));
 		return 0;
 	}
-	if (len > 5 && !memcmp(name, "auth.", 5)) {
-		src = s->auth;
-		name += 5;
-		len -= 5;
-	} else if (len > 6 && !memcmp(name, "query.", 6)) {
-		src = sg_eio_session_query_json(s->client->session);
-		name += 6;
-		len -= 6;
-	} else if (len > 7 && !memcmp(name, "claims.", 7)) {
-		src = s->claims;
-		name += 7;
-		len -= 7;
-	}
-	if (!src || len >= sizeof(key))
-		return -1;
-	memcpy(key, name, len);
-	key[len] = '\0';
-	return sg_json_scalar_append(out, json_object_get(src, key));
+	return sg_template_field_append(out, name, len, key, sizeof(key), s->auth, s->claims,
+				       sg_eio_session_query_json(s->client->session));
 }
 
 void sg_auto_join(struct sg_socket *s)

@@ -59,8 +59,8 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg)
 		const struct sg_nsp_config *nc = sg_config_find_nsp(cfg, n->name);
 
 		if (!nc && strcmp(n->name, "/")) {
-			while (n->sockets)
-				sg_socket_disconnect(n->sockets, "namespace removed");
+			while (n->sockets.head)
+				sg_socket_disconnect(sg_nsp_first_socket(n), "namespace removed");
 			*pp = n->next;
 			sg_nsp_free(sio, n);
 			continue;
@@ -72,7 +72,7 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg)
 
 size_t sg_sio_client_count(const struct sg_sio *sio)
 {
-	return sio->n_clients;
+	return sio->clients.count;
 }
 
 void sg_sio_close_all(struct sg_sio *sio, const char *reason)
@@ -80,8 +80,8 @@ void sg_sio_close_all(struct sg_sio *sio, const char *reason)
 	/* No DISCONNECT packets: like the reference server's close(), the transports just
 	 * close, so that clients reconnect (to this gateway's successor) instead of taking it
 	 * as "io server disconnect", which stops them for good. */
-	while (sio->clients)
-		client_close(sio->clients, reason);
+	while (sio->clients.head)
+		client_close(sg_list_item(sio->clients.head, struct sg_client, in_sio), reason);
 }
 
 void sg_sio_destroy(struct sg_sio *sio)
@@ -262,11 +262,7 @@ static int on_eio_open(void *ud, struct sg_eio_session *session)
 	c->magic = CLIENT_MAGIC;
 	c->sio = sio;
 	c->session = session;
-	c->next = sio->clients;
-	if (sio->clients)
-		sio->clients->prev = c;
-	sio->clients = c;
-	sio->n_clients++;
+	sg_list_push_front(&sio->clients, &c->in_sio);
 	sg_eio_session_set_user(session, c);
 	return 0;
 }
@@ -282,13 +278,7 @@ static void client_free(struct sg_client *c, const char *reason)
 	sg_sio_connect_cancel_all(c); /* a pending one is freed by its sg_connect_req_done */
 	if (c->has_partial)
 		sg_sio_packet_clear(&c->partial);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		sio->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	sio->n_clients--;
+	sg_list_remove(&sio->clients, &c->in_sio);
 	c->magic = 0;
 	free(c);
 }

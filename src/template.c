@@ -39,6 +39,28 @@ int sg_json_scalar_append(struct sg_strbuf *out, const json_t *v)
 	return -1;
 }
 
+int sg_template_field_append(struct sg_strbuf *out, const char *name, size_t len, char *key, size_t keysize,
+			     const json_t *auth, const json_t *claims, const json_t *query)
+{
+	const json_t *src = NULL;
+
+	if (len > 5 && !memcmp(name, "auth.", 5)) {
+		src = auth;
+		name += 5, len -= 5;
+	} else if (len > 7 && !memcmp(name, "claims.", 7)) {
+		src = claims;
+		name += 7, len -= 7;
+	} else if (len > 6 && !memcmp(name, "query.", 6)) {
+		src = query;
+		name += 6, len -= 6;
+	}
+	if (!src || len >= keysize)
+		return -1;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	return sg_json_scalar_append(out, json_object_get(src, key));
+}
+
 static int is_key_char(int c) /* {auth.KEY} / {query.KEY} */
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -17,6 +17,13 @@ int sg_template_expand(const char *tpl, sg_template_lookup_fn lookup, void *ud, 
  * booleans as true/false. Returns -1 for null, objects and arrays. */
 int sg_json_scalar_append(struct sg_strbuf *out, const json_t *v);
 
+/* The {auth.KEY}, {claims.KEY} and {query.KEY} placeholders, for every lookup function:
+ * appends the KEY member of the object the prefix names (each may be NULL) as a scalar,
+ * copying KEY through the caller's `key` buffer of `keysize` bytes. Returns -1 when `name`
+ * has none of these prefixes, KEY does not fit or the member is missing or not a scalar. */
+int sg_template_field_append(struct sg_strbuf *out, const char *name, size_t len, char *key, size_t keysize,
+			     const json_t *auth, const json_t *claims, const json_t *query);
+
 /* Checks the placeholder syntax of a room template: every `{...}` must be {nsp}, {sid},
  * {auth.KEY} or {query.KEY} with KEY in [A-Za-z0-9_-]+; braces must pair up and the
  * template must not be empty. Returns 0, or -1 with the reason in `why` (borrowed buffer

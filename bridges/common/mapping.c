@@ -533,6 +533,31 @@ int sgm_check(const json_t *bridge, const struct sgm_flavor *fl, char *err, size
 	return 0;
 }
 
+int sgm_bindings_add(struct sgm_binding ***v, size_t *n, const char *nsp, int is_pattern, const json_t *bridge,
+		     const struct sgm_flavor *fl, char *err, size_t errlen)
+{
+	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, fl, err, errlen), **nv;
+
+	if (!b)
+		return -1;
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv) {
+		sgm_binding_free(b);
+		snprintf(err, errlen, ": out of memory");
+		return -1;
+	}
+	*v = nv;
+	nv[*n] = b;
+	return (int)(*n)++;
+}
+
+void sgm_bindings_free(struct sgm_binding **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sgm_binding_free(v[i]);
+	free(v);
+}
+
 struct sgm_binding *sgm_binding_new(const char *nsp, int is_pattern, const json_t *bridge,
 				    const struct sgm_flavor *fl, char *err, size_t errlen)
 {
@@ -579,6 +604,15 @@ const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len)
 		}
 	*len = 0;
 	return NULL;
+}
+
+void sgm_headers_free(struct sgm_header *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)h[i].name);
+		free((char *)h[i].value);
+	}
+	free(h);
 }
 
 static int header_is(const struct sgm_msg *m, const char *name, const char *want)
@@ -1041,7 +1075,6 @@ struct up_ctx {
 static int up_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *out)
 {
 	struct up_ctx *c = ud;
-	const json_t *src = NULL;
 	char key[128];
 
 	if (len == 3 && !memcmp(name, "nsp", 3)) {
@@ -1073,21 +1106,8 @@ static int up_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *o
 		sg_strbuf_append(out, room, strlen(room));
 		return 0;
 	}
-	if (len > 5 && !memcmp(name, "auth.", 5)) {
-		src = c->ev->auth;
-		name += 5, len -= 5;
-	} else if (len > 7 && !memcmp(name, "claims.", 7)) {
-		src = c->ev->claims;
-		name += 7, len -= 7;
-	} else if (len > 6 && !memcmp(name, "query.", 6)) {
-		src = c->ev->query;
-		name += 6, len -= 6;
-	}
-	if (!src || len >= sizeof(key))
-		return -1;
-	memcpy(key, name, len);
-	key[len] = '\0';
-	return sg_json_scalar_append(out, json_object_get(src, key));
+	return sg_template_field_append(out, name, len, key, sizeof(key), c->ev->auth, c->ev->claims,
+				       c->ev->query);
 }
 
 static char *expand(const char *tpl, struct up_ctx *c, int topic, const char *what, char *why, size_t whylen)

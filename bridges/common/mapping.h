@@ -71,6 +71,12 @@ int sgm_check(const json_t *bridge, const struct sgm_flavor *fl, char *err, size
 struct sgm_binding *sgm_binding_new(const char *nsp, int is_pattern, const json_t *bridge,
 				    const struct sgm_flavor *fl, char *err, size_t errlen);
 void sgm_binding_free(struct sgm_binding *b);
+/* A plugin's bind() when it keeps nothing of its own per binding: builds one and appends it
+ * to the array `*v` of `*n`. Returns its index, or -1 with the reason in err. */
+int sgm_bindings_add(struct sgm_binding ***v, size_t *n, const char *nsp, int is_pattern, const json_t *bridge,
+		     const struct sgm_flavor *fl, char *err, size_t errlen);
+/* Frees the `n` bindings of `v` and the array. */
+void sgm_bindings_free(struct sgm_binding **v, size_t n);
 
 /* ---- what to consume */
 
@@ -127,5 +133,7 @@ static inline const char *sgm_suggest(const char *key, const char *const *known,
 
 /* A header's value from a message, or NULL (*len set). */
 const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len);
+/* Frees `n` headers whose names and values a plugin owns (a copy it keeps), and the array. */
+void sgm_headers_free(struct sgm_header *h, size_t n);
 
 #endif

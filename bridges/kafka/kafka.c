@@ -24,10 +24,6 @@
 #define DEFAULT_DELIVERY_TIMEOUT_MS 30000
 #define MAX_DELIVERY_TIMEOUT_MS 3600000
 
-struct binding {
-	struct sgm_binding *m;
-};
-
 /* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
 enum kctr { KC_CONSUMED, KC_PRODUCED, KC_FAILED, KC_MALFORMED, KC_DEAD, KC_DEAD_FAILED, KC_N };
 static const char *const kctr_names[KC_N] = {
@@ -42,7 +38,7 @@ struct kafka {
 	rd_kafka_t *producer;
 	rd_kafka_t *consumer;        /* NULL when nothing is consumed */
 	rd_kafka_queue_t *pq, *cq;   /* producer main queue, consumer queue */
-	struct binding *bindings;
+	struct sgm_binding **bindings;
 	size_t n_bindings;
 	json_t *broker;              /* the broker object (a reference) */
 	char *bootstrap;             /* bootstrap.servers in use (the mock cluster's when embedded) */
@@ -386,7 +382,7 @@ static int produce(struct kafka *k, const struct sgm_out *o, const struct sgm_he
 static int publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *t)
 {
 	struct kafka *k = inst;
-	struct sgm_binding *b = k->bindings[binding].m;
+	struct sgm_binding *b = k->bindings[binding];
 	int route = sgm_route(b, ev->event), err;
 	struct sgm_out o;
 	char why[256];
@@ -500,7 +496,7 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 	 * could use it; then it is counted (and dead-lettered) once, with the first reason. */
 	for (size_t i = 0; i < k->n_bindings; i++) {
 		const struct sgm_sub *subs;
-		size_t n = sgm_subs(k->bindings[i].m, &subs);
+		size_t n = sgm_subs(k->bindings[i], &subs);
 
 		for (size_t j = 0; j < n; j++) {
 			char why[256];
@@ -510,12 +506,12 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 				continue;
 			subscribed = 1;
 			if (!first)
-				first = k->bindings[i].m;
-			rc = sgm_deliver(k->bindings[i].m, &subs[j], &msg, k->api, k->host, why, sizeof(why));
+				first = k->bindings[i];
+			rc = sgm_deliver(k->bindings[i], &subs[j], &msg, k->api, k->host, why, sizeof(why));
 			if (rc >= 0) {
 				delivered = 1;
 			} else if (rc == -1 && !bad) {
-				bad = k->bindings[i].m;
+				bad = k->bindings[i];
 				snprintf(bad_why, sizeof(bad_why), "%s", why);
 			}
 		}
@@ -602,6 +598,19 @@ static void drain_consumer(void *ud)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* The client for `conf` (which it then owns); NULL with "what: reason" in err, `conf` freed. */
+static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err, size_t len)
+{
+	char e[512];
+	rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof(e));
+
+	if (!rk) {
+		snprintf(err, len, "%s: %s", what, e);
+		rd_kafka_conf_destroy(conf);
+	}
+	return rk;
+}
+
 static rd_kafka_conf_t *base_conf(struct kafka *k, const char *section, char *err, size_t len)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -658,20 +667,8 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 static int kbind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t len)
 {
 	struct kafka *k = inst;
-	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, &flavor, err, len);
-	struct binding *nb;
 
-	if (!b)
-		return -1;
-	nb = realloc(k->bindings, (k->n_bindings + 1) * sizeof(*nb));
-	if (!nb) {
-		sgm_binding_free(b);
-		snprintf(err, len, ": out of memory");
-		return -1;
-	}
-	k->bindings = nb;
-	k->bindings[k->n_bindings].m = b;
-	return (int)k->n_bindings++;
+	return sgm_bindings_add(&k->bindings, &k->n_bindings, nsp, is_pattern, bridge, &flavor, err, len);
 }
 
 /* The topics every binding consumes, without duplicates. */
@@ -681,7 +678,7 @@ static rd_kafka_topic_partition_list_t *subscription(struct kafka *k)
 
 	for (size_t i = 0; i < k->n_bindings; i++) {
 		const struct sgm_sub *subs;
-		size_t n = sgm_subs(k->bindings[i].m, &subs);
+		size_t n = sgm_subs(k->bindings[i], &subs);
 
 		for (size_t j = 0; j < n; j++) {
 			const char *t = subs[j].literal ? subs[j].literal : subs[j].regex;
@@ -766,12 +763,9 @@ static int start(void *inst, char *err, size_t len)
 		return -1;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-	k->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
-	if (!k->producer) {
-		snprintf(err, len, "producer: %s", e);
-		rd_kafka_conf_destroy(conf);
+	k->producer = new_client(RD_KAFKA_PRODUCER, conf, "producer", err, len);
+	if (!k->producer)
 		return -1;
-	}
 	k->pq = rd_kafka_queue_get_main(k->producer);
 	rd_kafka_queue_cb_event_enable(k->pq, producer_event, k);
 
@@ -810,10 +804,8 @@ static int start(void *inst, char *err, size_t len)
 			return -1;
 		}
 		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-		k->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
+		k->consumer = new_client(RD_KAFKA_CONSUMER, conf, "consumer", err, len);
 		if (!k->consumer) {
-			snprintf(err, len, "consumer: %s", e);
-			rd_kafka_conf_destroy(conf);
 			rd_kafka_topic_partition_list_destroy(subs);
 			return -1;
 		}
@@ -944,9 +936,7 @@ static void fini(void *inst)
 	if (k->mock_rk)
 		rd_kafka_destroy(k->mock_rk);
 	free(k->bootstrap);
-	for (size_t i = 0; i < k->n_bindings; i++)
-		sgm_binding_free(k->bindings[i].m);
-	free(k->bindings);
+	sgm_bindings_free(k->bindings, k->n_bindings);
 	json_decref(k->broker);
 	free(k->name);
 	free(k);

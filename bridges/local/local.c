@@ -63,19 +63,8 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 static int lbind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t errlen)
 {
 	struct local *l = inst;
-	struct sgm_binding *b = sgm_binding_new(nsp, is_pattern, bridge, &flavor, err, errlen), **nb;
 
-	if (!b)
-		return -1;
-	nb = realloc(l->bindings, (l->n_bindings + 1) * sizeof(*nb));
-	if (!nb) {
-		sgm_binding_free(b);
-		snprintf(err, errlen, ": out of memory");
-		return -1;
-	}
-	l->bindings = nb;
-	l->bindings[l->n_bindings] = b;
-	return (int)l->n_bindings++;
+	return sgm_bindings_add(&l->bindings, &l->n_bindings, nsp, is_pattern, bridge, &flavor, err, errlen);
 }
 
 static int start(void *inst, char *err, size_t errlen)
@@ -224,9 +213,7 @@ static void fini(void *inst)
 {
 	struct local *l = inst;
 
-	for (size_t i = 0; i < l->n_bindings; i++)
-		sgm_binding_free(l->bindings[i]);
-	free(l->bindings);
+	sgm_bindings_free(l->bindings, l->n_bindings);
 	free(l);
 }
 

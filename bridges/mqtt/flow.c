@@ -19,19 +19,6 @@ static struct pend **bucket(struct mq *q, int mid)
 	return &q->pb[(unsigned)mid % PEND_BUCKETS];
 }
 
-static void order_unlink(struct mq *q, struct pend *p)
-{
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		q->p_head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		q->p_tail = p->prev;
-	p->prev = p->next = NULL;
-}
-
 static struct pend *pend_take(struct mq *q, int mid)
 {
 	for (struct pend **pp = bucket(q, mid); *pp; pp = &(*pp)->hnext) {
@@ -41,7 +28,7 @@ static struct pend *pend_take(struct mq *q, int mid)
 			continue;
 		*pp = p->hnext;
 		if (!p->ghost) {
-			order_unlink(q, p);
+			sg_list_remove(&q->order, &p->in_order);
 			atomic_fetch_sub(&q->waiting, 1);
 		}
 		if (p->t)
@@ -73,12 +60,7 @@ static int pend_add(struct mq *q, int mid, struct sg_bridge_ticket *t, const cha
 	p->deadline = mq_now_ms() + q->conf.delivery_timeout_ms;
 	p->hnext = *bucket(q, mid);
 	*bucket(q, mid) = p;
-	p->prev = q->p_tail;
-	if (q->p_tail)
-		q->p_tail->next = p;
-	else
-		q->p_head = p;
-	q->p_tail = p;
+	sg_list_push_back(&q->order, &p->in_order);
 	q->n_pend++;
 	q->n_tickets += t != NULL;
 	atomic_fetch_add(&q->waiting, 1);
@@ -132,9 +114,9 @@ void mq_expire(struct mq *q)
 {
 	long long now = mq_now_ms();
 	unsigned long n = 0;
+	struct pend *p;
 
-	while (q->p_head && q->p_head->deadline <= now) {
-		struct pend *p = q->p_head;
+	while ((p = sg_list_item(q->order.head, struct pend, in_order)) && p->deadline <= now) {
 
 		if (p->t) {
 			mq_complete_err(q, p->t, p->topic, "the MQTT broker did not confirm the message within %lld ms",
@@ -144,7 +126,7 @@ void mq_expire(struct mq *q)
 			n++;
 		}
 		if (p->qos > 0) {
-			order_unlink(q, p);
+			sg_list_remove(&q->order, &p->in_order);
 			atomic_fetch_sub(&q->waiting, 1);
 			p->ghost = 1;
 		} else {
@@ -470,13 +452,12 @@ void mq_join_free(struct join *j)
 
 static void flush_joins(struct mq *q)
 {
-	while (q->j_head) {
-		struct join *j = q->j_head;
+	struct sg_list_node *n;
+
+	while ((n = sg_list_pop_front(&q->joins))) {
+		struct join *j = sg_list_item(n, struct join, in_queue);
 		struct lv_ctx c = {q, &q->b[j->binding], j};
 
-		q->j_head = j->next;
-		if (!q->j_head)
-			q->j_tail = NULL;
 		mq_lv_foreach(q->lv, j->binding, j->room, lv_deliver, &c);
 		mq_join_free(j);
 	}
@@ -508,20 +489,17 @@ void mq_on_join(void *inst, int binding, const char *nsp, const char *sid, const
 		return;
 	}
 	j->binding = binding;
-	if (q->j_tail)
-		q->j_tail->next = j;
-	else
-		q->j_head = j;
-	q->j_tail = j;
+	sg_list_push_back(&q->joins, &j->in_queue);
 	mq_wake(q);
 }
 
 void mq_drain(void *ud)
 {
 	struct mq *q = ud;
-	struct rx *batch = NULL, *r;
+	struct sg_list batch = {NULL, NULL, 0};
+	struct sg_list_node *n;
 	struct done *done;
-	size_t n_done, n = 0;
+	size_t n_done;
 	int more;
 
 	atomic_store(&q->posted, 0);
@@ -533,28 +511,17 @@ void mq_drain(void *ud)
 	n_done = q->n_done;
 	q->done = NULL;
 	q->n_done = q->cap_done = 0;
-	batch = q->rx_head;
-	for (r = q->rx_head; r && ++n < DRAIN_BATCH; r = r->next)
-		;
-	if (r) { /* cut the batch after r */
-		q->rx_head = r->next;
-		r->next = NULL;
-		q->n_rx -= n;
-	} else {
-		q->rx_head = NULL;
-		q->n_rx = 0;
-	}
-	if (!q->rx_head)
-		q->rx_tail = NULL;
-	more = q->rx_head != NULL;
+	while (batch.count < DRAIN_BATCH && (n = sg_list_pop_front(&q->rx)))
+		sg_list_push_back(&batch, n);
+	more = q->rx.head != NULL;
 	pthread_mutex_unlock(&q->mu);
 
 	for (size_t i = 0; i < n_done; i++)
 		mq_confirmed(q, done[i].mid, done[i].rc);
 	free(done);
-	while (batch) {
-		r = batch;
-		batch = r->next;
+	while ((n = sg_list_pop_front(&batch))) {
+		struct rx *r = sg_list_item(n, struct rx, in_queue);
+
 		dispatch(q, r);
 		mq_rx_free(r);
 		flush_joins(q);

@@ -31,11 +31,7 @@ struct mq_lv *mq_lv_new(void)
 
 static void item_free(struct mq_lv_item *it)
 {
-	for (size_t i = 0; i < it->n_h; i++) {
-		free((char *)it->h[i].name);
-		free((char *)it->h[i].value);
-	}
-	free(it->h);
+	sgm_headers_free(it->h, it->n_h);
 	free(it->topic);
 	free(it->room);
 	free(it->value);

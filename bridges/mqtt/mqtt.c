@@ -176,6 +176,7 @@ static void stop(void *inst, unsigned drain_ms)
 {
 	struct mq *q = inst;
 	long long deadline = mq_now_ms() + drain_ms;
+	struct sg_list_node *n;
 
 	if (q->stopped)
 		return;
@@ -226,12 +227,8 @@ static void stop(void *inst, unsigned drain_ms)
 		q->thread_started = 0;
 	}
 	/* Joins that never got their retained messages: the sockets are going away. */
-	while (q->j_head) {
-		struct join *j = q->j_head;
-		q->j_head = j->next;
-		mq_join_free(j);
-	}
-	q->j_tail = NULL;
+	while ((n = sg_list_pop_front(&q->joins)))
+		mq_join_free(sg_list_item(n, struct join, in_queue));
 }
 
 static void fini(void *inst)

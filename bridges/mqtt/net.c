@@ -156,15 +156,9 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
 	r->len = (size_t)m->payloadlen;
 	r->retain = m->retain;
 	pthread_mutex_lock(&q->mu);
-	full = q->n_rx >= (size_t)q->conf.max_queue;
-	if (!full) {
-		if (q->rx_tail)
-			q->rx_tail->next = r;
-		else
-			q->rx_head = r;
-		q->rx_tail = r;
-		q->n_rx++;
-	}
+	full = q->rx.count >= (size_t)q->conf.max_queue;
+	if (!full)
+		sg_list_push_back(&q->rx, &r->in_queue);
 	pthread_mutex_unlock(&q->mu);
 	if (full) {
 		time_t now = time(NULL);
@@ -242,7 +236,7 @@ static void tick(struct mq *q, long long *last)
 		return;
 	*last = now;
 	pthread_mutex_lock(&q->mu);
-	n_rx = q->n_rx;
+	n_rx = q->rx.count;
 	pthread_mutex_unlock(&q->mu);
 	if (atomic_load(&q->waiting) > 0 || n_rx)
 		mq_wake(q);

@@ -13,6 +13,7 @@
 #include <mqtt_protocol.h>
 
 #include "lastval.h"
+#include "util/list.h"
 #include "config.h"
 
 #define DRAIN_BATCH 1000         /* received messages handled per loop turn before yielding */
@@ -28,7 +29,7 @@ enum mq_ctr {
 
 /* A message the network thread received. Owned. */
 struct rx {
-	struct rx *next;
+	struct sg_list_node in_queue; /* in mq.rx */
 	char *topic;
 	char *payload;
 	size_t len;
@@ -52,12 +53,12 @@ struct pend {
 	int ghost;                   /* timed out, still queued in libmosquitto (QoS > 0) */
 	long long deadline;          /* monotonic ms */
 	struct pend *hnext;          /* in its hash bucket */
-	struct pend *prev, *next;    /* in publish order, which is deadline order (not ghosts) */
+	struct sg_list_node in_order; /* in mq.order: publish order, which is deadline order */
 };
 
 /* A socket that joined a room whose retained messages it should get (loop thread only). */
 struct join {
-	struct join *next;
+	struct sg_list_node in_queue; /* in mq.joins */
 	int binding;
 	char *nsp, *sid, *room;
 };
@@ -92,8 +93,7 @@ struct mq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int quit;                    /* guarded by mu */
-	struct rx *rx_head, *rx_tail; /* guarded by mu */
-	size_t n_rx;                 /* guarded by mu */
+	struct sg_list rx;           /* of rx.in_queue, oldest first; guarded by mu */
 	struct done *done;           /* guarded by mu */
 	size_t n_done, cap_done;     /* guarded by mu */
 	int connected;               /* network thread only: CONNACK accepted */
@@ -111,10 +111,10 @@ struct mq {
 	/* The loop thread. */
 	int stopped;
 	struct pend *pb[PEND_BUCKETS];
-	struct pend *p_head, *p_tail;
+	struct sg_list order;        /* of pend.in_order, oldest first (not ghosts) */
 	size_t n_pend;               /* all held messages, ghosts included (max_pending) */
 	size_t n_tickets;            /* held messages with a ticket */
-	struct join *j_head, *j_tail;
+	struct sg_list joins;        /* of join.in_queue, to serve at the next drain */
 	struct mq_lv *lv;
 	unsigned long malformed;
 	time_t malformed_log;

@@ -29,11 +29,7 @@ void mq_wake(struct mq *q)
 
 void mq_rx_free(struct rx *r)
 {
-	for (size_t i = 0; i < r->n_h; i++) {
-		free((char *)r->h[i].name);
-		free((char *)r->h[i].value);
-	}
-	free(r->h);
+	sgm_headers_free(r->h, r->n_h);
 	free(r->topic);
 	free(r->payload);
 	free(r);
@@ -73,11 +69,8 @@ void mq_state_free(struct mq *q)
 {
 	if (q->mosq)
 		mosquitto_destroy(q->mosq);
-	while (q->rx_head) {
-		struct rx *r = q->rx_head;
-		q->rx_head = r->next;
-		mq_rx_free(r);
-	}
+	while (q->rx.head)
+		mq_rx_free(sg_list_item(sg_list_pop_front(&q->rx), struct rx, in_queue));
 	free(q->done);
 	for (size_t i = 0; i < PEND_BUCKETS; i++)
 		while (q->pb[i]) {

@@ -99,9 +99,10 @@ int mq_topic_parse(const char *tpl, struct mq_topic *t, char *why, size_t whylen
 		int last = lv[n] == '\0';
 
 		if (open || close) {
-			const char *name;
+			const char *name, *what;
 			size_t nl;
 			char **pre, **suf;
+			int *at;
 
 			if (!open || !close || close < open)
 				goto unbalanced;
@@ -113,26 +114,19 @@ int mq_topic_parse(const char *tpl, struct mq_topic *t, char *why, size_t whylen
 				goto fail;
 			}
 			if (nl == 4 && !memcmp(name, "room", 4)) {
-				if (t->room_level >= 0) {
-					sgm_errf(why, whylen, "'%s': {room} may appear only once", tpl);
-					goto fail;
-				}
-				t->room_level = level;
-				pre = &t->room_pre;
-				suf = &t->room_suf;
+				what = "room", at = &t->room_level, pre = &t->room_pre, suf = &t->room_suf;
 			} else if (nl == 5 && !memcmp(name, "event", 5)) {
-				if (t->event_level >= 0) {
-					sgm_errf(why, whylen, "'%s': {event} may appear only once", tpl);
-					goto fail;
-				}
-				t->event_level = level;
-				pre = &t->event_pre;
-				suf = &t->event_suf;
+				what = "event", at = &t->event_level, pre = &t->event_pre, suf = &t->event_suf;
 			} else {
 				sgm_errf(why, whylen, "'%s': unknown placeholder '%.*s' (only {room} and {event} may appear "
 				     "in a to_clients topic)", tpl, (int)(nl + 2), open);
 				goto fail;
 			}
+			if (*at >= 0) {
+				sgm_errf(why, whylen, "'%s': {%s} may appear only once", tpl, what);
+				goto fail;
+			}
+			*at = level;
 			if (memchr(lv, '+', n) || memchr(lv, '#', n)) {
 				sgm_errf(why, whylen, "'%s': a level with a placeholder cannot hold '+' or '#'", tpl);
 				goto fail;
@@ -312,7 +306,6 @@ static int x_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *ou
 {
 	struct xctx *c = ud;
 	int at_start = out->len == 0;
-	const json_t *src = NULL;
 	struct sg_strbuf v;
 	char key[128];
 	int rc = 0;
@@ -341,23 +334,8 @@ static int x_lookup(void *ud, const char *name, size_t len, struct sg_strbuf *ou
 			sg_strbuf_append(&v, room, strlen(room));
 		}
 	} else {
-		if (len > 5 && !memcmp(name, "auth.", 5)) {
-			src = c->ev->auth;
-			name += 5, len -= 5;
-		} else if (len > 7 && !memcmp(name, "claims.", 7)) {
-			src = c->ev->claims;
-			name += 7, len -= 7;
-		} else if (len > 6 && !memcmp(name, "query.", 6)) {
-			src = c->ev->query;
-			name += 6, len -= 6;
-		}
-		if (!src || len >= sizeof(key)) {
-			rc = -1;
-		} else {
-			memcpy(key, name, len);
-			key[len] = '\0';
-			rc = sg_json_scalar_append(&v, json_object_get(src, key));
-		}
+		rc = sg_template_field_append(&v, name, len, key, sizeof(key), c->ev->auth, c->ev->claims,
+					      c->ev->query);
 	}
 	if (!rc)
 		mq_escape(out, v.data ? v.data : "", v.len, at_start);

@@ -404,7 +404,7 @@ struct fake_socket {
 START_TEST(rooms_join_leave)
 {
 	struct sg_rooms r;
-	struct fake_socket a = {1, {0}};
+	struct fake_socket a = {.id = 1};
 	struct sg_room *room;
 
 	sg_rooms_init(&r);
@@ -421,14 +421,14 @@ START_TEST(rooms_join_leave)
 	ck_assert_ptr_nonnull(room);
 	ck_assert_str_eq(room->name, "lobby");
 	ck_assert_uint_eq(room->len, 5);
-	ck_assert_uint_eq(room->count, 1);
-	ck_assert_ptr_nonnull(room->head);
-	ck_assert_ptr_eq(room->head->member, &a);
-	ck_assert_ptr_eq(room->head->room, room);
-	ck_assert_ptr_eq(room->head->set, &a.set);
-	ck_assert_ptr_null(room->head->room_next);
-	ck_assert_uint_eq(a.set.count, 1);
-	ck_assert_ptr_eq(a.set.head, room->head);
+	ck_assert_uint_eq(room->members.count, 1);
+	ck_assert_ptr_nonnull(sg_room_first(room));
+	ck_assert_ptr_eq(sg_room_first(room)->member, &a);
+	ck_assert_ptr_eq(sg_room_first(room)->room, room);
+	ck_assert_ptr_eq(sg_room_first(room)->set, &a.set);
+	ck_assert_ptr_null(sg_room_next(sg_room_first(room)));
+	ck_assert_uint_eq(a.set.members.count, 1);
+	ck_assert_ptr_eq(a.set.members.head, &sg_room_first(room)->in_set);
 
 	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, NAME("lobby")), 1);
 	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, NAME("lobby")), 0);
@@ -436,8 +436,8 @@ START_TEST(rooms_join_leave)
 	/* The emptied room is gone. */
 	ck_assert_ptr_null(sg_rooms_get(&r, NAME("lobby")));
 	ck_assert_uint_eq(sg_rooms_count(&r), 0);
-	ck_assert_uint_eq(a.set.count, 0);
-	ck_assert_ptr_null(a.set.head);
+	ck_assert_uint_eq(a.set.members.count, 0);
+	ck_assert_ptr_null(a.set.members.head);
 
 	/* Leaving a room that never existed. */
 	ck_assert_int_eq(sg_rooms_leave(&r, &a.set, &a, NAME("nowhere")), 0);
@@ -448,7 +448,7 @@ END_TEST
 START_TEST(rooms_several_sockets)
 {
 	struct sg_rooms r;
-	struct fake_socket s[3] = {{0, {0}}, {1, {0}}, {2, {0}}};
+	struct fake_socket s[3] = {{.id = 0}, {.id = 1}, {.id = 2}};
 	struct sg_room *room;
 
 	sg_rooms_init(&r);
@@ -458,41 +458,41 @@ START_TEST(rooms_several_sockets)
 	ck_assert_int_eq(sg_rooms_join(&r, &s[0].set, &s[0], NAME("b")), 1);
 	ck_assert_int_eq(sg_rooms_join(&r, &s[2].set, &s[2], NAME("c")), 1);
 	ck_assert_uint_eq(sg_rooms_count(&r), 3);
-	ck_assert_uint_eq(sg_rooms_get(&r, NAME("a"))->count, 3);
-	ck_assert_uint_eq(sg_rooms_get(&r, NAME("b"))->count, 1);
-	ck_assert_uint_eq(s[0].set.count, 2);
-	ck_assert_uint_eq(s[1].set.count, 1);
-	ck_assert_uint_eq(s[2].set.count, 2);
+	ck_assert_uint_eq(sg_rooms_get(&r, NAME("a"))->members.count, 3);
+	ck_assert_uint_eq(sg_rooms_get(&r, NAME("b"))->members.count, 1);
+	ck_assert_uint_eq(s[0].set.members.count, 2);
+	ck_assert_uint_eq(s[1].set.members.count, 1);
+	ck_assert_uint_eq(s[2].set.members.count, 2);
 	ck_assert_int_eq(sg_rooms_has(&r, &s[1], NAME("b")), 0);
 	ck_assert_int_eq(sg_rooms_has(&r, &s[0], NAME("b")), 1);
 
 	/* Members are listed most recent first. */
 	room = sg_rooms_get(&r, NAME("a"));
-	ck_assert_ptr_eq(room->head->member, &s[2]);
-	ck_assert_ptr_eq(room->head->room_next->member, &s[1]);
-	ck_assert_ptr_eq(room->head->room_next->room_next->member, &s[0]);
-	ck_assert_ptr_null(room->head->room_next->room_next->room_next);
+	ck_assert_ptr_eq(sg_room_first(room)->member, &s[2]);
+	ck_assert_ptr_eq(sg_room_next(sg_room_first(room))->member, &s[1]);
+	ck_assert_ptr_eq(sg_room_next(sg_room_next(sg_room_first(room)))->member, &s[0]);
+	ck_assert_ptr_null(sg_room_next(sg_room_next(sg_room_next(sg_room_first(room)))));
 
 	/* Leaving from the middle of the room's list keeps the list linked. */
 	ck_assert_int_eq(sg_rooms_leave(&r, &s[1].set, &s[1], NAME("a")), 1);
 	room = sg_rooms_get(&r, NAME("a"));
-	ck_assert_uint_eq(room->count, 2);
-	ck_assert_ptr_eq(room->head->member, &s[2]);
-	ck_assert_ptr_eq(room->head->room_next->member, &s[0]);
-	ck_assert_ptr_eq(room->head->room_next->room_prev, room->head);
-	ck_assert_ptr_null(s[1].set.head);
+	ck_assert_uint_eq(room->members.count, 2);
+	ck_assert_ptr_eq(sg_room_first(room)->member, &s[2]);
+	ck_assert_ptr_eq(sg_room_next(sg_room_first(room))->member, &s[0]);
+	ck_assert_ptr_eq(sg_room_next(sg_room_first(room))->in_room.prev, &sg_room_first(room)->in_room);
+	ck_assert_ptr_null(s[1].set.members.head);
 
 	/* leave_all touches only that socket's memberships. */
 	sg_rooms_leave_all(&r, &s[0].set);
-	ck_assert_uint_eq(s[0].set.count, 0);
-	ck_assert_ptr_null(s[0].set.head);
+	ck_assert_uint_eq(s[0].set.members.count, 0);
+	ck_assert_ptr_null(s[0].set.members.head);
 	ck_assert_ptr_null(sg_rooms_get(&r, NAME("b")));
 	ck_assert_uint_eq(sg_rooms_count(&r), 2);
 	ck_assert_int_eq(sg_rooms_has(&r, &s[0], NAME("a")), 0);
 	ck_assert_int_eq(sg_rooms_has(&r, &s[2], NAME("a")), 1);
 	ck_assert_int_eq(sg_rooms_has(&r, &s[2], NAME("c")), 1);
-	ck_assert_uint_eq(sg_rooms_get(&r, NAME("a"))->count, 1);
-	ck_assert_uint_eq(s[2].set.count, 2);
+	ck_assert_uint_eq(sg_rooms_get(&r, NAME("a"))->members.count, 1);
+	ck_assert_uint_eq(s[2].set.members.count, 2);
 
 	/* leave_all on a socket in no room is a no-op. */
 	sg_rooms_leave_all(&r, &s[1].set);
@@ -509,7 +509,7 @@ START_TEST(rooms_binary_names)
 {
 	/* Names are byte strings: "a\0b" and "a" are different rooms. */
 	struct sg_rooms r;
-	struct fake_socket a = {1, {0}};
+	struct fake_socket a = {.id = 1};
 	struct sg_room *room;
 
 	sg_rooms_init(&r);
@@ -532,7 +532,7 @@ END_TEST
 START_TEST(rooms_name_copied)
 {
 	struct sg_rooms r;
-	struct fake_socket a = {1, {0}};
+	struct fake_socket a = {.id = 1};
 	char name[16];
 
 	sg_rooms_init(&r);
@@ -599,15 +599,15 @@ static void check_rooms_model(const struct sg_rooms *r, struct fake_socket *sock
 		ck_assert_ptr_nonnull(room);
 		ck_assert_str_eq(room->name, name);
 		ck_assert_uint_eq(room->len, strlen(name));
-		ck_assert_uint_eq(room->count, want);
-		for (m = room->head; m; prev = m, m = m->room_next) {
+		ck_assert_uint_eq(room->members.count, want);
+		for (m = sg_room_first(room); m; prev = m, m = sg_room_next(m)) {
 			const struct fake_socket *fs = m->member;
 			size_t si = (size_t)(fs - socks);
 
 			ck_assert_uint_lt(si, MS);
 			ck_assert_ptr_eq(m->room, room);
 			ck_assert_ptr_eq(m->set, &socks[si].set);
-			ck_assert_ptr_eq(m->room_prev, prev);
+			ck_assert_ptr_eq(sg_list_item(m->in_room.prev, const struct sg_membership, in_room), prev);
 			ck_assert_msg(model[si][ri], "socket %zu listed in '%s' but not a member", si, name);
 			ck_assert_msg(!seen_sock[si], "socket %zu listed twice in '%s'", si, name);
 			seen_sock[si] = 1;
@@ -625,13 +625,14 @@ static void check_rooms_model(const struct sg_rooms *r, struct fake_socket *sock
 
 		for (size_t ri = 0; ri < MR; ri++)
 			want += (size_t)model[si][ri];
-		ck_assert_uint_eq(set->count, want);
-		for (m = set->head; m; prev = m, m = m->set_next) {
+		ck_assert_uint_eq(set->members.count, want);
+		#define SET_ITEM(n) sg_list_item(n, const struct sg_membership, in_set)
+		for (m = SET_ITEM(set->members.head); m; prev = m, m = SET_ITEM(m->in_set.next)) {
 			size_t ri;
 
 			ck_assert_ptr_eq(m->member, &socks[si]);
 			ck_assert_ptr_eq(m->set, set);
-			ck_assert_ptr_eq(m->set_prev, prev);
+			ck_assert_ptr_eq(SET_ITEM(m->in_set.prev), prev);
 			for (ri = 0; ri < MR; ri++)
 				if (m->room->len == strlen(model_names[ri]) &&
 				    !memcmp(m->room->name, model_names[ri], m->room->len))
@@ -642,9 +643,10 @@ static void check_rooms_model(const struct sg_rooms *r, struct fake_socket *sock
 			seen_room[ri] = 1;
 			ck_assert_uint_le(++seen, want);
 		}
+#undef SET_ITEM
 		ck_assert_uint_eq(seen, want);
 		if (!want)
-			ck_assert_ptr_null(set->head);
+			ck_assert_ptr_null(set->members.head);
 	}
 }
 

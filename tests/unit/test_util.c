@@ -3,6 +3,7 @@
  * test_codec.c and the timer sets by test_timers.c. */
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../src/util/clock.h"
+#include "../../src/util/list.h"
 #include "../../src/util/regex.h"
 #include "../../src/util/suggest.h"
 
@@ -102,6 +103,57 @@ START_TEST(clock_is_one_monotonic_clock)
 }
 END_TEST
 
+struct item {
+	int v;
+	struct sg_list_node node;
+};
+
+/* The list's values from head to tail, then checked back from tail to head. */
+static void list_expect(const struct sg_list *l, const int *want, size_t n)
+{
+	const struct sg_list_node *p, *prev = NULL;
+	size_t i = 0;
+
+	ck_assert_uint_eq(l->count, n);
+	for (p = l->head; p; prev = p, p = p->next, i++) {
+		ck_assert_uint_lt(i, n);
+		ck_assert_int_eq(sg_list_item(p, struct item, node)->v, want[i]);
+		ck_assert_ptr_eq(p->prev, prev);
+	}
+	ck_assert_ptr_eq(l->tail, prev);
+	ck_assert_uint_eq(i, n);
+	for (p = l->tail; p; p = p->prev)
+		ck_assert_int_eq(sg_list_item(p, struct item, node)->v, want[--i]);
+	ck_assert_uint_eq(i, 0);
+}
+
+START_TEST(list_push_remove_pop)
+{
+	struct item it[4] = {{.v = 0}, {.v = 1}, {.v = 2}, {.v = 3}};
+	struct sg_list l = {NULL, NULL, 0};
+
+	ck_assert_ptr_null(sg_list_item(l.head, struct item, node));
+	ck_assert_ptr_null(sg_list_pop_front(&l));
+	sg_list_push_back(&l, &it[1].node);
+	sg_list_push_back(&l, &it[2].node);
+	sg_list_push_front(&l, &it[0].node);
+	sg_list_push_back(&l, &it[3].node);
+	list_expect(&l, (const int[]){0, 1, 2, 3}, 4);
+	sg_list_remove(&l, &it[2].node); /* the middle */
+	ck_assert_ptr_null(it[2].node.prev);
+	ck_assert_ptr_null(it[2].node.next);
+	list_expect(&l, (const int[]){0, 1, 3}, 3);
+	sg_list_remove(&l, &it[3].node); /* the tail */
+	list_expect(&l, (const int[]){0, 1}, 2);
+	ck_assert_ptr_eq(sg_list_pop_front(&l), &it[0].node);
+	list_expect(&l, (const int[]){1}, 1);
+	sg_list_remove(&l, &it[1].node); /* the last one */
+	ck_assert_ptr_null(l.head);
+	ck_assert_ptr_null(l.tail);
+	ck_assert_uint_eq(l.count, 0);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -112,6 +164,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, suggest_long_keys);
 	tcase_add_test(tc, regex_whole_string_only);
 	tcase_add_test(tc, clock_is_one_monotonic_clock);
+	tcase_add_test(tc, list_push_remove_pop);
 	suite_add_tcase(s, tc);
 	return s;
 }
