@@ -101,13 +101,15 @@ void sg_sio_connect_cancel_all(struct sg_client *c)
 
 /* ---------------------------------------------------------------- the end of a CONNECT */
 
-static void send_connect_error(struct sg_client *c, const char *nsp, const char *message, json_t *data)
+/* `by_middleware`: the chain refused (else the namespace itself was refused). */
+static void send_connect_error(struct sg_client *c, const char *nsp, const char *message, json_t *data,
+			       int by_middleware)
 {
 	json_t *err;
 
-	if (sg_eio_session_protocol(c->session) == 3)
-		/* v2: an ERROR packet (the same type 4) whose payload is the data, or else the
-		 * message: the client's `error` event gets it as it is. */
+	if (by_middleware && sg_eio_session_protocol(c->session) == 3)
+		/* v2: an ERROR packet (the same type 4) whose payload is the middleware's data,
+		 * or else its message: the client's `error` event gets it as it is (Node). */
 		err = data ? json_incref(data) : json_string(message);
 	else if ((err = json_pack("{ss}", "message", message)) && data)
 		json_object_set(err, "data", data);
@@ -121,7 +123,7 @@ static void req_reject(struct sg_client *c, struct sg_connect_req *req)
 	const char *why = sg_connect_req_reject_message(req);
 
 	sg_dbg("sio", sg_eio_session_id(c->session), "CONNECT to %s refused: %s", sg_connect_req_nsp(req), why);
-	send_connect_error(c, sg_connect_req_nsp(req), why, sg_connect_req_reject_data(req));
+	send_connect_error(c, sg_connect_req_nsp(req), why, sg_connect_req_reject_data(req), 1);
 }
 
 static void req_accept(struct sg_client *c, struct sg_connect_req *req)
@@ -278,11 +280,11 @@ const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p)
 		if (!strcmp(sg_connect_req_nsp(c->reqs[i]), p->nsp))
 			return "invalid state: already connecting to the namespace";
 	if (!sg_nsp_get(sio, p->nsp, 1)) {
-		send_connect_error(c, p->nsp, "Invalid namespace", NULL);
+		send_connect_error(c, p->nsp, "Invalid namespace", NULL, 0);
 		return NULL;
 	}
 	if (c->n_sockets + c->n_reqs >= sio->cfg->server.max_namespaces_per_client) {
-		send_connect_error(c, p->nsp, "Too many namespaces on one connection", NULL);
+		send_connect_error(c, p->nsp, "Too many namespaces on one connection", NULL, 0);
 		return NULL;
 	}
 	/* Judged by the chain of the config it arrives under, from start to end (the request
