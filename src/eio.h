@@ -34,6 +34,7 @@ struct sg_eio_opts {
 	const char *path;           /* "/socket.io/" */
 	unsigned transports;        /* SG_TRANSPORT_* */
 	int allow_upgrades;
+	int allow_eio3;             /* accept EIO=3 (Socket.IO v2 clients) */
 	uint32_t ping_interval_ms;
 	uint32_t ping_timeout_ms;
 	uint32_t upgrade_timeout_ms;
@@ -79,6 +80,8 @@ int sg_eio_send_many(struct sg_eio_session *s, struct sg_buf *const *frames, siz
 void sg_eio_session_close(struct sg_eio_session *s, const char *reason);
 
 const char *sg_eio_session_id(const struct sg_eio_session *s);
+/* The Engine.IO protocol the client speaks: 4, or 3 (a Socket.IO v2 client). */
+int sg_eio_session_protocol(const struct sg_eio_session *s);
 enum sg_eio_transport sg_eio_session_transport(const struct sg_eio_session *s);
 void sg_eio_session_set_user(struct sg_eio_session *s, void *user);
 void *sg_eio_session_user(const struct sg_eio_session *s);

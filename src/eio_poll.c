@@ -8,12 +8,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eio3_codec.h"
 #include "eio_codec.h"
 #include "log.h"
 #include "strbuf.h"
 #include "util/http.h"
 
 /* ---------------------------------------------------------------- polling */
+
+/* A v3 poll answer: every queued frame, length-prefixed; the binary form when a binary
+ * frame is queued and the client did not ask for base64 (as Node decides). Returns whether
+ * the answer is in the binary form. */
+static int v3_payload(struct sg_eio *e, struct sg_eio_session *s, struct sg_strbuf *sb)
+{
+	void (*append)(struct sg_strbuf *, const unsigned char *, size_t, int);
+	int any_binary = 0, binary;
+	struct sg_buf *b;
+
+	if (s->upgrading || (s->ws_active && !s->poll_final)) {
+		sg_eio3_payload_append(sb, (const unsigned char *)"6", 1, 0);
+		return 0;
+	}
+	for (size_t i = 0; i < s->q_len; i++)
+		any_binary |= s->q[(s->q_head + i) % s->q_cap].buf->binary;
+	binary = sg_eio3_use_binary_payload(s->b64, any_binary);
+	append = binary ? sg_eio3_binary_payload_append : sg_eio3_payload_append;
+	while ((b = sg_eio_queue_pop(s))) {
+		append(sb, b->data, b->len, b->binary);
+		e->stats->frames_out++;
+		sg_buf_unref(b);
+	}
+	if (s->poll_final)
+		append(sb, (const unsigned char *)s->poll_final, 1, 0);
+	return binary;
+}
 
 /* Answers a pending or fresh GET with everything queued (or the final packet). */
 int sg_eio_poll_flush(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
@@ -22,10 +50,12 @@ int sg_eio_poll_flush(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 	struct sg_strbuf sb;
 	char origin[256];
 	const char *extra[8] = {0};
-	int rc;
+	int rc, binary = 0;
 
 	sg_strbuf_init(&sb);
-	if (s->upgrading || (s->ws_active && !s->poll_final)) {
+	if (s->protocol == 3)
+		binary = v3_payload(e, s, &sb);
+	else if (s->upgrading || (s->ws_active && !s->poll_final)) {
 		sg_strbuf_appendc(&sb, '6');
 	} else {
 		struct sg_buf *b;
@@ -50,7 +80,8 @@ int sg_eio_poll_flush(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 	sg_eio_conn_reset_http(c);
 	sg_eio_copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
 	sg_eio_cors_headers(e, origin, extra);
-	rc = sg_http_respond(wsi, 200, "text/plain; charset=UTF-8", sb.data, sb.len, extra);
+	rc = sg_http_respond(wsi, 200, binary ? SG_EIO3_BINARY_CONTENT_TYPE : "text/plain; charset=UTF-8",
+			     sb.data, sb.len, extra);
 	sg_strbuf_free(&sb);
 	return rc;
 }
@@ -75,6 +106,21 @@ static int handle_get(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 	return 0;
 }
 
+/* A POST body: v4 payload, or for v3 the string form or (an XHR2 client's
+ * application/octet-stream body) the binary form. */
+static int decode_body(struct lws *wsi, struct sg_eio_session *s, struct sg_eio_conn *c,
+		       struct rx_ctx *rx)
+{
+	char ctype[128];
+
+	if (s->protocol != 3)
+		return sg_eio_decode_payload(c->body, c->body_len, sg_eio_on_packet, rx);
+	if (sg_eio_copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype, sizeof(ctype)) > 0 &&
+	    sg_eio3_body_is_binary(ctype))
+		return sg_eio3_decode_binary_payload(c->body, c->body_len, sg_eio_on_packet, rx);
+	return sg_eio3_decode_payload(c->body, c->body_len, sg_eio_on_packet, rx);
+}
+
 int sg_eio_poll_post_done(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 {
 	struct sg_eio_session *s = c->session;
@@ -93,8 +139,7 @@ int sg_eio_poll_post_done(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 		sg_eio_conn_reset_http(c);
 		return sg_eio_respond_error(e, wsi, 413, 3, "Payload too large");
 	}
-	if (s->state == S_OPEN &&
-	    sg_eio_decode_payload(c->body, c->body_len, sg_eio_on_packet, &rx) < 0) {
+	if (s->state == S_OPEN && decode_body(wsi, s, c, &rx) < 0) {
 		e->stats->invalid_packets++;
 		sg_info("eio", s->sid, "invalid packet in POST body: closing");
 		sg_eio_sess_close(s, "parse error", CLOSE_ERROR);
@@ -145,7 +190,8 @@ int sg_eio_poll_request(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c
 	sid = sg_eio_query_arg(wsi, "sid=", sidbuf, sizeof(sidbuf));
 	if (!transport || strcmp(transport, "polling") || !(e->opts.transports & SG_TRANSPORT_POLLING))
 		return sg_eio_respond_error(e, wsi, 400, 0, "Transport unknown");
-	if (!eio || strcmp(eio, "4"))
+	(void)eio;
+	if (!sg_eio_request_protocol(e, wsi))
 		return sg_eio_respond_error(e, wsi, 400, 5, "Unsupported protocol version");
 	if (!is_get && !is_post)
 		return sg_eio_respond_error(e, wsi, 400, 2, "Bad handshake method");
@@ -153,7 +199,7 @@ int sg_eio_poll_request(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c
 	if (!sid) {
 		if (!is_get)
 			return sg_eio_respond_error(e, wsi, 400, 2, "Bad handshake method");
-		s = sg_eio_sess_new(e, wsi, SG_EIO_POLLING);
+		s = sg_eio_sess_new(e, wsi, SG_EIO_POLLING, sg_eio_request_protocol(e, wsi));
 		if (!s)
 			return sg_eio_respond_error(e, wsi, 400, 3, "Bad request");
 		return handle_get(e, wsi, c, s);

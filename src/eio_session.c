@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "eio3_codec.h"
 #include "eio_codec.h"
 #include "log.h"
 #include "util/http.h"
@@ -191,13 +192,32 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 static void on_ping_timer(struct sg_timer *t);
 static void on_ping_timeout(struct sg_timer *t);
 
+/* v4: the server pings every interval. v3: the client pings; the session ends when no
+ * ping came within interval + timeout, as Node counts it. */
 int sg_eio_schedule_ping(struct sg_eio_session *s)
 {
+	if (s->protocol == 3)
+		return sg_timer_set(&s->eio->timers, s->eio->ctx, &s->t_beat,
+				    s->ping_interval_ms + s->ping_timeout_ms, on_ping_timeout);
 	return sg_timer_set(&s->eio->timers, s->eio->ctx, &s->t_beat, s->ping_interval_ms, on_ping_timer);
 }
 
-struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum sg_eio_transport t)
+int sg_eio_request_protocol(struct sg_eio *e, struct lws *wsi)
 {
+	char buf[8];
+	const char *v = sg_eio_query_arg(wsi, "EIO=", buf, sizeof(buf));
+
+	if (v && !strcmp(v, "4"))
+		return 4;
+	if (v && !strcmp(v, "3") && e->opts.allow_eio3)
+		return 3;
+	return 0;
+}
+
+struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum sg_eio_transport t,
+				       int protocol)
+{
+	char b64[8];
 	struct sg_eio_session *s = calloc(1, sizeof(*s));
 	struct sg_strbuf sb;
 	struct sg_buf *open;
@@ -212,6 +232,8 @@ struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum s
 	s->state = S_OPEN;
 	s->ping_interval_ms = e->opts.ping_interval_ms;
 	s->ping_timeout_ms = e->opts.ping_timeout_ms;
+	s->protocol = protocol;
+	s->b64 = protocol == 3 && sg_eio3_b64_requested(sg_eio_query_arg(wsi, "b64=", b64, sizeof(b64)));
 	s->query = json_object();
 	s->headers = json_object();
 	if (!e->ctx)
@@ -241,6 +263,8 @@ struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum s
 	}
 	sg_buf_unref(open);
 	e->stats->sessions_opened++;
+	if (protocol == 3)
+		e->stats->sessions_eio3++;
 	if (t == SG_EIO_POLLING)
 		e->stats->sessions_polling++;
 	else
@@ -447,6 +471,7 @@ int sg_eio_send(struct sg_eio_session *s, struct sg_buf *frame, int is_volatile)
 }
 
 const char *sg_eio_session_id(const struct sg_eio_session *s) { return s->sid; }
+int sg_eio_session_protocol(const struct sg_eio_session *s) { return s->protocol; }
 enum sg_eio_transport sg_eio_session_transport(const struct sg_eio_session *s) { return s->transport; }
 void sg_eio_session_set_user(struct sg_eio_session *s, void *user) { s->user = user; }
 void *sg_eio_session_user(const struct sg_eio_session *s) { return s->user; }
@@ -466,6 +491,25 @@ const char *sg_eio_session_header(const struct sg_eio_session *s, const char *ln
 
 /* ---------------------------------------------------------------- packets in */
 
+/* "3" and the ping's data, for a v3 client. */
+static int send_pong(struct sg_eio_session *s, const unsigned char *data, size_t len)
+{
+	struct sg_strbuf sb;
+	struct sg_buf *b;
+	int rc;
+
+	sg_strbuf_init_headroom(&sb, LWS_PRE);
+	sg_strbuf_appendc(&sb, '3');
+	sg_strbuf_append(&sb, (const char *)data, len);
+	if (!(b = sg_buf_from_strbuf(&sb, 0))) {
+		sg_strbuf_free(&sb);
+		return -1;
+	}
+	rc = sg_eio_send(s, b, 0);
+	sg_buf_unref(b);
+	return rc < 0 ? -1 : 0;
+}
+
 int sg_eio_on_packet(void *ud, enum sg_eio_type type, const unsigned char *data, size_t len, int binary)
 {
 	struct rx_ctx *rx = ud;
@@ -475,7 +519,21 @@ int sg_eio_on_packet(void *ud, enum sg_eio_type type, const unsigned char *data,
 	if (s->state != S_OPEN)
 		return 1;
 	switch (type) {
+	case SG_EIO_PING:
+		if (s->protocol != 3)
+			return 0; /* clients do not ping in v4: ignored like the reference server does */
+		/* v3: answer with the same data ("2probe" is the probe's, answered in eio_ws.c). */
+		if (send_pong(s, data, len) || sg_eio_schedule_ping(s)) {
+			if (s->state == S_OPEN)
+				sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
+			return 1;
+		}
+		return 0;
 	case SG_EIO_PONG:
+		if (s->protocol == 3) { /* the server never pings a v3 client */
+			sg_eio_sess_close(s, "transport error", CLOSE_ERROR);
+			return 1;
+		}
 		if (sg_eio_schedule_ping(s)) {
 			sg_eio_sess_close(s, "out of memory", CLOSE_ERROR);
 			return 1;
@@ -491,7 +549,6 @@ int sg_eio_on_packet(void *ud, enum sg_eio_type type, const unsigned char *data,
 		rx->close_by_client = 1;
 		sg_eio_sess_close(s, "transport close", CLOSE_CLIENT);
 		return 1;
-	case SG_EIO_PING:   /* clients do not ping in v4 */
 	case SG_EIO_OPEN:
 	case SG_EIO_UPGRADE:
 	case SG_EIO_NOOP:

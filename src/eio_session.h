@@ -44,6 +44,8 @@ struct sg_eio_session {
 	struct sg_timer t_beat;        /* next ping, ping timeout, or (closing) linger end */
 	struct sg_timer t_upgrade;
 	uint32_t ping_interval_ms, ping_timeout_ms;
+	int protocol;                  /* 4, or 3: the client pings, payloads are length-prefixed */
+	int b64;                       /* v3: the client asked for binary as base64 (b64=1) */
 	void *user;
 	json_t *query;                 /* object: handshake query parameters */
 	json_t *headers;               /* object: captured request headers */
@@ -80,7 +82,10 @@ struct rx_ctx {
 };
 
 /* A new session for a handshake on `wsi`, in the sid map; NULL when out of memory. */
-struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum sg_eio_transport t);
+struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum sg_eio_transport t,
+				       int protocol);
+/* The EIO query value of a request on `wsi`: 4, 3 when the endpoint allows it, else 0. */
+int sg_eio_request_protocol(struct sg_eio *e, struct lws *wsi);
 void sg_eio_sess_close(struct sg_eio_session *s, const char *reason, enum close_mode mode);
 void sg_eio_sess_unref(struct sg_eio_session *s);
 void sg_eio_sess_finalize(struct sg_eio_session *s);

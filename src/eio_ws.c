@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eio3_codec.h"
 #include "eio_codec.h"
 #include "log.h"
 #include "util/http.h"
@@ -36,7 +37,8 @@ int sg_eio_ws_confirm(struct sg_eio *e, struct lws *wsi)
 	sid = sg_eio_query_arg(wsi, "sid=", sidbuf, sizeof(sidbuf));
 	if (!transport || strcmp(transport, "websocket") || !(e->opts.transports & SG_TRANSPORT_WEBSOCKET))
 		return ws_reject(e, wsi, 0, "Transport unknown");
-	if (!eio || strcmp(eio, "4"))
+	(void)eio;
+	if (!sg_eio_request_protocol(e, wsi))
 		return ws_reject(e, wsi, 5, "Unsupported protocol version");
 	if (sid) {
 		s = sg_hmap_get(&e->sessions, sid, strlen(sid));
@@ -56,7 +58,7 @@ int sg_eio_ws_established(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 
 	c->kind = CONN_WS;
 	if (!sid) {
-		s = sg_eio_sess_new(e, wsi, SG_EIO_WEBSOCKET);
+		s = sg_eio_sess_new(e, wsi, SG_EIO_WEBSOCKET, sg_eio_request_protocol(e, wsi));
 		if (!s)
 			return -1;
 		sg_eio_conn_attach(c, s);
@@ -66,8 +68,9 @@ int sg_eio_ws_established(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 		return 0;
 	}
 	s = sg_hmap_get(&e->sessions, sid, strlen(sid));
-	if (!s || s->state != S_OPEN || s->transport != SG_EIO_POLLING || s->ws_wsi)
-		return -1; /* changed since the upgrade was confirmed */
+	if (!s || s->state != S_OPEN || s->transport != SG_EIO_POLLING || s->ws_wsi ||
+	    sg_eio_request_protocol(e, wsi) != s->protocol)
+		return -1; /* changed since the upgrade was confirmed, or another protocol */
 	sg_eio_conn_attach(c, s);
 	s->ws_wsi = wsi;
 	s->ws_active = 0;
@@ -144,7 +147,8 @@ int sg_eio_ws_receive(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c, 
 	} else {
 		struct rx_ctx rx = {s, 0};
 		s->refs++;
-		if (sg_eio_decode_frame(in, len, c->rx_binary, sg_eio_on_packet, &rx) < 0 && s->state == S_OPEN) {
+		if ((s->protocol == 3 ? sg_eio3_decode_frame : sg_eio_decode_frame)(in, len, c->rx_binary,
+			sg_eio_on_packet, &rx) < 0 && s->state == S_OPEN) {
 			e->stats->invalid_packets++;
 			sg_info("eio", s->sid, "invalid packet: closing");
 			sg_eio_sess_close(s, "parse error", CLOSE_ERROR);
@@ -183,6 +187,27 @@ static size_t ws_frame_header(unsigned char *h, const struct sg_buf *b)
 	return 10;
 }
 
+/* Writes the binary frame at the head of a v3 session's queue, in the v3 form. */
+static int ws_write_v3_binary(struct sg_eio *e, struct lws *wsi, struct sg_eio_session *s)
+{
+	struct sg_buf *b = sg_eio_queue_pop(s);
+	struct sg_strbuf sb;
+	int n, bin = !s->b64;
+
+	sg_strbuf_init_headroom(&sb, LWS_PRE);
+	sg_eio3_frame_append(&sb, b->data, b->len, 1, s->b64);
+	e->stats->frames_out++;
+	e->stats->bytes_out += b->len;
+	sg_buf_unref(b);
+	if (sb.oom) {
+		sg_strbuf_free(&sb);
+		return -1;
+	}
+	n = lws_write(wsi, (unsigned char *)sb.data, sb.len, bin ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	sg_strbuf_free(&sb);
+	return n < 0 ? -1 : 0;
+}
+
 /* Writes queued frames: as many whole frames as fit in WBUF_MAX, framed here and written
  * with one lws_write(LWS_WRITE_RAW) (one send()), instead of one send() per frame. No
  * extension (permessage-deflate) is offered by the server, so frames go out as they are.
@@ -197,6 +222,13 @@ static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_sess
 	while (s->q_len) {
 		struct sg_buf *b = s->q[s->q_head].buf;
 
+		if (s->protocol == 3 && b->binary) {
+			/* v3 binary frames carry their type byte (or go as "b4<base64>" text):
+			 * one frame of its own, framed by lws. */
+			if (used)
+				break;
+			return ws_write_v3_binary(e, wsi, s); /* the rest on the next writable */
+		}
 		if (b->len + 10 > WBUF_MAX - used) {
 			if (used)
 				break; /* it goes first next time */

@@ -74,6 +74,7 @@ void sg_eio_opts_from_config(const struct sg_config *cfg, struct sg_eio_opts *o,
 	o->path = cfg->server.path;
 	o->transports = cfg->server.transports;
 	o->allow_upgrades = cfg->server.allow_upgrades;
+	o->allow_eio3 = cfg->server.allow_eio3;
 	o->ping_interval_ms = cfg->server.ping_interval_ms;
 	o->ping_timeout_ms = cfg->server.ping_timeout_ms;
 	o->upgrade_timeout_ms = cfg->server.upgrade_timeout_ms;

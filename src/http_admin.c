@@ -57,6 +57,8 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 			      "siogate_connected_clients{transport=\"websocket\"} %llu\n",
 			  (unsigned long long)st->sessions_polling, (unsigned long long)st->sessions_websocket);
 	metric(sb, "siogate_sessions_opened_total", "counter", "Engine.IO sessions opened.", (double)st->sessions_opened);
+	metric(sb, "siogate_sessions_eio3_opened_total", "counter",
+	       "Engine.IO v3 sessions opened (Socket.IO v2 clients, server.allow_eio3).", (double)st->sessions_eio3);
 	metric(sb, "siogate_sessions_closed_total", "counter", "Engine.IO sessions closed.", (double)st->sessions_closed);
 	metric(sb, "siogate_upgrades_total", "counter", "Sessions upgraded from polling to WebSocket.", (double)st->upgrades);
 	metric(sb, "siogate_packets_received_total", "counter", "Engine.IO messages received.", (double)st->frames_in);

@@ -4,16 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sg_rooms_is_socket_id(const char *name, size_t len)
+static int all_url64(const char *p, size_t len)
 {
-	if (len != SG_SOCKET_ID_LEN)
-		return 0;
 	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
+		char c = p[i];
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
 			return 0;
 	}
 	return 1;
+}
+
+int sg_rooms_is_socket_id(const char *name, size_t len)
+{
+	const char *hash;
+
+	if (len == SG_SOCKET_ID_LEN || len == SG_EIO_ID_LEN)
+		return all_url64(name, len);
+	/* A v2 client's socket in a namespace: "/nsp#<Engine.IO id>". */
+	hash = len > SG_EIO_ID_LEN ? name + len - SG_EIO_ID_LEN - 1 : NULL;
+	return hash && name[0] == '/' && *hash == '#' && all_url64(hash + 1, SG_EIO_ID_LEN);
 }
 
 void sg_rooms_init(struct sg_rooms *r)

@@ -61,6 +61,9 @@ size_t sg_rooms_count(const struct sg_rooms *r);
 
 /* Socket ids (sio_nsp.c) are SG_SOCKET_ID_LEN characters of the base64url alphabet. */
 #define SG_SOCKET_ID_LEN 20
+/* Engine.IO session ids (eio_session.c) are 24 characters of the same alphabet; a v2
+ * client's socket id is one ("/"), or "<nsp>#" and one. Both shapes are private rooms too. */
+#define SG_EIO_ID_LEN 24
 /* 1 when `name` has the exact shape of a socket id: such a room is that socket's alone. */
 int sg_rooms_is_socket_id(const char *name, size_t len);
 

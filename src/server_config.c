@@ -332,6 +332,7 @@ static const struct sg_cfg_key server_keys[] = {
 	SG_CFG_KEY_CUSTOM("path", load_path, same_path, SG_CFG_RESTART),
 	SG_CFG_KEY_CUSTOM("transports", load_transports, NULL, 0),
 	SG_CFG_KEY_BOOL("allow_upgrades", S, allow_upgrades, 1, 0),
+	SG_CFG_KEY_BOOL("allow_eio3", S, allow_eio3, 0, 0),
 	SG_CFG_KEY_U32("ping_interval_ms", S, ping_interval_ms, 1, SG_CFG_MS_MAX, 25000, 0),
 	SG_CFG_KEY_U32("ping_timeout_ms", S, ping_timeout_ms, 1, SG_CFG_MS_MAX, 20000, 0),
 	SG_CFG_KEY_U32("connect_timeout_ms", S, connect_timeout_ms, 1, SG_CFG_MS_MAX, 45000, 0),

@@ -24,6 +24,7 @@ struct sg_server_config {
 	char *path;          /* owned; default "/socket.io/" (always ends with '/') */
 	unsigned transports; /* SG_TRANSPORT_*; default both */
 	int allow_upgrades;  /* default 1 */
+	int allow_eio3;      /* Engine.IO v3 (Socket.IO v2 clients); default 0 */
 	uint32_t ping_interval_ms;   /* default 25000 */
 	uint32_t ping_timeout_ms;    /* default 20000 */
 	uint32_t connect_timeout_ms; /* default 45000 */

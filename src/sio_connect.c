@@ -101,11 +101,17 @@ void sg_sio_connect_cancel_all(struct sg_client *c)
 
 /* ---------------------------------------------------------------- the end of a CONNECT */
 
-static void send_connect_error(struct sg_client *c, const char *nsp, const char *message, json_t *data)
+/* `by_middleware`: the chain refused (else the namespace itself was refused). */
+static void send_connect_error(struct sg_client *c, const char *nsp, const char *message, json_t *data,
+			       int by_middleware)
 {
-	json_t *err = json_pack("{ss}", "message", message);
+	json_t *err;
 
-	if (data)
+	if (by_middleware && sg_eio_session_protocol(c->session) == 3)
+		/* v2: an ERROR packet (the same type 4) whose payload is the middleware's data,
+		 * or else its message: the client's `error` event gets it as it is (Node). */
+		err = data ? json_incref(data) : json_string(message);
+	else if ((err = json_pack("{ss}", "message", message)) && data)
 		json_object_set(err, "data", data);
 	c->sio->stats->sockets_rejected++;
 	sg_client_send(c, SG_SIO_CONNECT_ERROR, nsp, -1, err, NULL, 0);
@@ -117,7 +123,7 @@ static void req_reject(struct sg_client *c, struct sg_connect_req *req)
 	const char *why = sg_connect_req_reject_message(req);
 
 	sg_dbg("sio", sg_eio_session_id(c->session), "CONNECT to %s refused: %s", sg_connect_req_nsp(req), why);
-	send_connect_error(c, sg_connect_req_nsp(req), why, sg_connect_req_reject_data(req));
+	send_connect_error(c, sg_connect_req_nsp(req), why, sg_connect_req_reject_data(req), 1);
 }
 
 static void req_accept(struct sg_client *c, struct sg_connect_req *req)
@@ -142,7 +148,8 @@ static void req_accept(struct sg_client *c, struct sg_connect_req *req)
 	}
 	sg_auto_join(s);
 
-	reply = json_pack("{ss}", "sid", s->id);
+	/* A v2 client gets a CONNECT without payload: it knows its id already. */
+	reply = sg_eio_session_protocol(c->session) == 3 ? NULL : json_pack("{ss}", "sid", s->id);
 	sg_client_send(c, SG_SIO_CONNECT, nsp->name, -1, reply, NULL, 0);
 	json_decref(reply);
 	sio->stats->sockets_connected++;
@@ -169,6 +176,73 @@ static void req_end(void *owner, struct sg_connect_req *req, enum sg_mw_result r
 }
 
 /* ---------------------------------------------------------------- the start of a CONNECT */
+
+static int hexval(int ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* application/x-www-form-urlencoded: '+' is a space, %XX a byte; a bad escape stays as it
+ * is (as URLSearchParams does). NULL when out of memory. */
+static char *form_decode(const char *p, size_t n)
+{
+	char *out = malloc(n + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '+') {
+			*o++ = ' ';
+		} else if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+			*o++ = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+			i += 2;
+		} else {
+			*o++ = p[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+int sg_sio_v2_namespace(struct sg_sio_packet *p)
+{
+	char *q = strchr(p->nsp, '?');
+	json_t *auth;
+
+	if (!q)
+		return 0;
+	*q++ = '\0';
+	if (p->type != SG_SIO_CONNECT)
+		return 0;
+	if (!(auth = json_object()))
+		return -1;
+	while (*q) {
+		size_t len = strcspn(q, "&"), klen = strcspn(q, "=");
+		char *k, *v;
+
+		if (klen > len)
+			klen = len;
+		k = form_decode(q, klen);
+		v = form_decode(q + klen + (klen < len), len - klen - (klen < len));
+		if (!k || !v) {
+			free(k);
+			free(v);
+			json_decref(auth);
+			return -1;
+		}
+		/* Later values of a repeated key win, as Object.fromEntries does. A key or
+		 * value that is not UTF-8 is left out (jansson refuses it). */
+		if (*k)
+			json_object_set_new(auth, k, json_string(v));
+		free(k);
+		free(v);
+		q += len + (q[len] == '&');
+	}
+	json_decref(p->data);
+	p->data = auth;
+	return 0;
+}
 
 /* The chain of namespace `name` under cfg: its configured steps, then the programmatic
  * ones for that name. Returns a malloc'ed array of *n steps, or NULL when out of memory. */
@@ -206,11 +280,11 @@ const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p)
 		if (!strcmp(sg_connect_req_nsp(c->reqs[i]), p->nsp))
 			return "invalid state: already connecting to the namespace";
 	if (!sg_nsp_get(sio, p->nsp, 1)) {
-		send_connect_error(c, p->nsp, "Invalid namespace", NULL);
+		send_connect_error(c, p->nsp, "Invalid namespace", NULL, 0);
 		return NULL;
 	}
 	if (c->n_sockets + c->n_reqs >= sio->cfg->server.max_namespaces_per_client) {
-		send_connect_error(c, p->nsp, "Too many namespaces on one connection", NULL);
+		send_connect_error(c, p->nsp, "Too many namespaces on one connection", NULL, 0);
 		return NULL;
 	}
 	/* Judged by the chain of the config it arrives under, from start to end (the request

@@ -39,7 +39,8 @@ struct sg_client {
 
 struct sg_socket {
 	unsigned magic;
-	char id[24];
+	char *id;                         /* id_buf, or (a v2 client: "/nsp#<engine id>") owned */
+	char id_buf[24];
 	struct sg_client *client;
 	struct sg_nsp *nsp;
 	struct sg_room_set rooms;
@@ -136,6 +137,10 @@ int sg_room_event(struct sg_socket *s, const char *event, json_t *args, int64_t 
 /* A CONNECT packet: starts its middleware chain. Returns NULL, or why the client must be
  * closed (a protocol violation, or out of memory). */
 const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p);
+/* A v2 client's packet names its namespace with a query ("/admin?token=abc"): the query is
+ * cut off, and on a CONNECT becomes the auth payload (an object of strings), as Node 4.x
+ * does for EIO=3. Returns -1 when out of memory. */
+int sg_sio_v2_namespace(struct sg_sio_packet *p);
 /* A DISCONNECT for a namespace still in its middleware cancels that CONNECT: 1 when found. */
 int sg_sio_connect_cancel(struct sg_client *c, const char *nsp);
 /* The client leaves: cancels every CONNECT it has in middleware. */

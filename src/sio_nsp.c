@@ -224,7 +224,22 @@ struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t 
 	if (!s)
 		return NULL;
 	s->magic = SOCKET_MAGIC;
-	random_id(s->id, SG_SOCKET_ID_LEN);
+	s->id = s->id_buf;
+	if (sg_eio_session_protocol(c->session) == 3) {
+		/* A v2 client computes its socket's id itself, as the Engine.IO id on "/" and
+		 * "<nsp>#<Engine.IO id>" elsewhere (Node does the same for EIO=3). */
+		const char *eid = sg_eio_session_id(c->session);
+		size_t n = strlen(nsp->name) + strlen(eid) + 2;
+
+		if (!(s->id = malloc(n))) {
+			free(s);
+			return NULL;
+		}
+		snprintf(s->id, n, "%s%s%s", strcmp(nsp->name, "/") ? nsp->name : "",
+			 strcmp(nsp->name, "/") ? "#" : "", eid);
+	} else {
+		random_id(s->id, SG_SOCKET_ID_LEN);
+	}
 	s->client = c;
 	s->nsp = nsp;
 	s->auth = json_incref(auth);
@@ -266,6 +281,8 @@ void sg_socket_remove(struct sg_socket *s, const char *reason)
 	json_decref(s->claims);
 	json_decref(s->client_rooms);
 	s->magic = 0;
+	if (s->id != s->id_buf)
+		free(s->id);
 	free(s);
 }
 

@@ -227,6 +227,11 @@ static void on_eio_message(void *ud, struct sg_eio_session *session, const unsig
 			client_close(c, "parse error");
 			return;
 		}
+		if (sg_eio_session_protocol(session) == 3 && sg_sio_v2_namespace(&p) < 0) {
+			sg_sio_packet_clear(&p);
+			client_close(c, "out of memory");
+			return;
+		}
 		if (p.n_attachments) {
 			c->partial = p;
 			c->has_partial = 1;
@@ -264,6 +269,14 @@ static int on_eio_open(void *ud, struct sg_eio_session *session)
 	c->session = session;
 	sg_list_push_front(&sio->clients, &c->in_sio);
 	sg_eio_session_set_user(session, c);
+	if (sg_eio_session_protocol(session) == 3) {
+		/* A v2 client is in "/" from the start: it never sends that CONNECT, it waits
+		 * for the answer (Node's server connects it the same way). */
+		struct sg_sio_packet p = { .type = SG_SIO_CONNECT, .nsp = "/", .id = -1 };
+
+		if (sg_sio_connect(c, &p))
+			return -1;
+	}
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 
 struct sg_stats {
 	uint64_t sessions_opened;       /* Engine.IO sessions */
+	uint64_t sessions_eio3;         /* of which Engine.IO v3 (Socket.IO v2 clients) */
 	uint64_t sessions_closed;
 	uint64_t sessions_polling;      /* gauge: open sessions on long-polling */
 	uint64_t sessions_websocket;    /* gauge: open sessions on WebSocket */

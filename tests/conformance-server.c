@@ -5,6 +5,7 @@
  *   /async   an asynchronous middleware (50 ms) that wants auth {"token":"let-me-in"}
  *   /rooms   client join/leave (names ^[a-z0-9:-]{1,32}$, at most 4), auto-join
  *            "user:{auth.user}" and "{query.room}"
+ * Engine.IO v3 (Socket.IO v2 clients) is allowed, for the v2 client tests.
  *   events   "request-ack" (server emits "server-ack" with an ack, reports the answer as
  *            "server-ack-result"), "broadcast" (see below), "disconnect-me". */
 #include <signal.h>
@@ -201,7 +202,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(text, sizeof(text),
-		 "{\"server\":{\"listen\":\"%s:%d\",\"ping_interval_ms\":300,\"ping_timeout_ms\":200,"
+		 "{\"server\":{\"listen\":\"%s:%d\",\"allow_eio3\":true,\"ping_interval_ms\":300,\"ping_timeout_ms\":200,"
 		 "\"max_payload\":1000000,\"connect_timeout_ms\":1000},"
 		 "\"log\":{\"level\":\"%s\"},"
 		 "\"namespaces\":[{\"name\":\"/custom\"},{\"name\":\"/async\"},"

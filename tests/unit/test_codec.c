@@ -2,6 +2,7 @@
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../src/eio_codec.h"
 #include "../../src/sio_codec.h"
+#include "../../src/sio_internal.h"
 #include "../../src/strbuf.h"
 
 #include <check.h>
@@ -1547,6 +1548,44 @@ END_TEST
 
 /* ---- main -------------------------------------------------------------------------- */
 
+/* A v2 client's namespace carries its query: cut off, and on a CONNECT the auth (strings,
+ * form-decoded; the last of a repeated key wins; a bad escape stays as it is). */
+START_TEST(sio_v2_namespace_query)
+{
+	struct sg_sio_packet p;
+	char why[128];
+	const char *pkt = "0/admin?token=a%2Bb+c&x=1&x=2&empty=&flag&bad=%zz%4,";
+
+	ck_assert_int_eq(sg_sio_decode(pkt, strlen(pkt), &p, why, sizeof why), 0);
+	ck_assert_int_eq(sg_sio_v2_namespace(&p), 0);
+	ck_assert_str_eq(p.nsp, "/admin");
+	ck_assert_ptr_nonnull(p.data);
+	ck_assert_str_eq(json_string_value(json_object_get(p.data, "token")), "a+b c");
+	ck_assert_str_eq(json_string_value(json_object_get(p.data, "x")), "2");
+	ck_assert_str_eq(json_string_value(json_object_get(p.data, "empty")), "");
+	ck_assert_str_eq(json_string_value(json_object_get(p.data, "flag")), "");
+	ck_assert_str_eq(json_string_value(json_object_get(p.data, "bad")), "%zz%4");
+	ck_assert_int_eq(json_object_size(p.data), 5);
+	sg_sio_packet_clear(&p);
+
+	/* Another packet type: the query goes, the data stays. */
+	pkt = "2/admin?x=1,[\"ev\"]";
+	ck_assert_int_eq(sg_sio_decode(pkt, strlen(pkt), &p, why, sizeof why), 0);
+	ck_assert_int_eq(sg_sio_v2_namespace(&p), 0);
+	ck_assert_str_eq(p.nsp, "/admin");
+	ck_assert(json_is_array(p.data));
+	sg_sio_packet_clear(&p);
+
+	/* No query: nothing changes. */
+	pkt = "0/admin,";
+	ck_assert_int_eq(sg_sio_decode(pkt, strlen(pkt), &p, why, sizeof why), 0);
+	ck_assert_int_eq(sg_sio_v2_namespace(&p), 0);
+	ck_assert_str_eq(p.nsp, "/admin");
+	ck_assert_ptr_null(p.data);
+	sg_sio_packet_clear(&p);
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
 	Suite *s = suite_create("codec");
@@ -1625,6 +1664,7 @@ static Suite *codec_suite(void)
 	/* Bugs found and fixed: each stays as a regression test (see its comment). */
 	tc = tcase_create("regressions");
 	tcase_add_test(tc, sio_decode_zero_attachments);
+	tcase_add_test(tc, sio_v2_namespace_query);
 	suite_add_tcase(s, tc);
 
 	return s;

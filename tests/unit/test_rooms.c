@@ -705,6 +705,15 @@ START_TEST(rooms_socket_id_shape)
 	ck_assert_int_eq(sg_rooms_is_socket_id("abcdefghij\0BCDEFGHIJ", 20), 0);
 	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("")), 0);
 	ck_assert_int_eq(SG_SOCKET_ID_LEN, 20);
+	/* A v2 client's ids: its Engine.IO id (24 characters), or "<nsp>#" and that id. */
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghijABCDEFGHIJ0123")), 1);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("/chat#abcdefghijABCDEFGHIJ0123")), 1);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("/#abcdefghijABCDEFGHIJ0123")), 1);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("chat#abcdefghijABCDEFGHIJ0123")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("/chat#abcdefghijABCDEFGHIJ012")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("/chat:abcdefghijABCDEFGHIJ0123")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("/chat#abcdefghijABCDEFGHIJ012.")), 0);
+	ck_assert_int_eq(sg_rooms_is_socket_id(NAME("abcdefghijABCDEFGHIJ012")), 0);
 }
 END_TEST
 
