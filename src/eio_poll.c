@@ -16,31 +16,22 @@
 
 /* ---------------------------------------------------------------- polling */
 
-/* A v3 poll answer: every queued frame, length-prefixed; the binary form when a binary
- * frame is queued and the client did not ask for base64 (as Node decides). Returns whether
- * the answer is in the binary form. */
-static int v3_payload(struct sg_eio *e, struct sg_eio_session *s, struct sg_strbuf *sb)
-{
-	void (*append)(struct sg_strbuf *, const unsigned char *, size_t, int);
-	int any_binary = 0, binary;
-	struct sg_buf *b;
+/* How a poll answer joins its packets: v4 with 0x1e; v3 length-prefixed, in the binary
+ * form when a binary frame is queued and the client did not ask for base64 (as Node
+ * decides). Sets *binary for the answer's content type. */
+typedef void (*payload_append_fn)(struct sg_strbuf *, const unsigned char *, size_t, int);
 
-	if (s->upgrading || (s->ws_active && !s->poll_final)) {
-		sg_eio3_payload_append(sb, (const unsigned char *)"6", 1, 0);
-		return 0;
-	}
+static payload_append_fn payload_form(const struct sg_eio_session *s, int *binary)
+{
+	int any_binary = 0;
+
+	*binary = 0;
+	if (s->protocol != 3)
+		return sg_eio_payload_append;
 	for (size_t i = 0; i < s->q_len; i++)
 		any_binary |= s->q[(s->q_head + i) % s->q_cap].buf->binary;
-	binary = sg_eio3_use_binary_payload(s->b64, any_binary);
-	append = binary ? sg_eio3_binary_payload_append : sg_eio3_payload_append;
-	while ((b = sg_eio_queue_pop(s))) {
-		append(sb, b->data, b->len, b->binary);
-		e->stats->frames_out++;
-		sg_buf_unref(b);
-	}
-	if (s->poll_final)
-		append(sb, (const unsigned char *)s->poll_final, 1, 0);
-	return binary;
+	*binary = sg_eio3_use_binary_payload(s->b64, any_binary);
+	return *binary ? sg_eio3_binary_payload_append : sg_eio3_payload_append;
 }
 
 /* Answers a pending or fresh GET with everything queued (or the final packet). */
@@ -50,22 +41,26 @@ int sg_eio_poll_flush(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 	struct sg_strbuf sb;
 	char origin[256];
 	const char *extra[8] = {0};
-	int rc, binary = 0;
+	int rc, binary;
+	payload_append_fn append;
 
 	sg_strbuf_init(&sb);
-	if (s->protocol == 3)
-		binary = v3_payload(e, s, &sb);
-	else if (s->upgrading || (s->ws_active && !s->poll_final)) {
-		sg_strbuf_appendc(&sb, '6');
+	if (s->upgrading || (s->ws_active && !s->poll_final)) {
+		/* The noop that lets the transport go: nothing queued is taken. */
+		append = s->protocol == 3 ? sg_eio3_payload_append : sg_eio_payload_append;
+		binary = 0;
+		append(&sb, (const unsigned char *)"6", 1, 0);
 	} else {
 		struct sg_buf *b;
+
+		append = payload_form(s, &binary);
 		while ((b = sg_eio_queue_pop(s))) {
-			sg_eio_payload_append(&sb, b->data, b->len, b->binary);
+			append(&sb, b->data, b->len, b->binary);
 			e->stats->frames_out++;
 			sg_buf_unref(b);
 		}
 		if (s->poll_final)
-			sg_eio_payload_append(&sb, (const unsigned char *)s->poll_final, 1, 0);
+			append(&sb, (const unsigned char *)s->poll_final, 1, 0);
 	}
 	if (sb.oom) {
 		sg_strbuf_free(&sb);
@@ -157,14 +152,13 @@ int sg_eio_poll_post_done(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn 
 
 int sg_eio_poll_request(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 {
-	char buf[128], origin[256];
-	const char *eio, *transport, *sid;
+	char origin[256];
+	const char *transport, *sid;
 	struct sg_eio_session *s;
-	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	int protocol, is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 	int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
-	char eiobuf[32], tbuf[64], sidbuf[64];
+	char tbuf[64], sidbuf[64];
 
-	(void)buf;
 	sg_eio_conn_reset_http(c);
 	sg_eio_copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) {
@@ -185,13 +179,11 @@ int sg_eio_poll_request(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c
 	if (origin[0] && e->opts.n_cors_origins && !sg_eio_origin_allowed(e, origin))
 		return sg_eio_respond_error(e, wsi, 403, 4, "Forbidden");
 
-	eio = sg_eio_query_arg(wsi, "EIO=", eiobuf, sizeof(eiobuf));
 	transport = sg_eio_query_arg(wsi, "transport=", tbuf, sizeof(tbuf));
 	sid = sg_eio_query_arg(wsi, "sid=", sidbuf, sizeof(sidbuf));
 	if (!transport || strcmp(transport, "polling") || !(e->opts.transports & SG_TRANSPORT_POLLING))
 		return sg_eio_respond_error(e, wsi, 400, 0, "Transport unknown");
-	(void)eio;
-	if (!sg_eio_request_protocol(e, wsi))
+	if (!(protocol = sg_eio_request_protocol(e, wsi)))
 		return sg_eio_respond_error(e, wsi, 400, 5, "Unsupported protocol version");
 	if (!is_get && !is_post)
 		return sg_eio_respond_error(e, wsi, 400, 2, "Bad handshake method");
@@ -199,7 +191,7 @@ int sg_eio_poll_request(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c
 	if (!sid) {
 		if (!is_get)
 			return sg_eio_respond_error(e, wsi, 400, 2, "Bad handshake method");
-		s = sg_eio_sess_new(e, wsi, SG_EIO_POLLING, sg_eio_request_protocol(e, wsi));
+		s = sg_eio_sess_new(e, wsi, SG_EIO_POLLING, protocol);
 		if (!s)
 			return sg_eio_respond_error(e, wsi, 400, 3, "Bad request");
 		return handle_get(e, wsi, c, s);

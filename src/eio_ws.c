@@ -25,19 +25,17 @@ static int ws_reject(struct sg_eio *e, struct lws *wsi, int code, const char *ms
 /* Called before the 101: refuse what can be refused with a proper HTTP answer. */
 int sg_eio_ws_confirm(struct sg_eio *e, struct lws *wsi)
 {
-	char eiobuf[32], tbuf[64], sidbuf[64], origin[256];
-	const char *eio, *transport, *sid;
+	char tbuf[64], sidbuf[64], origin[256];
+	const char *transport, *sid;
 	struct sg_eio_session *s;
 
 	sg_eio_copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin));
 	if (origin[0] && !sg_eio_origin_allowed(e, origin))
 		return ws_reject(e, wsi, 4, "Forbidden");
-	eio = sg_eio_query_arg(wsi, "EIO=", eiobuf, sizeof(eiobuf));
 	transport = sg_eio_query_arg(wsi, "transport=", tbuf, sizeof(tbuf));
 	sid = sg_eio_query_arg(wsi, "sid=", sidbuf, sizeof(sidbuf));
 	if (!transport || strcmp(transport, "websocket") || !(e->opts.transports & SG_TRANSPORT_WEBSOCKET))
 		return ws_reject(e, wsi, 0, "Transport unknown");
-	(void)eio;
 	if (!sg_eio_request_protocol(e, wsi))
 		return ws_reject(e, wsi, 5, "Unsupported protocol version");
 	if (sid) {
