@@ -4,6 +4,7 @@
 #include "../../src/sio_codec.h"
 #include "../../src/sio_internal.h"
 #include "../../src/strbuf.h"
+#include "rng.h"
 
 #include <check.h>
 #include <math.h>
@@ -15,27 +16,6 @@
 #define LIT(s) (s), (sizeof(s) - 1) /* a string literal and its length, NULs included */
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-/* xorshift64*: a fixed-seed PRNG so randomized tests are reproducible. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 0x9e3779b97f4a7c15ULL;
-}
-
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
 
 /* Records the packets a decoder delivers. */
 struct rec_packet {

@@ -4,6 +4,7 @@
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../src/eio3_codec.h"
 #include "../../src/strbuf.h"
+#include "rng.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -99,22 +100,6 @@ static void assert_bytes(const struct sg_strbuf *sb, const unsigned char *want, 
 	ck_assert(!sb->oom);
 	ck_assert_uint_eq(sb->len, n);
 	ck_assert_mem_eq(sb->data, want, n);
-}
-
-/* xorshift64*: a fixed-seed PRNG so the randomized round trips are reproducible. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
 }
 
 /* Appends one random code point as UTF-8, from every encoded length (never a surrogate);

@@ -2,6 +2,7 @@
 /* Included by relative path: the build's top directory holds autoconf's own config.h. */
 #include "../../src/hmap.h"
 #include "../../src/rooms.h"
+#include "rng.h"
 
 #include <check.h>
 #include <stdint.h>
@@ -10,27 +11,6 @@
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------------------ */
-
-/* xorshift64*: a fixed-seed PRNG so randomized tests are reproducible. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 0x9e3779b97f4a7c15ULL;
-}
-
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
 
 /* Checks the linear-probing invariants on the public slot array: count matches the occupied
  * slots, the load stays below 3/4, cap is a power of two, and every entry is reachable from
