@@ -43,6 +43,13 @@ const MODES = {
 
 const open = new Set();
 
+/** Closes every v2 client the test opened. */
+function closeAll() {
+	for (const s of open)
+		s.close();
+	open.clear();
+}
+
 function v2(url, mode, opts = {}) {
 	const s = ioV2(url, { ...MODES[mode], forceNew: true, reconnection: false, ...opts });
 	open.add(s);
@@ -84,11 +91,7 @@ describe('Socket.IO v2 clients (allow_eio3)', () => {
 	before(async () => {
 		gw = await startDaemon(CONFIG, { env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH } });
 	});
-	afterEach(() => {
-		for (const s of open)
-			s.close();
-		open.clear();
-	});
+	afterEach(closeAll);
 	after(async () => {
 		if (gw?.running)
 			await gw.stop();
@@ -223,11 +226,7 @@ describe('v2 clients: the server asks, the client answers (conformance server)',
 	before(async () => {
 		srv = await startConformance({ name: 'conformance-v2' });
 	});
-	afterEach(() => {
-		for (const s of open)
-			s.close();
-		open.clear();
-	});
+	afterEach(closeAll);
 	after(async () => {
 		if (srv?.running)
 			await srv.stop();
@@ -269,11 +268,7 @@ describe('v2 clients with the Kafka bridge', { skip: kafkaSkipReason() }, () => 
 			}],
 		}, { name: 'siogate-kafka-v2' });
 	});
-	afterEach(() => {
-		for (const s of open)
-			s.close();
-		open.clear();
-	});
+	afterEach(closeAll);
 	after(() => stopGatewayAndBroker(gw, () => mock?.stop()));
 
 	for (const mode of Object.keys(MODES)) {
