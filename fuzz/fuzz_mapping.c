@@ -16,6 +16,7 @@
  * name an attachment, rooms lists within bounds); a malformed message has a reason; a
  * built upstream message has a topic and JSON text, and feeding it back downstream works. */
 #include "mapping.h"
+#include "events.h"
 #include "eio_codec.h"
 #include "sio_codec.h"
 #include "strbuf.h"
@@ -38,6 +39,8 @@ static regex_t whole_re;
 static void check_nsp(const struct sg_host *h, const char *nsp)
 {
 	FUZZ_CHECK(nsp != NULL);
+	if (h->binding < 0) /* the events driver's host: serves both bindings */
+		return;
 	if (h->binding == 0)
 		FUZZ_CHECK(strcmp(nsp, "/chat") == 0);
 	else
@@ -191,13 +194,59 @@ static int f_is_member(struct sg_host *h, const char *nsp, const char *sid, cons
 	return !((unsigned char)room[0] & 1);
 }
 
+/* Two sockets in every target, so that fetch_sockets, count and its limit all run. */
+static long f_sockets(struct sg_host *h, const struct sg_bridge_target *t,
+		      void (*fn)(void *ud, const struct sg_bridge_socket *s), void *ud)
+{
+	static const char *const rooms[] = {"SID1", "lobby"};
+	struct sg_bridge_socket s = {.sid = "SID1", .rooms = rooms, .n_rooms = 2, .address = "127.0.0.1"};
+
+	check_nsp(h, t->nsp);
+	for (size_t i = 0; i < t->n_rooms; i++)
+		touch(h, t->rooms[i], strlen(t->rooms[i]));
+	s.nsp = t->nsp;
+	for (int i = 0; fn && i < 2; i++)
+		fn(ud, &s);
+	return 2;
+}
+
+static long f_rooms(struct sg_host *h, const char *nsp, void (*fn)(void *ud, const char *room, size_t n), void *ud)
+{
+	check_nsp(h, nsp);
+	fn(ud, "lobby", 2);
+	return 1;
+}
+
+static int f_every(struct sg_host *h, unsigned ms, void (*fn)(void *ud), void *ud)
+{
+	(void)h;
+	(void)ms;
+	(void)fn;
+	(void)ud;
+	return 0;
+}
+
 static const struct sg_host_api api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	f_log, f_post, f_emit, f_join, f_join, f_disconnect, f_complete, f_set_ready, f_count,
 	f_foreach_nsp, f_instance_id, NULL, f_set_info,
 	NULL, NULL, NULL, NULL, /* 1.2 counter handles: the mapping code counts none */
 	f_is_member,
+	f_sockets, f_rooms, f_every, /* 1.3 presence */
 };
+
+/* What the events driver produces (presence answers): checked to be JSON, then dropped. */
+static int f_produce(void *ud, const struct sgm_out *o, char *why, size_t whylen)
+{
+	json_t *v = json_loadb(o->value, o->value_len, 0, NULL);
+
+	(void)ud;
+	(void)why;
+	(void)whylen;
+	FUZZ_CHECK(v != NULL && o->topic && o->topic[0]);
+	json_decref(v);
+	return 0;
+}
 
 /* Kafka-like topic names, plus '+'. */
 static int topic_ok(const char *t, char *why, size_t len)
@@ -228,10 +277,12 @@ static const char bridge_json[] =
 	"{\"event\":\"chat\",\"topic\":\"relay\",\"rooms\":\"{room}\",\"unjoined_rooms\":\"dm-[a-z]+\"},"
 	"{\"event\":\"*\",\"topic\":\"up.{nsp}.{event}\",\"key\":\"{auth.user}\",\"room_field\":\"channel\","
 	"\"rooms\":\"{room}\",\"headers\":{\"x-u\":\"{claims.sub}\",\"x-q\":\"{query.v}\",\"x-s\":\"{sid}\"}}],"
-	"\"control_topic\":\"ctl\",\"dead_letter_topic\":\"dlq\",\"qos\":1}";
+	"\"control_topic\":\"ctl\",\"dead_letter_topic\":\"dlq\",\"events\":{\"topic\":\"ev\"},\"qos\":1}";
 
 /* [0]: the static namespace "/chat"; [1]: the dynamic "/dyn/[a-z0-9]+". */
 static struct sgm_binding *bindings[2];
+static struct sgm_evdrv *drv; /* answers the presence queries of both */
+static struct sg_host drv_host = {0, 0, -1};
 static const char *const binding_nsp[2] = {"/chat", "/dyn/x1"};
 
 static void setup(void)
@@ -251,6 +302,8 @@ static void setup(void)
 	bindings[0] = sgm_binding_new("/chat", 0, bridge, &flavor, err, sizeof(err));
 	bindings[1] = sgm_binding_new("/dyn/[a-z0-9]+", 1, bridge, &flavor, err, sizeof(err));
 	FUZZ_CHECK(bindings[0] && bindings[1]);
+	drv = sgm_evdrv_new(&api, &drv_host, f_produce, NULL);
+	FUZZ_CHECK(drv && !sgm_evdrv_add(drv, bindings[0]) && !sgm_evdrv_add(drv, bindings[1]));
 	FUZZ_CHECK(regcomp(&whole_re, "^(/dyn/[a-z0-9]+)$", REG_EXTENDED | REG_NOSUB) == 0);
 	json_decref(bridge);
 }

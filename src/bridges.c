@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "rooms.h"
 #include "siogate/bridge.h"
 #include "stats.h"
 #include "strbuf.h"
@@ -44,6 +45,17 @@ struct sg_host {
 	int ready;                     /* guarded by b->mu */
 	char reason[160];
 	json_t *info;                  /* set_info() facts, object or NULL; guarded by b->mu */
+	struct host_timer *timers;     /* every(): cancelled before stop() */
+};
+
+/* A repeating timer a plugin asked for with every() (loop thread). */
+struct host_timer {
+	lws_sorted_usec_list_t sul;    /* first: the lws callback gets its address */
+	struct sg_host *h;
+	unsigned ms;
+	void (*fn)(void *ud);
+	void *ud;
+	struct host_timer *next;
 };
 
 struct binding {
@@ -82,11 +94,28 @@ struct sg_bridges {
 	int stopping;
 	struct sg_metrics *metrics;    /* counters and gauges: the gateway's, or own_metrics */
 	int own_metrics;
-	char instance_id[64];
 	int stopped;                   /* no new upstream messages: the drain has begun */
 	int halted;                    /* the plugins' stop() ran */
 	size_t open_tickets;           /* upstream messages not completed yet (loop thread) */
+	int shut;                      /* the shutdown was reported: no lifecycle calls after */
 };
+
+/* This process's instance id: made once, so that a reload (new bridges) keeps it and the
+ * lifecycle records before and after it name the same replica. */
+static char instance_id[64];
+static pthread_once_t instance_once = PTHREAD_ONCE_INIT;
+
+static void make_instance_id(void)
+{
+	unsigned char rnd[6];
+	char host[64] = "siogate";
+
+	gethostname(host, sizeof(host) - 1);
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	snprintf(instance_id, sizeof(instance_id), "%.32s-%ld-%02x%02x%02x%02x%02x%02x", host,
+		 (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+}
 
 /* The daemon of a build tree (src/siogate where it was built, not an installed copy) loads
  * the plugins built beside it, so that `build/src/siogate -c FILE` works as it is. It is
@@ -459,7 +488,7 @@ static long join_or_leave(struct sg_host *h, const struct sg_bridge_target *t, c
 			if (join)
 				sg_socket_join(ss[i], rooms[j], SG_JOIN_CONTROL); /* refusals counted there */
 			else if (strcmp(rooms[j], sg_socket_id(ss[i]))) /* a socket keeps its own room */
-				sg_socket_leave(ss[i], rooms[j]);
+				sg_socket_leave(ss[i], rooms[j], SG_JOIN_CONTROL);
 		}
 	free(ss);
 	return (long)n;
@@ -484,7 +513,7 @@ static long h_disconnect(struct sg_host *h, const struct sg_bridge_target *t)
 	if (!nsp)
 		return -2;
 	for (i = 0; i < n; i++)
-		sg_socket_disconnect(ss[i], "disconnected by the backend");
+		sg_socket_disconnect(ss[i], "server namespace disconnect"); /* Socket.IO's reason */
 	free(ss);
 	return (long)n;
 }
@@ -607,7 +636,9 @@ static void h_foreach_nsp(struct sg_host *h, const char *pattern, void (*fn)(voi
 
 static const char *h_instance_id(struct sg_host *h)
 {
-	return h->b->instance_id;
+	(void)h;
+	pthread_once(&instance_once, make_instance_id);
+	return instance_id;
 }
 
 static int h_is_member(struct sg_host *h, const char *nsp_name, const char *sid, const char *room)
@@ -616,6 +647,140 @@ static int h_is_member(struct sg_host *h, const char *nsp_name, const char *sid,
 	struct sg_socket *s = nsp && sid ? sg_nsp_find_socket(nsp, sid) : NULL;
 
 	return s && room && sg_socket_in_room(s, room);
+}
+
+/* ---- presence (1.3) */
+
+/* A socket's rooms as an array of borrowed names. */
+struct room_list {
+	const char **v;
+	size_t n, cap;
+	int oom;
+};
+
+static void room_add(void *ud, const char *room)
+{
+	struct room_list *l = ud;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		const char **nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (!nv) {
+			l->oom = 1;
+			return;
+		}
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n++] = room;
+}
+
+/* Fills `out` for socket `s` (its rooms in `rl`, which the caller frees). */
+static void socket_info(struct sg_socket *s, struct room_list *rl, struct sg_bridge_socket *out)
+{
+	struct sg_eio_session *es = sg_socket_session(s);
+
+	rl->n = 0;
+	sg_socket_foreach_room(s, room_add, rl);
+	memset(out, 0, sizeof(*out));
+	out->nsp = sg_nsp_name(sg_socket_nsp(s));
+	out->sid = sg_socket_id(s);
+	out->rooms = rl->v;
+	out->n_rooms = rl->n;
+	out->address = es ? sg_eio_session_remote(es) : "";
+	out->query = es ? sg_eio_session_query_json(es) : NULL;
+	out->headers = es ? sg_eio_session_headers_json(es) : NULL;
+	out->claims = sg_socket_claims(s);
+	out->auth = sg_socket_auth(s);
+	out->connected_at = sg_socket_connected_at(s);
+}
+
+static long h_sockets(struct sg_host *h, const struct sg_bridge_target *t,
+		      void (*fn)(void *ud, const struct sg_bridge_socket *s), void *ud)
+{
+	struct sg_nsp *nsp;
+	struct room_list rl = {0};
+	size_t n;
+	struct sg_socket **ss = select_target(h, t, &n, &nsp);
+
+	if (!nsp)
+		return -2;
+	for (size_t i = 0; fn && i < n; i++) {
+		struct sg_bridge_socket info;
+
+		socket_info(ss[i], &rl, &info);
+		fn(ud, &info);
+	}
+	free(rl.v);
+	free(ss);
+	return (long)n;
+}
+
+struct room_iter {
+	void (*fn)(void *ud, const char *room, size_t n);
+	void *ud;
+	long n;
+};
+
+static void room_iter_cb(void *ud, const char *room, size_t n)
+{
+	struct room_iter *it = ud;
+
+	if (sg_rooms_is_socket_id(room, strlen(room)))
+		return; /* a socket's private room is not a room others see */
+	it->n++;
+	if (it->fn)
+		it->fn(it->ud, room, n);
+}
+
+static long h_rooms(struct sg_host *h, const char *nsp_name, void (*fn)(void *ud, const char *room, size_t n),
+		    void *ud)
+{
+	struct sg_nsp *nsp = nsp_name ? sg_sio_find_nsp(h->b->sio, nsp_name) : NULL;
+	struct room_iter it = {fn, ud, 0};
+
+	if (!nsp)
+		return -2;
+	sg_nsp_foreach_room(nsp, room_iter_cb, &it);
+	return it.n;
+}
+
+static void timer_fire(lws_sorted_usec_list_t *sul)
+{
+	struct host_timer *t = (struct host_timer *)sul;
+
+	lws_sul_schedule(t->h->b->ctx, 0, &t->sul, timer_fire, (lws_usec_t)t->ms * LWS_US_PER_MS);
+	t->fn(t->ud);
+}
+
+static int h_every(struct sg_host *h, unsigned ms, void (*fn)(void *ud), void *ud)
+{
+	struct host_timer *t = calloc(1, sizeof(*t));
+
+	if (!t || !fn || !h->b->ctx) {
+		free(t);
+		return -1;
+	}
+	t->h = h;
+	t->ms = ms < 10 ? 10 : ms;
+	t->fn = fn;
+	t->ud = ud;
+	t->next = h->timers;
+	h->timers = t;
+	lws_sul_schedule(h->b->ctx, 0, &t->sul, timer_fire, (lws_usec_t)t->ms * LWS_US_PER_MS);
+	return 0;
+}
+
+static void cancel_timers(struct sg_host *h)
+{
+	while (h->timers) {
+		struct host_timer *t = h->timers;
+
+		h->timers = t->next;
+		lws_sul_cancel(&t->sul);
+		free(t);
+	}
 }
 
 static const char *const core_counters[] = {
@@ -629,6 +794,8 @@ static const struct sg_host_api host_api = {
 	h_foreach_nsp, h_instance_id, h_gauge, h_set_info,
 	/* 1.2: the metrics fast path, then membership */
 	h_counter_handle, h_counter_add, h_gauge_handle, h_gauge_set, h_is_member,
+	/* 1.3: presence */
+	h_sockets, h_rooms, h_every,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */
@@ -696,7 +863,52 @@ static int app_event(void *ud, struct sg_socket *s, const char *event, json_t *a
 	return 1;
 }
 
-static void app_join(void *ud, struct sg_socket *s, const char *room)
+/* The plugin's on_lifecycle, or NULL (none, or a plugin built before ABI 1.3: its
+ * descriptor ends before that member). */
+static void (*lifecycle_fn(const struct plugin *pl))(void *, int, const struct sg_bridge_lifecycle *)
+{
+	return pl->p->abi_minor >= 3 ? pl->p->on_lifecycle : NULL;
+}
+
+/* Reports one lifecycle step of socket `s` to its binding's plugin. */
+static void report(struct sg_bridges *b, struct sg_socket *s, enum sg_bridge_lifecycle_type type,
+		   const char *room, const char *by, const char *reason)
+{
+	struct binding *bd = binding_of(b, s);
+	void (*fn)(void *, int, const struct sg_bridge_lifecycle *);
+	struct room_list rl = {0};
+	struct sg_bridge_socket info;
+	struct sg_bridge_lifecycle ev;
+
+	if (!bd || b->shut || b->halted || !(fn = lifecycle_fn(bd->host->pl)))
+		return;
+	socket_info(s, &rl, &info);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.socket = &info;
+	ev.room = room;
+	ev.by = by;
+	ev.reason = reason;
+	fn(bd->host->inst, bd->id, &ev);
+	free(rl.v);
+}
+
+static void app_connection(void *ud, struct sg_socket *s)
+{
+	report(ud, s, SG_BRIDGE_LC_CONNECT, NULL, NULL, NULL);
+}
+
+static void app_disconnect(void *ud, struct sg_socket *s, const char *reason)
+{
+	report(ud, s, SG_BRIDGE_LC_DISCONNECT, NULL, NULL, reason);
+}
+
+static const char *by_name(int by)
+{
+	return by == SG_JOIN_CONTROL ? "control" : "client";
+}
+
+static void app_join(void *ud, struct sg_socket *s, const char *room, int by)
 {
 	struct sg_bridges *b = ud;
 	struct binding *bd = binding_of(b, s);
@@ -704,9 +916,17 @@ static void app_join(void *ud, struct sg_socket *s, const char *room)
 	if (bd && bd->host->pl->p->on_join && !b->stopped)
 		bd->host->pl->p->on_join(bd->host->inst, bd->id, sg_nsp_name(sg_socket_nsp(s)),
 					  sg_socket_id(s), room);
+	/* Joins by policy happen at connect: the connect record lists them. */
+	if (by != SG_JOIN_AUTO)
+		report(b, s, SG_BRIDGE_LC_JOIN, room, by_name(by), NULL);
 }
 
-static const struct sg_sio_app bridges_app = {NULL, app_event, NULL, app_join};
+static void app_leave(void *ud, struct sg_socket *s, const char *room, int by)
+{
+	report(ud, s, SG_BRIDGE_LC_LEAVE, room, by_name(by), NULL);
+}
+
+static const struct sg_sio_app bridges_app = {app_connection, app_event, app_disconnect, app_join, app_leave};
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -755,8 +975,6 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 		     struct sg_stats *stats, char err[SG_CONFIG_ERR_MAX])
 {
 	const struct sg_config *cfg = b->cfg;
-	unsigned char rnd[6];
-	char host[64] = "siogate";
 
 	b->sio = sio;
 	b->ctx = ctx;
@@ -768,11 +986,7 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 	}
 	/* Gauges the previous bridges set (a reload) show again once these set them. */
 	sg_metrics_reset_gauges(b->metrics);
-	gethostname(host, sizeof(host) - 1);
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		memset(rnd, 0, sizeof(rnd));
-	snprintf(b->instance_id, sizeof(b->instance_id), "%.32s-%ld-%02x%02x%02x%02x%02x%02x", host,
-		 (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+	pthread_once(&instance_once, make_instance_id);
 
 	for (size_t i = 0; i < cfg->n_namespaces; i++) {
 		const struct sg_nsp_config *nc = &cfg->namespaces[i];
@@ -828,6 +1042,35 @@ int sg_bridges_flushed(const struct sg_bridges *b)
 	return !b || !b->open_tickets;
 }
 
+static void report_shutdown(void *ud, struct sg_nsp *nsp)
+{
+	struct sg_bridges *b = ud;
+	size_t n;
+	struct sg_socket **ss = sg_nsp_select(nsp, NULL, 0, NULL, 0, NULL, 0, &n);
+
+	for (size_t i = 0; i < n; i++)
+		report(b, ss[i], SG_BRIDGE_LC_DISCONNECT, NULL, NULL, "server shutting down");
+	free(ss);
+}
+
+void sg_bridges_shutdown(struct sg_bridges *b)
+{
+	struct sg_bridge_lifecycle ev = {.type = SG_BRIDGE_LC_SHUTDOWN};
+
+	if (!b || b->shut || b->halted)
+		return;
+	for (size_t i = 0; i < b->n_bindings; i++)
+		if (lifecycle_fn(b->bindings[i].host->pl))
+			sg_sio_foreach_nsp(b->sio, b->bindings[i].nsp, report_shutdown, b);
+	b->shut = 1; /* the clients are closed after this: their disconnects are reported */
+	for (size_t i = 0; i < b->n_hosts; i++) {
+		void (*fn)(void *, int, const struct sg_bridge_lifecycle *) = lifecycle_fn(b->hosts[i]->pl);
+
+		if (fn && b->hosts[i]->started)
+			fn(b->hosts[i]->inst, -1, &ev);
+	}
+}
+
 void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms)
 {
 	double deadline = sg_mono_seconds() + drain_ms / 1000.0;
@@ -835,6 +1078,8 @@ void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms)
 	if (!b || b->halted)
 		return;
 	b->stopped = b->halted = 1;
+	for (size_t i = 0; i < b->n_hosts; i++)
+		cancel_timers(b->hosts[i]);
 	/* One budget for them all: each flush gets what the ones before it left. */
 	for (size_t i = 0; i < b->n_hosts; i++) {
 		double left = (deadline - sg_mono_seconds()) * 1000;

@@ -39,6 +39,11 @@ void sg_bridges_run_posted(void *b);
 void sg_bridges_quiesce(struct sg_bridges *b);
 /* 1 when every upstream message taken was completed (acked, or failed). Loop thread. */
 int sg_bridges_flushed(const struct sg_bridges *b);
+/* The gateway is shutting down (not a reload): reports every socket's disconnect ("server
+ * shutting down") and the shutdown to the plugins that follow lifecycles, so that their
+ * last records go out with their flush. After it no lifecycle is reported. Loop thread,
+ * before sg_bridges_stop. */
+void sg_bridges_shutdown(struct sg_bridges *b);
 /* Stops every instance: their flushes share one budget of drain_ms (each plugin's stop()
  * gets what the ones before it left); what is still unconfirmed then gets an error ack. */
 void sg_bridges_stop(struct sg_bridges *b, unsigned drain_ms);

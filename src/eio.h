@@ -88,6 +88,7 @@ void *sg_eio_session_user(const struct sg_eio_session *s);
 /* The handshake request, as received (borrowed, valid until on_close). */
 const char *sg_eio_session_query(const struct sg_eio_session *s, const char *key); /* NULL if absent */
 json_t *sg_eio_session_query_json(const struct sg_eio_session *s); /* borrowed object */
+json_t *sg_eio_session_headers_json(const struct sg_eio_session *s); /* borrowed: the kept headers */
 const char *sg_eio_session_header(const struct sg_eio_session *s, const char *lname); /* "origin", "cookie", ... */
 const char *sg_eio_session_remote(const struct sg_eio_session *s);
 size_t sg_eio_session_queued_bytes(const struct sg_eio_session *s);

@@ -478,6 +478,7 @@ void *sg_eio_session_user(const struct sg_eio_session *s) { return s->user; }
 const char *sg_eio_session_remote(const struct sg_eio_session *s) { return s->remote; }
 size_t sg_eio_session_queued_bytes(const struct sg_eio_session *s) { return s->q_bytes; }
 json_t *sg_eio_session_query_json(const struct sg_eio_session *s) { return s->query; }
+json_t *sg_eio_session_headers_json(const struct sg_eio_session *s) { return s->headers; }
 
 const char *sg_eio_session_query(const struct sg_eio_session *s, const char *key)
 {

@@ -31,7 +31,7 @@ struct sg_gateway {
 	volatile sig_atomic_t reload_requested;
 };
 
-static const struct sg_sio_app no_app = {NULL, NULL, NULL, NULL};
+static const struct sg_sio_app no_app = {NULL, NULL, NULL, NULL, NULL};
 
 static void reload(struct sg_gateway *gw);
 
@@ -317,6 +317,8 @@ int sg_gateway_run(struct sg_gateway *gw)
 	sg_bridges_quiesce(gw->bridges);
 	if (!sg_bridges_flushed(gw->bridges))
 		sg_server_drain(gw->server, left_ms(deadline), bridges_flushed, gw);
+	/* Every socket's disconnect and the instance's end go to the brokers with the flush. */
+	sg_bridges_shutdown(gw->bridges);
 	/* Whatever is still unconfirmed gets its error ack here. */
 	sg_bridges_stop(gw->bridges, left_ms(deadline));
 	left = left_ms(deadline);

@@ -31,8 +31,12 @@ struct sg_sio_app {
 			const struct sg_bin *att, size_t n_att, int64_t ack_id);
 	/* The socket is leaving its namespace; it is still usable during the call. */
 	void (*on_disconnect)(void *ud, struct sg_socket *s, const char *reason);
-	/* The socket joined a room (not its own id room), by policy, client or backend. */
-	void (*on_join)(void *ud, struct sg_socket *s, const char *room);
+	/* The socket joined a room (not its own id room), by policy, client or backend. Joins
+	 * by policy (SG_JOIN_AUTO) happen before on_connection. */
+	void (*on_join)(void *ud, struct sg_socket *s, const char *room, int by);
+	/* The socket left a room it was in (by SG_JOIN_CLIENT or SG_JOIN_CONTROL); not called
+	 * for the rooms a disconnecting socket leaves. */
+	void (*on_leave)(void *ud, struct sg_socket *s, const char *room, int by);
 };
 
 struct sg_sio *sg_sio_create(const struct sg_config *cfg, struct sg_stats *stats);
@@ -74,6 +78,11 @@ const char *sg_socket_id(const struct sg_socket *s);
 struct sg_nsp *sg_socket_nsp(const struct sg_socket *s);
 json_t *sg_socket_auth(const struct sg_socket *s);                     /* borrowed */
 json_t *sg_socket_claims(const struct sg_socket *s);                   /* borrowed object */
+long long sg_socket_connected_at(const struct sg_socket *s);           /* ms since the epoch */
+/* Calls fn for every room the socket is in, its own id room first. */
+void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud);
+/* Calls fn for every room of the namespace with its number of members. */
+void sg_nsp_foreach_room(const struct sg_nsp *nsp, void (*fn)(void *ud, const char *room, size_t n), void *ud);
 /* The socket with this id in the namespace, or NULL. */
 struct sg_socket *sg_nsp_find_socket(struct sg_nsp *nsp, const char *sid);
 /* Collects the sockets with an id in `sids` plus the members of `rooms`, minus members of
@@ -103,7 +112,8 @@ enum sg_join_by { SG_JOIN_CLIENT = 0, SG_JOIN_AUTO, SG_JOIN_CONTROL };
  * here has it now (it may be a socket on another replica, sent to through the broker).
  * A refusal is counted and logged (at most once per interval). */
 int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by);
-int sg_socket_leave(struct sg_socket *s, const char *room);
+/* Returns 1 left, 0 not a member. `by` says who asked (SG_JOIN_CLIENT or SG_JOIN_CONTROL). */
+int sg_socket_leave(struct sg_socket *s, const char *room, enum sg_join_by by);
 int sg_socket_in_room(const struct sg_socket *s, const char *room);
 /* Server-side disconnect from the namespace: the client gets a DISCONNECT packet. */
 void sg_socket_disconnect(struct sg_socket *s, const char *reason);

@@ -50,6 +50,7 @@ struct sg_socket {
 	json_t *claims;
 	struct pending_ack *acks;
 	int64_t next_ack_id;
+	long long connected_at;           /* ms since the epoch (lifecycle records, presence) */
 	unsigned long sent_epoch, except_epoch;
 	void *data;
 	int gone;

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "sio_internal.h"
+#include "util/clock.h"
 
 #define SOCKET_MAGIC 0x50c4e750u
 
@@ -192,6 +193,30 @@ const char *sg_socket_id(const struct sg_socket *s) { return s->id; }
 struct sg_nsp *sg_socket_nsp(const struct sg_socket *s) { return s->nsp; }
 json_t *sg_socket_auth(const struct sg_socket *s) { return s->auth; }
 json_t *sg_socket_claims(const struct sg_socket *s) { return s->claims; }
+long long sg_socket_connected_at(const struct sg_socket *s) { return s->connected_at; }
+
+void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud)
+{
+	fn(ud, s->id);
+	for (struct sg_list_node *n = s->rooms.members.head; n; n = n->next) {
+		const struct sg_membership *m = sg_list_item(n, struct sg_membership, in_set);
+
+		if (strcmp(m->room->name, s->id))
+			fn(ud, m->room->name);
+	}
+}
+
+void sg_nsp_foreach_room(const struct sg_nsp *nsp, void (*fn)(void *ud, const char *room, size_t n), void *ud)
+{
+	const struct sg_hmap *m = &nsp->rooms.by_name;
+
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].hash) {
+			const struct sg_room *r = m->slots[i].val;
+
+			fn(ud, r->name, r->members.count);
+		}
+}
 struct sg_eio_session *sg_socket_session(const struct sg_socket *s) { return s->client->session; }
 void sg_socket_set_data(struct sg_socket *s, void *data) { s->data = data; }
 void *sg_socket_data(const struct sg_socket *s) { return s->data; }
@@ -244,6 +269,7 @@ struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t 
 	s->nsp = nsp;
 	s->auth = json_incref(auth);
 	s->claims = claims ? json_incref(claims) : json_object();
+	s->connected_at = sg_wall_ms();
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->n_sockets++;

@@ -47,14 +47,20 @@ int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by)
 	rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
 
 	if (rc == 1 && sio->app.on_join && strcmp(room, s->id))
-		sio->app.on_join(sio->app_ud, s, room);
+		sio->app.on_join(sio->app_ud, s, room, by);
 	return rc;
 }
 
-int sg_socket_leave(struct sg_socket *s, const char *room)
+int sg_socket_leave(struct sg_socket *s, const char *room, enum sg_join_by by)
 {
+	struct sg_sio *sio = s->client->sio;
+	int rc;
+
 	json_object_del(s->client_rooms, room); /* frees a max_rooms slot if the client chose it */
-	return sg_rooms_leave(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
+	rc = sg_rooms_leave(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
+	if (rc == 1 && sio->app.on_leave)
+		sio->app.on_leave(sio->app_ud, s, room, by);
+	return rc;
 }
 
 int sg_socket_in_room(const struct sg_socket *s, const char *room)
@@ -171,12 +177,12 @@ int sg_room_event(struct sg_socket *s, const char *event, json_t *args, int64_t 
 		rc = s->client_rooms ? sg_socket_join(s, room, SG_JOIN_CLIENT) : -1;
 		if (rc < 0 || json_object_set_new(s->client_rooms, room, json_true())) {
 			if (rc > 0)
-				sg_socket_leave(s, room);
+				sg_socket_leave(s, room, SG_JOIN_CLIENT);
 			sg_ack_result(s, ack_id, "out of memory");
 			return 1;
 		}
 	} else {
-		sg_socket_leave(s, room);
+		sg_socket_leave(s, room, SG_JOIN_CLIENT);
 	}
 	sg_ack_result(s, ack_id, NULL);
 	return 1;

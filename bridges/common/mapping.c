@@ -1,6 +1,7 @@
 /* mapping.c - validation and execution of to_clients / from_clients / control mappings,
  * shared by every bridge plugin (compiled into each; plugins never link the host). */
 #include "mapping.h"
+#include "events.h"
 
 #include <regex.h>
 #include <stdarg.h>
@@ -52,6 +53,9 @@ struct sgm_binding {
 	size_t n_up;
 	char *control;
 	char *dead_letter;
+	struct sgm_events *events;   /* NULL: no lifecycle records */
+	const struct sgm_flavor *fl;
+	struct sgm_evdrv *drv;       /* borrowed: set by sgm_evdrv_add */
 	struct sgm_sub *subs;
 	size_t n_subs;
 	char **sub_strings;          /* owned strings the subs point to */
@@ -73,7 +77,7 @@ int sgm_errf(char *err, size_t len, const char *fmt, ...)
 }
 
 static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_clients",
-					  "control_topic", "dead_letter_topic", NULL};
+					  "control_topic", "dead_letter_topic", "events", NULL};
 static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender", NULL};
 static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers",
 				      "unjoined_rooms", NULL};
@@ -383,6 +387,9 @@ void sgm_binding_free(struct sgm_binding *b)
 	free(b->nsp);
 	free(b->control);
 	free(b->dead_letter);
+	if (b->events)
+		sgm_events_clear(b->events);
+	free(b->events);
 	free(b->subs);
 	for (size_t i = 0; i < b->n_sub_strings; i++)
 		free(b->sub_strings[i]);
@@ -458,9 +465,18 @@ static struct sgm_binding *parse(const char *nsp, int is_pattern, const json_t *
 		sgm_errf(err, len, "from_clients: expected an array");
 		goto fail;
 	}
-	if (!json_array_size(down) && !json_array_size(up) && !control) {
-		sgm_errf(err, len, ": a bridge needs at least one of to_clients, from_clients or control_topic");
+	if (!json_array_size(down) && !json_array_size(up) && !control && !json_object_get(bridge, "events")) {
+		sgm_errf(err, len, ": a bridge needs at least one of to_clients, from_clients, control_topic or events");
 		goto fail;
+	}
+	b->fl = fl;
+	if (json_object_get(bridge, "events")) {
+		if (!(b->events = calloc(1, sizeof(*b->events)))) {
+			sgm_errf(err, len, ": out of memory");
+			goto fail;
+		}
+		if (sgm_events_parse(json_object_get(bridge, "events"), fl, b->events, err, len))
+			goto fail;
 	}
 	b->down = calloc(json_array_size(down) + 1, sizeof(*b->down));
 	b->up = calloc(json_array_size(up) + 1, sizeof(*b->up));
@@ -592,6 +608,10 @@ int sgm_sub_match(const struct sgm_sub *s, const char *topic, char *room, size_t
 
 const char *sgm_dead_letter(const struct sgm_binding *b) { return b->dead_letter; }
 const char *sgm_namespace(const struct sgm_binding *b) { return b->nsp; }
+int sgm_binding_is_pattern(const struct sgm_binding *b) { return b->is_pattern; }
+const struct sgm_events *sgm_binding_events(const struct sgm_binding *b) { return b->events; }
+const struct sgm_flavor *sgm_binding_flavor(const struct sgm_binding *b) { return b->fl; }
+void sgm_binding_set_driver(struct sgm_binding *b, struct sgm_evdrv *d) { b->drv = d; }
 
 /* ---------------------------------------------------------------- downstream */
 
@@ -1018,8 +1038,15 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 			sgm_errf(why, whylen, "the event could not be encoded");
 			goto out;
 		}
+	} else if (!strcmp(op, "fetch_sockets") || !strcmp(op, "count") || !strcmp(op, "rooms")) {
+		if (op[0] == 'r' && (n_sids || n_in || n_except)) {
+			sgm_errf(why, whylen, "\"rooms\" takes no target (sids, in, except)");
+			goto out;
+		}
+		rc = sgm_presence_query(b->drv, b, op, cmd, &t, why, whylen);
 	} else {
-		sgm_errf(why, whylen, "unknown op '%.32s' (known: join, leave, disconnect, emit)", op);
+		sgm_errf(why, whylen, "unknown op '%.32s' (known: join, leave, disconnect, emit, fetch_sockets, count, rooms)",
+			 op);
 		goto out;
 	}
 	if (rc == -2)

@@ -117,7 +117,17 @@ int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev
 void sgm_out_clear(struct sgm_out *o);
 /* The dead-letter topic, or NULL. */
 const char *sgm_dead_letter(const struct sgm_binding *b);
+/* The namespace's name, or the regex of a dynamic namespace (then is_pattern is 1). */
 const char *sgm_namespace(const struct sgm_binding *b);
+int sgm_binding_is_pattern(const struct sgm_binding *b);
+/* The binding's "events" (events.h), or NULL. */
+const struct sgm_events *sgm_binding_events(const struct sgm_binding *b);
+/* The flavor the binding was built with (its broker's topic rules). */
+const struct sgm_flavor *sgm_binding_flavor(const struct sgm_binding *b);
+/* The events driver (events.h) that produces its records and answers its presence queries:
+ * set by sgm_evdrv_add; without one, queries are refused as malformed. */
+struct sgm_evdrv;
+void sgm_binding_set_driver(struct sgm_binding *b, struct sgm_evdrv *d);
 
 /* Writes a formatted reason into err (len bytes) and returns -1: `return sgm_errf(...)`
  * reports a failed check in one line. */

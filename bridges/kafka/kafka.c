@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "mapping.h"
+#include "events.h"
 #include "siogate/bridge.h"
 #include "util/clock.h"
 
@@ -55,7 +56,12 @@ struct kafka {
 	time_t malformed_last_log;
 	long long delivery_timeout_ms;
 	struct sg_bridge_counter *ctr[KC_N]; /* host-owned; NULL (refused) counts nothing */
+	struct sgm_evdrv *ev;        /* lifecycle records, heartbeats, presence answers */
 };
+
+/* The opaque of records the events driver produced (no ticket: nobody waits for them). */
+static char event_tag;
+#define EVENT_TAG ((void *)&event_tag)
 
 /* ---------------------------------------------------------------- config */
 
@@ -348,6 +354,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	const char *topic = rd_kafka_topic_name(m->rkt);
 
 	(void)rk;
+	if (m->_private == EVENT_TAG) {
+		sgm_evdrv_result(k->ev, !m->err, m->err ? rd_kafka_err2str(m->err) : NULL);
+		return;
+	}
 	if (m->err) {
 		k->api->counter_add(k->ctr[KC_FAILED], 1);
 		complete(k, t, json_pack("{sbssss}", "ok", 0, "error", rd_kafka_err2str(m->err), "topic", topic));
@@ -359,7 +369,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 static int produce(struct kafka *k, const struct sgm_out *o, const struct sgm_header *extra,
-		   const void *value, size_t value_len, struct sg_bridge_ticket *t)
+		   const void *value, size_t value_len, void *t)
 {
 	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(o->n_headers + 1);
 	rd_kafka_resp_err_t err;
@@ -377,6 +387,29 @@ static int produce(struct kafka *k, const struct sgm_out *o, const struct sgm_he
 		return (int)err;
 	}
 	return 0;
+}
+
+/* The events driver's produce: fire and forget (the delivery report counts the outcome). */
+static int produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen)
+{
+	struct kafka *k = ud;
+	int err;
+
+	if (!k->producer) {
+		snprintf(why, whylen, "the producer is not running");
+		return -1;
+	}
+	err = produce(k, o, NULL, o->value, o->value_len, EVENT_TAG);
+	if (err)
+		snprintf(why, whylen, "%s", rd_kafka_err2str(err));
+	return err ? -1 : 0;
+}
+
+static void on_lifecycle(void *inst, int binding, const struct sg_bridge_lifecycle *ev)
+{
+	struct kafka *k = inst;
+
+	sgm_evdrv_lifecycle(k->ev, binding >= 0 && (size_t)binding < k->n_bindings ? k->bindings[binding] : NULL, ev);
 }
 
 static int publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *t)
@@ -657,6 +690,12 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	}
 	k->api = api;
 	k->host = host;
+	if (!(k->ev = sgm_evdrv_new(api, host, produce_event, k))) {
+		free(k->name);
+		free(k);
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
 	k->broker = json_incref((json_t *)broker);
 	for (int i = 0; i < KC_N; i++)
 		k->ctr[i] = api->counter_handle(host, kctr_names[i], NULL);
@@ -667,8 +706,13 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 static int kbind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t len)
 {
 	struct kafka *k = inst;
+	int id = sgm_bindings_add(&k->bindings, &k->n_bindings, nsp, is_pattern, bridge, &flavor, err, len);
 
-	return sgm_bindings_add(&k->bindings, &k->n_bindings, nsp, is_pattern, bridge, &flavor, err, len);
+	if (id >= 0 && sgm_evdrv_add(k->ev, k->bindings[id])) {
+		snprintf(err, len, ": out of memory");
+		return -1;
+	}
+	return id;
 }
 
 /* The topics every binding consumes, without duplicates. */
@@ -824,6 +868,10 @@ static int start(void *inst, char *err, size_t len)
 		rd_kafka_topic_partition_list_destroy(subs);
 	}
 	update_ready(k);
+	if (sgm_evdrv_start(k->ev)) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -937,6 +985,7 @@ static void fini(void *inst)
 		rd_kafka_destroy(k->mock_rk);
 	free(k->bootstrap);
 	sgm_bindings_free(k->bindings, k->n_bindings);
+	sgm_evdrv_free(k->ev);
 	json_decref(k->broker);
 	free(k->name);
 	free(k);
@@ -944,4 +993,4 @@ static void fini(void *inst)
 
 SG_BRIDGE_PLUGIN(.name = "kafka", .version = PACKAGE_VERSION, .check_broker = check_broker,
 		 .check_binding = check_binding, .init = init, .bind = kbind, .start = start,
-		 .publish = publish, .stop = stop, .fini = fini);
+		 .publish = publish, .stop = stop, .fini = fini, .on_lifecycle = on_lifecycle);

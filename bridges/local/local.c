@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mapping.h"
+#include "events.h"
 #include "siogate/bridge.h"
 
 struct pending {
@@ -33,7 +34,10 @@ struct local {
 	int stopped;
 	unsigned long malformed;
 	struct sg_bridge_counter *ctr[LC_N]; /* host-owned; NULL (refused) counts nothing */
+	struct sgm_evdrv *ev;        /* lifecycle records, heartbeats, presence answers */
 };
+
+static int produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen);
 
 static const struct sgm_flavor flavor = {"local", NULL, NULL};
 
@@ -55,6 +59,11 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	}
 	l->api = api;
 	l->host = host;
+	if (!(l->ev = sgm_evdrv_new(api, host, produce_event, l))) {
+		free(l);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	for (int i = 0; i < LC_N; i++)
 		l->ctr[i] = api->counter_handle(host, lctr_names[i], NULL);
 	return l;
@@ -63,17 +72,24 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 static int lbind(void *inst, const char *nsp, int is_pattern, const json_t *bridge, char *err, size_t errlen)
 {
 	struct local *l = inst;
+	int id = sgm_bindings_add(&l->bindings, &l->n_bindings, nsp, is_pattern, bridge, &flavor, err, errlen);
 
-	return sgm_bindings_add(&l->bindings, &l->n_bindings, nsp, is_pattern, bridge, &flavor, err, errlen);
+	if (id >= 0 && sgm_evdrv_add(l->ev, l->bindings[id])) {
+		snprintf(err, errlen, ": out of memory");
+		return -1;
+	}
+	return id;
 }
 
 static int start(void *inst, char *err, size_t errlen)
 {
 	struct local *l = inst;
 
-	(void)err;
-	(void)errlen;
 	l->api->set_ready(l->host, 1, NULL);
+	if (sgm_evdrv_start(l->ev)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -142,9 +158,13 @@ static void run_pending(void *ud)
 		if (!l->head)
 			l->tail = NULL;
 		n = deliver(l, &p->out);
-		res = json_pack("{sbsssI}", "ok", 1, "topic", p->out.topic, "delivered", (json_int_t)n);
-		l->api->complete(l->host, p->ticket, res);
-		json_decref(res);
+		if (p->ticket) {
+			res = json_pack("{sbsssI}", "ok", 1, "topic", p->out.topic, "delivered", (json_int_t)n);
+			l->api->complete(l->host, p->ticket, res);
+			json_decref(res);
+		} else {
+			sgm_evdrv_result(l->ev, 1, NULL); /* a record of the events driver */
+		}
 		sgm_out_clear(&p->out);
 		free(p);
 	}
@@ -156,6 +176,65 @@ static void fail_ticket(struct local *l, struct sg_bridge_ticket *t, const char 
 
 	l->api->complete(l->host, t, res);
 	json_decref(res);
+}
+
+/* Queues `p` for delivery on the loop (not from inside the caller). */
+static void enqueue(struct local *l, struct pending *p)
+{
+	p->l = l;
+	if (l->tail)
+		l->tail->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+	/* Delivered from the loop, not from inside the client's event: like a real broker,
+	 * and without re-entering the socket that is being served. */
+	if (!l->scheduled && l->api->post(l->host, run_pending, l) == 0)
+		l->scheduled = 1;
+	else if (!l->scheduled)
+		run_pending(l);
+}
+
+/* The events driver's produce: a copy of the record goes through the same queue. */
+static int produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen)
+{
+	struct local *l = ud;
+	struct pending *p = calloc(1, sizeof(*p));
+	int oom = !p;
+
+	if (p) {
+		p->out.topic = strdup(o->topic);
+		p->out.key = o->key ? strdup(o->key) : NULL;
+		p->out.value = malloc(o->value_len + 1);
+		oom = !p->out.topic || (o->key && !p->out.key) || !p->out.value;
+		if (p->out.value) {
+			memcpy(p->out.value, o->value, o->value_len);
+			p->out.value[o->value_len] = '\0';
+			p->out.value_len = o->value_len;
+		}
+		for (size_t i = 0; !oom && i < o->n_headers; i++) {
+			p->out.hname[i] = strdup(o->hname[i]);
+			p->out.hvalue[i] = strdup(o->hvalue[i]);
+			p->out.n_headers = i + 1;
+			oom = !p->out.hname[i] || !p->out.hvalue[i];
+		}
+	}
+	if (oom) {
+		if (p)
+			sgm_out_clear(&p->out);
+		free(p);
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	enqueue(l, p);
+	return 0;
+}
+
+static void on_lifecycle(void *inst, int binding, const struct sg_bridge_lifecycle *ev)
+{
+	struct local *l = inst;
+
+	sgm_evdrv_lifecycle(l->ev, binding >= 0 && (size_t)binding < l->n_bindings ? l->bindings[binding] : NULL, ev);
 }
 
 static int publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *ticket)
@@ -184,19 +263,8 @@ static int publish(void *inst, int binding, const struct sg_bridge_event *ev, st
 		return -1;
 	}
 	l->api->counter_add(l->ctr[LC_PRODUCED], 1);
-	p->l = l;
 	p->ticket = ticket;
-	if (l->tail)
-		l->tail->next = p;
-	else
-		l->head = p;
-	l->tail = p;
-	/* Delivered from the loop, not from inside the client's event: like a real broker,
-	 * and without re-entering the socket that is being served. */
-	if (!l->scheduled && l->api->post(l->host, run_pending, l) == 0)
-		l->scheduled = 1;
-	else if (!l->scheduled)
-		run_pending(l);
+	enqueue(l, p);
 	return 0;
 }
 
@@ -214,9 +282,10 @@ static void fini(void *inst)
 	struct local *l = inst;
 
 	sgm_bindings_free(l->bindings, l->n_bindings);
+	sgm_evdrv_free(l->ev);
 	free(l);
 }
 
 SG_BRIDGE_PLUGIN(.name = "local", .version = PACKAGE_VERSION, .check_binding = check_binding,
 		 .init = init, .bind = lbind, .start = start, .publish = publish, .stop = stop,
-		 .fini = fini);
+		 .fini = fini, .on_lifecycle = on_lifecycle);

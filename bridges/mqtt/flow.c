@@ -50,6 +50,10 @@ static int pend_add(struct mq *q, int mid, struct sg_bridge_ticket *t, const cha
 	/* A message id comes back only after 65535 others: what had it is long gone. */
 	old = pend_take(q, mid);
 	if (old) {
+		if (old->event && !old->ghost) {
+			q->n_events--;
+			sgm_evdrv_result(q->ev, 0, "the MQTT broker did not confirm the record");
+		}
 		mq_complete_err(q, old->t, old->topic, "the MQTT broker did not confirm the message");
 		free(old->topic);
 		free(old);
@@ -89,7 +93,12 @@ void mq_confirmed(struct mq *q, int mid, int rc)
 
 	if (!p)
 		return;
-	if (!p->t && !p->ghost) { /* a dead letter */
+	if (p->event) { /* a record of the events driver; a ghost was counted when it expired */
+		if (!p->ghost) {
+			q->n_events--;
+			sgm_evdrv_result(q->ev, rc < 0x80, rc < 0x80 ? NULL : mosquitto_reason_string(rc));
+		}
+	} else if (!p->t && !p->ghost) { /* a dead letter */
 		if (rc >= 0x80)
 			q->api->counter_add(q->ctr[MC_DEAD_FAILED], 1);
 	} else if (rc >= 0x80) {
@@ -124,6 +133,10 @@ void mq_expire(struct mq *q)
 			p->t = NULL;
 			q->n_tickets--;
 			n++;
+		}
+		if (p->event && !p->ghost) {
+			q->n_events--;
+			sgm_evdrv_result(q->ev, 0, "the MQTT broker did not confirm the record within delivery_timeout_ms");
 		}
 		if (p->qos > 0) {
 			sg_list_remove(&q->order, &p->in_order);
@@ -237,6 +250,27 @@ int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct
 	free(topic);
 	sgm_out_clear(&o);
 	return -1;
+}
+
+int mq_produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen)
+{
+	struct mq *q = ud;
+	struct pend *p;
+
+	if (send_msg(q, o->topic, o->value, o->value_len, q->conf.v5 ? o : NULL, NULL, 0, 1, 0, 1, NULL, why, whylen))
+		return -1;
+	/* send_msg held it last: mark it as a record (the newest in publish order). */
+	p = sg_list_item(q->order.tail, struct pend, in_order);
+	p->event = 1;
+	q->n_events++;
+	return 0;
+}
+
+void mq_on_lifecycle(void *inst, int binding, const struct sg_bridge_lifecycle *ev)
+{
+	struct mq *q = inst;
+
+	sgm_evdrv_lifecycle(q->ev, binding >= 0 && (size_t)binding < q->n_b ? q->b[binding].m : NULL, ev);
 }
 
 /* ---------------------------------------------------------------- loop thread: consuming */

@@ -55,6 +55,11 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 
 	if (!q)
 		return NULL;
+	if (!(q->ev = sgm_evdrv_new(api, host, mq_produce_event, q))) {
+		mq_state_free(q);
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
 	pthread_once(&lib_once, lib_init);
 	api->set_ready(host, 0, "starting");
 	return q;
@@ -72,6 +77,11 @@ static int mbind(void *inst, const char *nsp, int is_pattern, const json_t *brid
 	q->b = nb;
 	if (mq_binding_init(&q->b[q->n_b], nsp, is_pattern, bridge, err, len))
 		return -1;
+	if (sgm_evdrv_add(q->ev, q->b[q->n_b].m)) {
+		mq_binding_clear(&q->b[q->n_b]);
+		snprintf(err, len, ": out of memory");
+		return -1;
+	}
 	return (int)q->n_b++;
 }
 
@@ -97,6 +107,39 @@ static int add_sub(struct mq *q, const char *filter, int qos, int options)
 	if (!ns[q->n_subs].filter)
 		return -1;
 	q->n_subs++;
+	return 0;
+}
+
+/* With lifecycle events, the connection's Last Will is the instance's "down" record (to the
+ * first events topic): the broker publishes it when the gateway dies without a DISCONNECT. */
+static int set_will(struct mq *q, char *err, size_t len)
+{
+	mosquitto_property *props = NULL;
+	struct sgm_out o;
+	int rc = sgm_evdrv_will(q->ev, &o);
+
+	if (rc == 1)
+		return 0;
+	if (rc) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	rc = MOSQ_ERR_SUCCESS;
+	if (q->conf.v5) {
+		for (size_t i = 0; i < o.n_headers && !rc; i++)
+			rc = mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, o.hname[i], o.hvalue[i]);
+		if (!rc)
+			rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
+	}
+	if (!rc)
+		rc = mosquitto_will_set_v5(q->mosq, o.topic, (int)o.value_len, o.value, 1, false, props);
+	if (rc) /* on success the properties belong to libmosquitto */
+		mosquitto_property_free_all(&props);
+	sgm_out_clear(&o);
+	if (rc) {
+		snprintf(err, len, "events: cannot set the Last Will: %s", mosquitto_strerror(rc));
+		return -1;
+	}
 	return 0;
 }
 
@@ -158,6 +201,8 @@ static int start(void *inst, char *err, size_t len)
 			return -1;
 		}
 	}
+	if (set_will(q, err, len))
+		return -1;
 	q->api->set_ready(q->host, 0, "connecting to the MQTT broker");
 	if ((rc = pthread_create(&q->thread, NULL, mq_net_main, q))) {
 		snprintf(err, len, "cannot start the MQTT thread: %s", strerror(rc));
@@ -166,6 +211,11 @@ static int start(void *inst, char *err, size_t len)
 	q->thread_started = 1;
 	q->api->log(q->host, SG_BRIDGE_LOG_INFO, "connecting to %s:%d%s as '%s', %zu subscription(s)", c->host,
 		    c->port, c->tls ? " (TLS)" : "", q->client_id, q->n_subs);
+	/* The first "up" waits in libmosquitto's queue (QoS 1) until the connection is up. */
+	if (sgm_evdrv_start(q->ev)) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
 	return 0;
 oom:
 	snprintf(err, len, "out of memory");
@@ -181,8 +231,9 @@ static void stop(void *inst, unsigned drain_ms)
 	if (q->stopped)
 		return;
 	q->stopped = 1;
-	/* Serve the broker's confirmations here, on the loop, until none is awaited. */
-	while (q->thread_started && q->n_tickets) {
+	/* Serve the broker's confirmations here, on the loop, until none is awaited (the
+	 * clients' acks, and the lifecycle records of the shutdown). */
+	while (q->thread_started && (q->n_tickets || q->n_events)) {
 		struct done *done;
 		size_t n_done;
 		long long now = mq_now_ms();
@@ -238,4 +289,5 @@ static void fini(void *inst)
 
 SG_BRIDGE_PLUGIN(.name = "mqtt", .version = PACKAGE_VERSION, .check_broker = check_broker,
 		 .check_binding = check_binding, .init = init, .bind = mbind, .start = start,
-		 .publish = mq_publish, .on_join = mq_on_join, .stop = stop, .fini = fini);
+		 .publish = mq_publish, .on_join = mq_on_join, .stop = stop, .fini = fini,
+		 .on_lifecycle = mq_on_lifecycle);

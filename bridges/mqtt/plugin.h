@@ -15,6 +15,7 @@
 #include "lastval.h"
 #include "util/list.h"
 #include "config.h"
+#include "events.h"
 
 #define DRAIN_BATCH 1000         /* received messages handled per loop turn before yielding */
 #define LOG_INTERVAL_S 10        /* warnings about skipped/dropped messages: one per interval */
@@ -51,6 +52,7 @@ struct pend {
 	char *topic;
 	int qos;
 	int ghost;                   /* timed out, still queued in libmosquitto (QoS > 0) */
+	int event;                   /* a record of the events driver (its outcome is counted there) */
 	long long deadline;          /* monotonic ms */
 	struct pend *hnext;          /* in its hash bucket */
 	struct sg_list_node in_order; /* in mq.order: publish order, which is deadline order */
@@ -114,6 +116,8 @@ struct mq {
 	struct sg_list order;        /* of pend.in_order, oldest first (not ghosts) */
 	size_t n_pend;               /* all held messages, ghosts included (max_pending) */
 	size_t n_tickets;            /* held messages with a ticket */
+	size_t n_events;             /* held records of the events driver (not ghosts) */
+	struct sgm_evdrv *ev;        /* lifecycle records, heartbeats, presence answers */
 	struct sg_list joins;        /* of join.in_queue, to serve at the next drain */
 	struct mq_lv *lv;
 	unsigned long malformed;
@@ -142,6 +146,10 @@ void mq_drain(void *ud);
 int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *t);
 void mq_on_join(void *inst, int binding, const char *nsp, const char *sid, const char *room);
 void mq_confirmed(struct mq *q, int mid, int rc);
+/* The events driver's produce (events.h): QoS 1, no retain; MQTT 5 carries the headers as
+ * user properties, MQTT 3.1.1 the record alone (its value holds every header's facts). */
+int mq_produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen);
+void mq_on_lifecycle(void *inst, int binding, const struct sg_bridge_lifecycle *ev);
 void mq_expire(struct mq *q);
 void mq_join_free(struct join *j);
 /* Completes a ticket (NULL: nothing) with {"ok":false,"error":...,"topic":topic}. */

@@ -7,4 +7,8 @@ long long sg_mono_ms(void);
 /* The same clock in seconds, with sub-millisecond precision: for latency histograms. */
 double sg_mono_seconds(void);
 
+/* Wall-clock milliseconds since the epoch (CLOCK_REALTIME): for times shown to others
+ * (lifecycle records, presence answers), never for deadlines. */
+long long sg_wall_ms(void);
+
 #endif

@@ -437,7 +437,7 @@ describe('kafka bridge', { skip }, () => {
 				'a control command must be a JSON object',
 				'no room (no sio-rooms header and no key)',
 				'sio-args: spread needs a JSON array value',
-				"unknown op 'explode' (known: join, leave, disconnect, emit)",
+				"unknown op 'explode' (known: join, leave, disconnect, emit, fetch_sockets, count, rooms)",
 				'unknown sio-args value (expected value, spread or binary)',
 			]);
 			// The record is kept as it was: value, key and headers.

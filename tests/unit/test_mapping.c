@@ -196,6 +196,7 @@ static const struct sg_host_api api = {
 	f_foreach_nsp, f_instance_id, NULL, f_set_info,
 	NULL, NULL, NULL, NULL, /* 1.2 counter handles: the mapping code counts none */
 	f_is_member,
+	NULL, NULL, NULL, /* 1.3 presence: tests/unit/test_events.c */
 };
 
 static struct sg_host host;
@@ -350,9 +351,9 @@ START_TEST(check_bridge_level)
 	check_ok("{\"control_topic\":\"ctl\"}");
 	check_ok("{\"broker\":\"main\",\"type\":\"x\",\"qos\":1,\"control_topic\":\"ctl\",\"dead_letter_topic\":\"dlq\"}");
 
-	check_err("{}", ": a bridge needs at least one of to_clients, from_clients or control_topic");
+	check_err("{}", ": a bridge needs at least one of to_clients, from_clients, control_topic or events");
 	check_err("{\"to_clients\":[],\"from_clients\":[]}",
-		  ": a bridge needs at least one of to_clients, from_clients or control_topic");
+		  ": a bridge needs at least one of to_clients, from_clients, control_topic or events");
 	check_err("{\"control_topic\":\"c\",\"tpoic\":1}", ": unknown key 'tpoic'");
 	check_err("{\"to_clients\":{}}", "to_clients: expected an array");
 	check_err("{\"from_clients\":\"x\"}", "from_clients: expected an array");
@@ -1067,10 +1068,10 @@ START_TEST(control_errors)
 	ck_assert_int_eq(ctl(b, "{\"sids\":[\"s\"]}"), -1);
 	ck_assert_str_eq(why, "a control command needs \"op\"");
 	ck_assert_int_eq(ctl(b, "{\"op\":\"explode\",\"sids\":[\"s\"]}"), -1);
-	ck_assert_str_eq(why, "unknown op 'explode' (known: join, leave, disconnect, emit)");
+	ck_assert_str_eq(why, "unknown op 'explode' (known: join, leave, disconnect, emit, fetch_sockets, count, rooms)");
 	snprintf(cmd, sizeof(cmd), "{\"op\":\"%s\"}", "0123456789012345678901234567890123456789");
 	ck_assert_int_eq(ctl(b, cmd), -1);
-	ck_assert_str_eq(why, "unknown op '01234567890123456789012345678901' (known: join, leave, disconnect, emit)");
+	ck_assert_str_eq(why, "unknown op '01234567890123456789012345678901' (known: join, leave, disconnect, emit, fetch_sockets, count, rooms)");
 	ck_assert_int_eq(ctl(b, "{\"op\":\"join\",\"namespace\":1}"), -1);
 	ck_assert_str_eq(why, "\"namespace\" must be a string");
 	ck_assert_int_eq(ctl(b, "{\"op\":\"join\",\"sids\":\"s\",\"rooms\":[\"r\"]}"), -1);

@@ -17,6 +17,12 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.3  2026-12-05  lifecycle and presence: sg_bridge_plugin.on_lifecycle (a socket connected,
+ *                    joined, left, disconnected; the gateway shuts down), struct
+ *                    sg_bridge_socket and sg_bridge_lifecycle; sg_host_api.sockets (the
+ *                    sockets of a target, with their rooms and handshake), rooms (the rooms
+ *                    of a namespace with their sizes) and every (a repeating timer on the
+ *                    loop). The host reads on_lifecycle only from a plugin built for >= 1.3.
  *   1.2  2026-12-05  metrics fast path: sg_host_api.counter_handle, counter_add, gauge_handle
  *                    and gauge_set (a series looked up once, then lock-free updates; label
  *                    values passed raw and escaped by the host). count() and gauge() label
@@ -53,7 +59,7 @@ extern "C" {
 #endif
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 2
+#define SG_BRIDGE_ABI_MINOR 3
 
 /* The symbol every plugin exports: SG_BRIDGE_SYMBOL is its name as a string (for dlsym),
  * spelled from the identifier SG_BRIDGE_PLUGIN() defines, so the two cannot differ. */
@@ -131,6 +137,39 @@ struct sg_bridge_event {
 	const json_t *claims;            /* claims from auth middleware (object, may be empty) */
 	const json_t *query;             /* the handshake query (object of strings) */
 	int wants_ack;                   /* the client waits for the broker's answer */
+};
+
+/* Since 1.3. A socket as lifecycle records and presence answers describe it (all borrowed,
+ * valid during the call that passes it). */
+struct sg_bridge_socket {
+	const char *nsp;
+	const char *sid;
+	const char *const *rooms;        /* every room it is in, its own id room first */
+	size_t n_rooms;
+	const char *address;             /* the client's address as the gateway saw it */
+	const json_t *query;             /* the handshake query (object of strings) */
+	const json_t *claims;            /* claims from auth middleware (object, may be empty) */
+	const json_t *auth;              /* the CONNECT auth object (may carry secrets) */
+	const json_t *headers;           /* the request headers the gateway kept (object) */
+	long long connected_at;          /* ms since the epoch */
+};
+
+/* Since 1.3. What on_lifecycle reports. */
+enum sg_bridge_lifecycle_type {
+	SG_BRIDGE_LC_CONNECT = 0,        /* middleware accepted it; rooms: joined at connect */
+	SG_BRIDGE_LC_JOIN = 1,           /* it joined `room` (not at connect) */
+	SG_BRIDGE_LC_LEAVE = 2,          /* it left `room` (not by disconnecting) */
+	SG_BRIDGE_LC_DISCONNECT = 3,     /* it is leaving its namespace; rooms: those it leaves */
+	SG_BRIDGE_LC_SHUTDOWN = 4,       /* the gateway is shutting down (not a reload): the
+	                                    last call before stop(); binding is -1 */
+};
+
+struct sg_bridge_lifecycle {
+	enum sg_bridge_lifecycle_type type;
+	const struct sg_bridge_socket *socket; /* NULL for SHUTDOWN */
+	const char *room;                /* JOIN, LEAVE */
+	const char *by;                  /* JOIN, LEAVE: "client" or "control" */
+	const char *reason;              /* DISCONNECT: Socket.IO's reason ("transport close"...) */
 };
 
 /* The host functions. Unless noted, loop thread only. */
@@ -216,6 +255,20 @@ struct sg_host_api {
 	 * of `room` now (every socket is a member of the room named by its own id), else 0 (also
 	 * for an unknown namespace or socket). */
 	int (*is_member)(struct sg_host *h, const char *nsp, const char *sid, const char *room);
+
+	/* ---- Since 1.3 (2026-12-05): presence. ---- */
+
+	/* Calls fn (which may be NULL: just count) for each socket of the target, each once.
+	 * Returns the number of sockets, or -2 when the namespace does not exist here. */
+	long (*sockets)(struct sg_host *h, const struct sg_bridge_target *t,
+			void (*fn)(void *ud, const struct sg_bridge_socket *s), void *ud);
+	/* Calls fn for each room of namespace `nsp` with its number of members, leaving out the
+	 * rooms named by socket ids. Returns the number of rooms, or -2 for no such namespace. */
+	long (*rooms)(struct sg_host *h, const char *nsp, void (*fn)(void *ud, const char *room, size_t n),
+		      void *ud);
+	/* Calls fn(ud) on the loop thread every `ms` milliseconds (>= 10) until stop() is
+	 * called (the host cancels it just before). Returns 0, or -1 (out of memory). */
+	int (*every)(struct sg_host *h, unsigned ms, void (*fn)(void *ud), void *ud);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`: declare it with SG_BRIDGE_PLUGIN(). */
@@ -250,7 +303,7 @@ struct sg_bridge_plugin {
 	 * (the plugin has completed the ticket with an error). */
 	int (*publish)(void *inst, int binding, const struct sg_bridge_event *ev,
 		       struct sg_bridge_ticket *ticket);
-	/* Optional (may be NULL): a socket joined a room of a bound namespace. */
+	/* Optional (may be NULL): a socket joined a room of a bound namespace (at connect too). */
 	void (*on_join)(void *inst, int binding, const char *nsp, const char *sid, const char *room);
 	/* Stops: flushes upstream messages for at most drain_ms, completes every ticket still
 	 * open (with an error if undelivered), joins its threads. No host calls after it
@@ -258,6 +311,14 @@ struct sg_bridge_plugin {
 	void (*stop)(void *inst, unsigned drain_ms);
 	/* Frees the instance (after stop). */
 	void (*fini)(void *inst);
+
+	/* ---- Since 1.3 (the host reads it only from a plugin whose abi_minor >= 3). ---- */
+
+	/* Optional: a socket of a bound namespace connected, joined, left or disconnected, or
+	 * (SG_BRIDGE_LC_SHUTDOWN, binding -1) the gateway is shutting down, after every
+	 * socket's disconnect was reported. Per socket in order: CONNECT, its JOINs and LEAVEs,
+	 * exactly one DISCONNECT. Not called during a reload (sockets stay connected). */
+	void (*on_lifecycle)(void *inst, int binding, const struct sg_bridge_lifecycle *ev);
 };
 
 /* Defines the exported descriptor from designated initializers, with abi_major and abi_minor
@@ -268,7 +329,7 @@ struct sg_bridge_plugin {
  *                    .init = init, .bind = bind, .start = start, .publish = publish,
  *                    .stop = stop, .fini = fini);
  *
- * Members left out are NULL (the optional check_broker and on_join). The descriptor claims the
+ * Members left out are NULL (the optional check_broker, on_join and on_lifecycle). The descriptor claims the
  * minor of the header it was built with, so a host loads it only if it has every member that
  * header describes. C++ needs C++20 and the members in declaration order (g++ 12 with -Wextra
  * also wants the optional ones named, = nullptr). The declaration the macro starts with gives
