@@ -237,9 +237,11 @@ static void reload(struct sg_gateway *gw)
 	}
 	warn_restart_changes(old, ncfg);
 
+	/* The sockets of removed namespaces leave first, while the old bridges still follow
+	 * them: their disconnects go out with the old bridges' flush. */
+	sg_sio_set_config(gw->sio, ncfg);
 	sg_sio_set_app(gw->sio, &no_app, NULL);
 	sg_bridges_stop(ob, old->server.drain_timeout_ms);
-	sg_sio_set_config(gw->sio, ncfg);
 	sg_eio_opts_from_config(ncfg, &eo, gw->headers, MAX_CAPTURED_HEADERS);
 	sg_eio_set_opts(gw->eio, &eo);
 	sg_log_set(ncfg->log.level, ncfg->log.format);

@@ -496,7 +496,9 @@ long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_binding *b, const 
 	char tw[160];
 	long n = 0;
 
-	if (!d || d->api->abi_minor < 3)
+	if (!d)
+		return sgm_errf(why, whylen, "this bridge does not answer presence queries");
+	if (d->api->abi_minor < 3)
 		return sgm_errf(why, whylen, "this siogate cannot answer presence queries (bridge ABI < 1.3)");
 	if (!id || !id[0] || strlen(id) > MAX_QUERY_ID)
 		return sgm_errf(why, whylen, "\"%s\" needs \"id\" (a non-empty string of at most %d bytes)", op,
