@@ -651,25 +651,40 @@ static int h_is_member(struct sg_host *h, const char *nsp_name, const char *sid,
 
 /* ---- presence (1.3) */
 
-/* A socket's rooms as an array of borrowed names. */
+/* A socket's rooms as an array of borrowed names: on the stack for the usual few. */
+#define ROOMS_ON_STACK 8
 struct room_list {
-	const char **v;
+	const char **v;               /* stack, or malloc'ed */
 	size_t n, cap;
-	int oom;
+	const char *stack[ROOMS_ON_STACK];
 };
 
+static void room_list_init(struct room_list *l)
+{
+	l->v = l->stack;
+	l->n = 0;
+	l->cap = ROOMS_ON_STACK;
+}
+
+static void room_list_free(struct room_list *l)
+{
+	if (l->v != l->stack)
+		free(l->v);
+}
+
+/* A room that does not fit in memory is left out of the list (never out of the socket). */
 static void room_add(void *ud, const char *room)
 {
 	struct room_list *l = ud;
 
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		const char **nv = realloc(l->v, cap * sizeof(*nv));
+		size_t cap = l->cap * 2;
+		const char **nv = l->v == l->stack ? malloc(cap * sizeof(*nv)) : realloc(l->v, cap * sizeof(*nv));
 
-		if (!nv) {
-			l->oom = 1;
+		if (!nv)
 			return;
-		}
+		if (l->v == l->stack)
+			memcpy(nv, l->stack, sizeof(l->stack));
 		l->v = nv;
 		l->cap = cap;
 	}
@@ -700,19 +715,26 @@ static long h_sockets(struct sg_host *h, const struct sg_bridge_target *t,
 		      void (*fn)(void *ud, const struct sg_bridge_socket *s), void *ud)
 {
 	struct sg_nsp *nsp;
-	struct room_list rl = {0};
+	struct room_list rl;
 	size_t n;
-	struct sg_socket **ss = select_target(h, t, &n, &nsp);
+	struct sg_socket **ss;
 
+	/* Counting a whole namespace (heartbeats) needs no walk. */
+	if (!fn && !t->n_sids && !t->n_rooms && !t->n_except) {
+		nsp = sg_sio_find_nsp(h->b->sio, t->nsp);
+		return nsp ? (long)sg_nsp_socket_count(nsp) : -2;
+	}
+	ss = select_target(h, t, &n, &nsp);
 	if (!nsp)
 		return -2;
+	room_list_init(&rl);
 	for (size_t i = 0; fn && i < n; i++) {
 		struct sg_bridge_socket info;
 
 		socket_info(ss[i], &rl, &info);
 		fn(ud, &info);
 	}
-	free(rl.v);
+	room_list_free(&rl);
 	free(ss);
 	return (long)n;
 }
@@ -876,12 +898,13 @@ static void report(struct sg_bridges *b, struct sg_socket *s, enum sg_bridge_lif
 {
 	struct binding *bd = binding_of(b, s);
 	void (*fn)(void *, int, const struct sg_bridge_lifecycle *);
-	struct room_list rl = {0};
+	struct room_list rl;
 	struct sg_bridge_socket info;
 	struct sg_bridge_lifecycle ev;
 
 	if (!bd || b->shut || b->halted || !(fn = lifecycle_fn(bd->host->pl)))
 		return;
+	room_list_init(&rl);
 	socket_info(s, &rl, &info);
 	memset(&ev, 0, sizeof(ev));
 	ev.type = type;
@@ -890,7 +913,7 @@ static void report(struct sg_bridges *b, struct sg_socket *s, enum sg_bridge_lif
 	ev.by = by;
 	ev.reason = reason;
 	fn(bd->host->inst, bd->id, &ev);
-	free(rl.v);
+	room_list_free(&rl);
 }
 
 static void app_connection(void *ud, struct sg_socket *s)
