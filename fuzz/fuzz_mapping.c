@@ -261,7 +261,7 @@ static int topic_ok(const char *t, char *why, size_t len)
 }
 
 static const char *const extra_keys[] = {"qos", NULL};
-static const struct sgm_flavor flavor = {"fuzz", topic_ok, extra_keys};
+static const struct sgm_flavor flavor = {"fuzz", topic_ok, extra_keys, NULL};
 
 static const char bridge_json[] =
 	"{\"to_clients\":["

@@ -18,6 +18,14 @@ static const char *const events_keys[] = {"topic", "types", "handshake", "heartb
 
 /* ---------------------------------------------------------------- config */
 
+/* A topic the driver produces to, by the broker's rule for such names. */
+static int publish_check(const struct sgm_flavor *fl, const char *topic, char *why, size_t len)
+{
+	int (*ok)(const char *, char *, size_t) = fl ? (fl->publish_ok ? fl->publish_ok : fl->topic_ok) : NULL;
+
+	return ok ? ok(topic, why, len) : 0;
+}
+
 static int name_index(const char *s, const char *const *names)
 {
 	for (int i = 0; s && names[i]; i++)
@@ -82,7 +90,7 @@ int sgm_events_parse(const json_t *ev, const struct sgm_flavor *fl, struct sgm_e
 		return sgm_errf(err, len, "events.topic: expected a non-empty string");
 	if (strchr(json_string_value(topic), '{'))
 		return sgm_errf(err, len, "events.topic: placeholders are not allowed here");
-	if (fl && fl->topic_ok && fl->topic_ok(json_string_value(topic), why, sizeof(why)))
+	if (publish_check(fl, json_string_value(topic), why, sizeof(why)))
 		return sgm_errf(err, len, "events.topic: %s", why);
 	if (name_bits(ev, "types", type_names, 0xfu, &out->types, err, len) ||
 	    name_bits(ev, "handshake", hs_names, SGM_HS_ADDRESS | SGM_HS_QUERY | SGM_HS_CLAIMS, &out->handshake, err,
@@ -505,7 +513,7 @@ long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_binding *b, const 
 				MAX_QUERY_ID);
 	if (!reply_to || !reply_to[0])
 		return sgm_errf(why, whylen, "\"%s\" needs \"reply_to\" (the topic to answer on)", op);
-	if (fl && fl->topic_ok && fl->topic_ok(reply_to, tw, sizeof(tw)))
+	if (publish_check(fl, reply_to, tw, sizeof(tw)))
 		return sgm_errf(why, whylen, "\"reply_to\": %s", tw);
 	if (lim) {
 		double l = json_number_value(lim);

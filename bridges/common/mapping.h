@@ -61,6 +61,9 @@ struct sgm_flavor {
 	int (*topic_ok)(const char *topic, char *why, size_t len);
 	/* Broker-specific keys a bridge object may have besides the common ones. */
 	const char *const *extra_keys;
+	/* Checks a topic the gateway produces to without a mapping (events.topic, a presence
+	 * query's reply_to); NULL: topic_ok. For brokers whose subscriptions may hold wildcards. */
+	int (*publish_ok)(const char *topic, char *why, size_t len);
 };
 
 struct sgm_binding;

@@ -90,7 +90,7 @@ static int kafka_topic_ok(const char *t, char *why, size_t len)
 	return 0;
 }
 
-static const struct sgm_flavor flavor = {"kafka", kafka_topic_ok, bridge_extra_keys};
+static const struct sgm_flavor flavor = {"kafka", kafka_topic_ok, bridge_extra_keys, NULL};
 
 /* An integer key in [min, max]: a JSON integer, or a string of decimal digits, which is what
  * "${VAR}" becomes once the host expanded it (as every integer key of the core accepts).

@@ -39,7 +39,7 @@ struct local {
 
 static int produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen);
 
-static const struct sgm_flavor flavor = {"local", NULL, NULL};
+static const struct sgm_flavor flavor = {"local", NULL, NULL, NULL};
 
 static int check_binding(const json_t *bridge, char *err, size_t errlen)
 {

@@ -245,7 +245,7 @@ int mq_check_broker(const json_t *broker, char *err, size_t len)
 
 /* ---------------------------------------------------------------- the bridge object */
 
-static const struct sgm_flavor flavor = {"mqtt", NULL, NULL};
+static const struct sgm_flavor flavor = {"mqtt", NULL, NULL, mq_name_check};
 
 void mq_binding_clear(struct mq_binding *b)
 {

@@ -179,7 +179,7 @@ static int topic_ok(const char *t, char *why, size_t len)
 	return 0;
 }
 
-static const struct sgm_flavor flavor = {"test", topic_ok, NULL};
+static const struct sgm_flavor flavor = {"test", topic_ok, NULL, NULL};
 
 /* A header's value from a produced record, or NULL. */
 static const char *hdr(const struct sgm_out *o, const char *name)

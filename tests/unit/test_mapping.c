@@ -223,7 +223,7 @@ static int topic_ok(const char *t, char *why, size_t len)
 }
 
 static const char *const extra_keys[] = {"qos", NULL};
-static const struct sgm_flavor flavor = {"test", topic_ok, extra_keys};
+static const struct sgm_flavor flavor = {"test", topic_ok, extra_keys, NULL};
 
 static json_t *J(const char *text)
 {

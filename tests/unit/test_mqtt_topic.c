@@ -470,6 +470,7 @@ START_TEST(config_binding)
 		"{\"broker\":\"m\",\"to_clients\":[{\"topic\":\"chat/{room}/out\",\"qos\":2,\"retained_on_join\":true}]}",
 		"{\"broker\":\"m\",\"to_clients\":[{\"topic\":\"ev/{room}/{event}\"},{\"topic\":\"all/#\",\"rooms\":\"all\"}],"
 		"\"envelope\":true}",
+		"{\"broker\":\"m\",\"events\":{\"topic\":\"siogate/events\",\"heartbeat_ms\":500}}",
 		"{\"broker\":\"m\",\"from_clients\":[{\"event\":\"*\",\"topic\":\"up/{nsp}/{event}\",\"qos\":0,\"retain\":\"true\"}],"
 		"\"control_topic\":\"ctl/+\",\"dead_letter_topic\":\"dead\"}",
 		"{\"broker\":\"m\",\"to_clients\":[{\"topic\":\"a/+/b\",\"rooms\":\"header\",\"qos\":\"1\"}]}",
@@ -491,6 +492,8 @@ START_TEST(config_binding)
 		{"{\"broker\":\"m\",\"control_topic\":\"c#\"}", "control_topic: 'c#': '#' must be"},
 		{"{\"broker\":\"m\",\"control_topic\":\"c\",\"dead_letter_topic\":\"d/+\"}", "dead_letter_topic: 'd/+': a topic to publish to"},
 		{"{\"broker\":\"m\",\"control_topic\":\"c\",\"envelope\":2}", "envelope: expected a boolean"},
+		{"{\"broker\":\"m\",\"events\":{\"topic\":\"ev/+\"}}", "events.topic: 'ev/+': a topic to publish to"},
+		{"{\"broker\":\"m\",\"events\":{\"topic\":\"$SYS/ev\"}}", "events.topic: '$SYS/ev': topics starting with '$'"},
 		{"{\"broker\":\"m\"}", ": a bridge needs at least one of"},
 	};
 	char err[SG_BRIDGE_ERR_MAX];
