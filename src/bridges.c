@@ -518,36 +518,117 @@ static long h_disconnect(struct sg_host *h, const struct sg_bridge_target *t)
 	return (long)n;
 }
 
-static void h_complete(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *result)
+/* Answers the client's ack of ticket `t` with `args` (when it asked and is still here) and
+ * frees the ticket. `ok` says how the message ended, for the counters. */
+static void finish_ticket(struct sg_host *h, struct sg_bridge_ticket *t, int ok, const char *why,
+			  const json_t *args, const struct sg_bin *att, size_t n_att)
 {
 	struct sg_bridges *b = h->b;
-	int ok = json_is_true(json_object_get(result, "ok"));
 
-	if (!t || t->magic != TICKET_MAGIC) {
-		sg_err("bridge", h->label, "completed an invalid ticket (plugin bug)");
-		return;
-	}
 	if (ok)
 		b->stats->acks_ok += t->ack_id >= 0;
 	else
 		b->stats->acks_error += t->ack_id >= 0;
 	if (!ok && t->ack_id < 0)
-		sg_dbg("bridge", h->label, "upstream message from %s failed: %s", t->sid,
-		       json_string_value(json_object_get(result, "error")) ?: "(no reason)");
+		sg_dbg("bridge", h->label, "upstream message from %s failed: %s", t->sid, why ? why : "(no reason)");
 	if (t->ack_id >= 0) {
 		struct sg_nsp *nsp = sg_sio_find_nsp(b->sio, t->nsp);
 		struct sg_socket *s = nsp ? sg_nsp_find_socket(nsp, t->sid) : NULL;
-		if (s) {
-			json_t *args = json_pack("[O]", result);
-			sg_socket_ack(s, t->ack_id, args, NULL, 0);
-			json_decref(args);
-		}
+
+		if (s)
+			sg_socket_ack(s, t->ack_id, args, att, n_att);
 	}
 	t->magic = 0;
 	free(t->nsp);
 	free(t);
 	if (b->open_tickets)
 		b->open_tickets--;
+}
+
+static int ticket_ok(struct sg_host *h, struct sg_bridge_ticket *t)
+{
+	if (t && t->magic == TICKET_MAGIC)
+		return 1;
+	sg_err("bridge", h->label, "completed an invalid ticket (plugin bug)");
+	return 0;
+}
+
+static void h_complete(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *result)
+{
+	json_t *args;
+
+	if (!ticket_ok(h, t))
+		return;
+	args = json_pack("[O]", result);
+	finish_ticket(h, t, json_is_true(json_object_get(result, "ok")),
+		      json_string_value(json_object_get(result, "error")), args, NULL, 0);
+	json_decref(args);
+}
+
+static void h_complete_args(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *args,
+			    const struct sg_bridge_bin *att, size_t n_att)
+{
+	if (ticket_ok(h, t))
+		finish_ticket(h, t, 1, NULL, args, (const struct sg_bin *)att, n_att);
+}
+
+/* ---- emit with ack (1.4) */
+
+/* One recipient's pending answer. */
+struct ack_wait {
+	void (*fn)(void *ud, const struct sg_bridge_answer *a);
+	void *ud;
+	char *nsp;
+};
+
+static void on_answer(void *ud, struct sg_socket *s, json_t *args, const struct sg_bin *att, size_t n_att,
+		      const char *err)
+{
+	struct ack_wait *w = ud;
+	struct sg_bridge_answer a = {w->nsp, sg_socket_id(s), args, (const struct sg_bridge_bin *)att, n_att,
+				     args ? NULL : (err ? err : "disconnected")};
+
+	w->fn(w->ud, &a);
+	free(w->nsp);
+	free(w);
+}
+
+static long h_emit_ack(struct sg_host *h, const struct sg_bridge_emit *em, unsigned timeout_ms,
+		       void (*fn)(void *ud, const struct sg_bridge_answer *a), void *ud)
+{
+	struct sg_bridge_target t = {em->nsp, NULL, 0, em->rooms, em->n_rooms, em->except, em->n_except};
+	struct sg_nsp *nsp;
+	size_t n, i;
+	long sent = 0;
+	struct sg_socket **ss;
+
+	if (em->is_volatile || !fn)
+		return -1;
+	ss = select_target(h, &t, &n, &nsp);
+	if (!nsp)
+		return -2;
+	for (i = 0; i < n; i++) {
+		struct ack_wait *w;
+
+		if (em->except_sid && !strcmp(sg_socket_id(ss[i]), em->except_sid))
+			continue;
+		w = calloc(1, sizeof(*w));
+		if (!w || !(w->nsp = strdup(em->nsp))) {
+			free(w);
+			continue; /* out of memory: not a recipient */
+		}
+		w->fn = fn;
+		w->ud = ud;
+		if (sg_socket_emit(ss[i], em->event, em->args, (const struct sg_bin *)em->att, em->n_att, on_answer, w,
+				   timeout_ms)) {
+			free(w->nsp);
+			free(w);
+			continue; /* its queue overflowed (the socket is closing): not a recipient */
+		}
+		sent++;
+	}
+	free(ss);
+	return sent;
 }
 
 static void h_set_ready(struct sg_host *h, int ready, const char *reason)
@@ -818,6 +899,8 @@ static const struct sg_host_api host_api = {
 	h_counter_handle, h_counter_add, h_gauge_handle, h_gauge_set, h_is_member,
 	/* 1.3: presence */
 	h_sockets, h_rooms, h_every,
+	/* 1.4: request and reply */
+	h_emit_ack, h_complete_args,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */

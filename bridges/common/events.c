@@ -19,7 +19,7 @@ static const char *const events_keys[] = {"topic", "types", "handshake", "heartb
 /* ---------------------------------------------------------------- config */
 
 /* A topic the driver produces to, by the broker's rule for such names. */
-static int publish_check(const struct sgm_flavor *fl, const char *topic, char *why, size_t len)
+int sgm_publish_ok(const struct sgm_flavor *fl, const char *topic, char *why, size_t len)
 {
 	int (*ok)(const char *, char *, size_t) = fl ? (fl->publish_ok ? fl->publish_ok : fl->topic_ok) : NULL;
 
@@ -90,7 +90,7 @@ int sgm_events_parse(const json_t *ev, const struct sgm_flavor *fl, struct sgm_e
 		return sgm_errf(err, len, "events.topic: expected a non-empty string");
 	if (strchr(json_string_value(topic), '{'))
 		return sgm_errf(err, len, "events.topic: placeholders are not allowed here");
-	if (publish_check(fl, json_string_value(topic), why, sizeof(why)))
+	if (sgm_publish_ok(fl, json_string_value(topic), why, sizeof(why)))
 		return sgm_errf(err, len, "events.topic: %s", why);
 	if (name_bits(ev, "types", type_names, 0xfu, &out->types, err, len) ||
 	    name_bits(ev, "handshake", hs_names, SGM_HS_ADDRESS | SGM_HS_QUERY | SGM_HS_CLAIMS, &out->handshake, err,
@@ -265,6 +265,7 @@ struct sgm_evdrv {
 	struct group *g;
 	size_t n_g;
 	int down;                    /* SHUTDOWN seen: nothing more */
+	struct sgm_reqs *reqs;       /* borrowed: the plugin's (requests.h), or NULL */
 	unsigned long failed;
 	time_t failed_logged;
 	char last_why[160];
@@ -344,6 +345,21 @@ static void emit_record(struct sgm_evdrv *d, struct sgm_out *o)
 	if (d->produce(d->ud, o, why, sizeof(why)))
 		sgm_evdrv_result(d, 0, why);
 	sgm_out_clear(o);
+}
+
+void sgm_evdrv_emit(struct sgm_evdrv *d, struct sgm_out *o)
+{
+	emit_record(d, o);
+}
+
+void sgm_evdrv_set_reqs(struct sgm_evdrv *d, struct sgm_reqs *r)
+{
+	d->reqs = r;
+}
+
+struct sgm_reqs *sgm_evdrv_reqs(const struct sgm_evdrv *d)
+{
+	return d ? d->reqs : NULL;
 }
 
 struct nsp_count {
@@ -513,7 +529,7 @@ long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_binding *b, const 
 				MAX_QUERY_ID);
 	if (!reply_to || !reply_to[0])
 		return sgm_errf(why, whylen, "\"%s\" needs \"reply_to\" (the topic to answer on)", op);
-	if (publish_check(fl, reply_to, tw, sizeof(tw)))
+	if (sgm_publish_ok(fl, reply_to, tw, sizeof(tw)))
 		return sgm_errf(why, whylen, "\"reply_to\": %s", tw);
 	if (lim) {
 		double l = json_number_value(lim);

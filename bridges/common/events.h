@@ -39,6 +39,9 @@ struct sgm_events {
 int sgm_events_parse(const json_t *ev, const struct sgm_flavor *fl, struct sgm_events *out, char *err,
 		     size_t len);
 void sgm_events_clear(struct sgm_events *e);
+/* Checks a topic the gateway produces to without a mapping (an events topic, a reply topic)
+ * by the broker's rule (the flavor's publish_ok, else topic_ok). Returns 0 or -1 with why. */
+int sgm_publish_ok(const struct sgm_flavor *fl, const char *topic, char *why, size_t len);
 
 /* ---- records (pure: they only build) */
 
@@ -71,6 +74,14 @@ int sgm_evdrv_start(struct sgm_evdrv *d);
  * sgm_binding of the plugin's binding id; NULL for SHUTDOWN, which produces "down" to
  * every events topic and ends the heartbeats). */
 void sgm_evdrv_lifecycle(struct sgm_evdrv *d, struct sgm_binding *b, const struct sg_bridge_lifecycle *ev);
+/* Produces a record built elsewhere (request answers) like the driver's own: `o` is cleared;
+ * a refusal is counted and logged like a failed delivery. */
+void sgm_evdrv_emit(struct sgm_evdrv *d, struct sgm_out *o);
+/* The request and reply state of the plugin instance (requests.h), set by the plugin; control
+ * emits and downstream messages that ask clients go through it. NULL: none. */
+struct sgm_reqs;
+void sgm_evdrv_set_reqs(struct sgm_evdrv *d, struct sgm_reqs *r);
+struct sgm_reqs *sgm_evdrv_reqs(const struct sgm_evdrv *d);
 /* The broker's answer for a record produced through d: counted, a failure logged at most
  * once per interval. Loop thread. */
 void sgm_evdrv_result(struct sgm_evdrv *d, int ok, const char *why);

@@ -2,6 +2,7 @@
  * shared by every bridge plugin (compiled into each; plugins never link the host). */
 #include "mapping.h"
 #include "events.h"
+#include "requests.h"
 
 #include <regex.h>
 #include <stdarg.h>
@@ -41,6 +42,8 @@ struct up {
 	int uses_room;               /* some template has {room}: the sender must be a member */
 	int has_unjoined;
 	regex_t unjoined;            /* unjoined_rooms: rooms a sender need not have joined */
+	int reply_backend;           /* "reply": "backend": the backend's answer is the ack */
+	unsigned reply_timeout_ms;
 };
 
 struct sgm_binding {
@@ -79,7 +82,8 @@ int sgm_errf(char *err, size_t len, const char *fmt, ...)
 static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_clients",
 					  "control_topic", "dead_letter_topic", "events", NULL};
 static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender", NULL};
-static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers",
+static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers", "reply",
+				      "reply_timeout_ms",
 				      "unjoined_rooms", NULL};
 
 static int in_list(const char *k, const char *const *l)
@@ -232,6 +236,7 @@ static int topic_check(const struct sgm_flavor *fl, const char *path, const char
 }
 
 static const char *const rooms_vals[] = {"auto", "header", "key", "topic", "all", NULL};
+static const char *const reply_vals[] = {"broker", "backend", NULL};
 static const char *const args_vals[] = {"value", "spread", "binary", NULL};
 
 static int parse_down(const json_t *o, const char *path, const struct sgm_flavor *fl, struct down *d,
@@ -300,8 +305,21 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 	    str_member(o, "key", path, 0, &key, err, len) ||
 	    str_member(o, "room_field", path, 0, &room_field, err, len) ||
 	    str_member(o, "rooms", path, 0, &rooms, err, len) ||
-	    str_member(o, "unjoined_rooms", path, 0, &unjoined, err, len))
+	    str_member(o, "unjoined_rooms", path, 0, &unjoined, err, len) ||
+	    enum_member(o, "reply", path, reply_vals, &u->reply_backend, err, len))
 		return -1;
+	u->reply_timeout_ms = SGM_REPLY_TIMEOUT_DEFAULT_MS;
+	if (json_object_get(o, "reply_timeout_ms")) {
+		const json_t *t = json_object_get(o, "reply_timeout_ms");
+		double d = json_number_value(t);
+
+		if (!json_is_number(t) || d != (double)(long long)d || d < 1 || d > SGM_REPLY_TIMEOUT_MAX_MS)
+			return sgm_errf(err, len, "%s.reply_timeout_ms: expected an integer from 1 to %d", path,
+					SGM_REPLY_TIMEOUT_MAX_MS);
+		if (!u->reply_backend)
+			return sgm_errf(err, len, "%s.reply_timeout_ms: only with \"reply\": \"backend\"", path);
+		u->reply_timeout_ms = (unsigned)d;
+	}
 	if (check_template(topic, up_placeholder_ok, why, sizeof(why)))
 		return sgm_errf(err, len, "%s.topic: %s", path, why);
 	if (template_topic_ok(fl, topic, why, sizeof(why)))
@@ -609,6 +627,22 @@ int sgm_sub_match(const struct sgm_sub *s, const char *topic, char *room, size_t
 const char *sgm_dead_letter(const struct sgm_binding *b) { return b->dead_letter; }
 const char *sgm_namespace(const struct sgm_binding *b) { return b->nsp; }
 int sgm_binding_is_pattern(const struct sgm_binding *b) { return b->is_pattern; }
+
+int sgm_binding_waits_for_backend(const struct sgm_binding *b)
+{
+	for (size_t i = 0; i < b->n_up; i++)
+		if (b->up[i].reply_backend)
+			return 1;
+	return 0;
+}
+
+int sgm_route_reply(const struct sgm_binding *b, int route, unsigned *timeout_ms)
+{
+	if (route < 0 || (size_t)route >= b->n_up || !b->up[route].reply_backend)
+		return 0;
+	*timeout_ms = b->up[route].reply_timeout_ms;
+	return 1;
+}
 const struct sgm_events *sgm_binding_events(const struct sgm_binding *b) { return b->events; }
 const struct sgm_flavor *sgm_binding_flavor(const struct sgm_binding *b) { return b->fl; }
 void sgm_binding_set_driver(struct sgm_binding *b, struct sgm_evdrv *d) { b->drv = d; }
@@ -845,6 +879,74 @@ static int make_args(const struct down *d, const struct sgm_msg *m, json_t **arg
 	return 0;
 }
 
+int sgm_msg_args(const struct sgm_msg *m, struct sgm_args *out, char *why, size_t whylen)
+{
+	static const struct down value_mode = {.args = ARGS_VALUE};
+	struct bins *bs = calloc(1, sizeof(*bs));
+
+	memset(out, 0, sizeof(*out));
+	if (!bs)
+		return sgm_errf(why, whylen, "out of memory");
+	if (make_args(&value_mode, m, &out->args, bs, why, whylen)) {
+		bins_free(bs);
+		free(bs);
+		return -1;
+	}
+	out->att = bs->b;
+	out->n_att = bs->n;
+	out->priv = bs;
+	return 0;
+}
+
+void sgm_args_clear(struct sgm_args *a)
+{
+	json_decref(a->args);
+	if (a->priv)
+		bins_free(a->priv);
+	free(a->priv);
+	memset(a, 0, sizeof(*a));
+}
+
+#define MAX_ASK_ID 256
+
+/* An emit that asks each recipient for an answer, produced to `reply_to` keyed by `id`. */
+static long ask(struct sgm_binding *b, const struct sg_bridge_emit *em, const char *reply_to, const char *id,
+		long long timeout_ms, char *why, size_t whylen)
+{
+	struct sgm_reqs *r = sgm_evdrv_reqs(b->drv);
+	char tw[160];
+
+	if (!r)
+		return sgm_errf(why, whylen, "this bridge does not ask clients for answers");
+	if (!id[0] || strlen(id) > MAX_ASK_ID)
+		return sgm_errf(why, whylen, "the request id must be a non-empty string of at most %d bytes", MAX_ASK_ID);
+	if (!reply_to[0])
+		return sgm_errf(why, whylen, "the reply topic is empty");
+	if (sgm_publish_ok(b->fl, reply_to, tw, sizeof(tw)))
+		return sgm_errf(why, whylen, "the reply topic: %s", tw);
+	if (timeout_ms < 1 || timeout_ms > SGM_ACK_TIMEOUT_MAX_MS)
+		return sgm_errf(why, whylen, "the answer timeout must be an integer from 1 to %d ms", SGM_ACK_TIMEOUT_MAX_MS);
+	return sgm_ask(r, em, reply_to, id, (unsigned)timeout_ms, why, whylen);
+}
+
+/* A header's value as a NUL-terminated copy in buf, or NULL (absent); -1 in *bad when it
+ * does not fit or holds a NUL. */
+static const char *header_str(const struct sgm_msg *m, const char *name, char *buf, size_t len, int *bad)
+{
+	size_t hl;
+	const char *hv = sgm_header(m, name, &hl);
+
+	if (!hv)
+		return NULL;
+	if (hl >= len || memchr(hv, '\0', hl)) {
+		*bad = 1;
+		return NULL;
+	}
+	memcpy(buf, hv, hl);
+	buf[hl] = '\0';
+	return buf;
+}
+
 static long deliver_event(struct sgm_binding *b, const struct down *d, const char *nsp, const char *topic_room,
 			  const struct sgm_msg *m, const struct sg_host_api *api, struct sg_host *h,
 			  char *why, size_t whylen)
@@ -920,7 +1022,33 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 		sidbuf[hl] = '\0';
 		em.except_sid = sidbuf;
 	}
-	rc = api->emit(h, &em);
+	{
+		char rt[1024], id[MAX_ASK_ID + 2], tmo[24], *end;
+		int bad = 0;
+		const char *reply_to = header_str(m, SGM_H_REPLY_TO, rt, sizeof(rt), &bad);
+		const char *ack_id = header_str(m, SGM_H_ACK_ID, id, sizeof(id), &bad);
+		const char *t = header_str(m, SGM_H_ACK_TIMEOUT, tmo, sizeof(tmo), &bad);
+		long long timeout = SGM_ACK_TIMEOUT_DEFAULT_MS;
+
+		if (t) {
+			timeout = strtoll(t, &end, 10);
+			if (end == t || *end)
+				bad = 1;
+		}
+		if (bad || (!reply_to != !ack_id) || (t && !ack_id)) {
+			json_decref(args);
+			bins_free(&bs);
+			return sgm_errf(why, whylen, "bad request headers (sio-reply-to and sio-ack-id go together; "
+				    "sio-ack-timeout-ms is a number of ms)");
+		}
+		if (reply_to) {
+			rc = ask(b, &em, reply_to, ack_id, timeout, why, whylen);
+			json_decref(args);
+			bins_free(&bs);
+			return rc; /* -1: why says it */
+		}
+		rc = api->emit(h, &em);
+	}
 	json_decref(args);
 	bins_free(&bs);
 	if (rc == -1)
@@ -1033,7 +1161,24 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 		em.event = event;
 		em.args = args;
 		em.is_volatile = json_is_true(json_object_get(cmd, "volatile"));
-		rc = api->emit(h, &em);
+		if (json_object_get(cmd, "reply_to") || json_object_get(cmd, "id") || json_object_get(cmd, "timeout_ms")) {
+			const char *rt = json_string_value(json_object_get(cmd, "reply_to"));
+			const char *id = json_string_value(json_object_get(cmd, "id"));
+			const json_t *tm = json_object_get(cmd, "timeout_ms");
+			double tv = tm ? json_number_value(tm) : SGM_ACK_TIMEOUT_DEFAULT_MS;
+
+			if (!rt || !id || (tm && (!json_is_number(tm) || tv != (double)(long long)tv))) {
+				sgm_errf(why, whylen, "an \"emit\" that asks for answers needs \"reply_to\" and \"id\" "
+					 "(strings) and an integer \"timeout_ms\" (optional)");
+				goto out;
+			}
+			why[0] = '\0';
+			rc = ask(b, &em, rt, id, (long long)tv, why, whylen);
+			if (rc == -1)
+				goto out;
+		} else {
+			rc = api->emit(h, &em);
+		}
 		if (rc == -1) {
 			sgm_errf(why, whylen, "the event could not be encoded");
 			goto out;
@@ -1157,8 +1302,7 @@ static char *expand(const char *tpl, struct up_ctx *c, int topic, const char *wh
 	return sg_strbuf_steal(&sb);
 }
 
-/* The args as JSON, with each binary placeholder replaced by {"$binary":"<base64>"}. */
-static json_t *args_with_binary(const json_t *v, const struct sg_bridge_event *ev)
+json_t *sgm_args_json(const json_t *v, const struct sg_bridge_bin *att, size_t n_att)
 {
 	if (json_is_object(v)) {
 		const json_t *ph = json_object_get(v, "_placeholder"), *num = json_object_get(v, "num");
@@ -1168,13 +1312,13 @@ static json_t *args_with_binary(const json_t *v, const struct sg_bridge_event *e
 		if (json_is_true(ph) && json_is_number(num) && json_object_size(v) == 2) {
 			size_t i = (size_t)json_number_value(num), el;
 			char *b64;
-			if (i >= ev->n_att)
+			if (i >= n_att)
 				return NULL;
-			el = sg_base64_encoded_len(ev->att[i].len);
+			el = sg_base64_encoded_len(att[i].len);
 			b64 = malloc(el + 1);
 			if (!b64)
 				return NULL;
-			sg_base64_encode(ev->att[i].data, ev->att[i].len, b64);
+			sg_base64_encode(att[i].data, att[i].len, b64);
 			b64[el] = '\0';
 			o = json_pack("{ss}", "$binary", b64);
 			free(b64);
@@ -1182,7 +1326,7 @@ static json_t *args_with_binary(const json_t *v, const struct sg_bridge_event *e
 		}
 		o = json_object();
 		json_object_foreach((json_t *)v, k, x) {
-			json_t *c = args_with_binary(x, ev);
+			json_t *c = sgm_args_json(x, att, n_att);
 			if (!c || json_object_set_new(o, k, c)) {
 				json_decref(o);
 				return NULL;
@@ -1193,7 +1337,7 @@ static json_t *args_with_binary(const json_t *v, const struct sg_bridge_event *e
 	if (json_is_array(v)) {
 		json_t *a = json_array();
 		for (size_t i = 0; a && i < json_array_size(v); i++) {
-			json_t *c = args_with_binary(json_array_get(v, i), ev);
+			json_t *c = sgm_args_json(json_array_get(v, i), att, n_att);
 			if (!c || json_array_append_new(a, c)) {
 				json_decref(a);
 				return NULL;
@@ -1333,7 +1477,7 @@ int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev
 		if (!v || add_header(out, u->hname[i], v))
 			goto fail;
 	}
-	args = args_with_binary(ev->args, ev);
+	args = sgm_args_json(ev->args, ev->att, ev->n_att);
 	if (!args)
 		goto oom;
 	sg_strbuf_init(&sb);

@@ -19,8 +19,14 @@
 #define SGM_H_VOLATILE "sio-volatile"
 #define SGM_H_SID "sio-sid"
 #define SGM_H_ERROR "sio-error"
+#define SGM_H_REPLY_TO "sio-reply-to"
+#define SGM_H_ACK_ID "sio-ack-id"
+#define SGM_H_ACK_TIMEOUT "sio-ack-timeout-ms"
 
-#define SGM_MAX_HEADERS 32
+#define SGM_REPLY_TIMEOUT_DEFAULT_MS 10000
+#define SGM_REPLY_TIMEOUT_MAX_MS 600000
+
+#define SGM_MAX_HEADERS 36
 #define SGM_MAX_ROOMS 256
 
 struct sgm_header {
@@ -109,6 +115,10 @@ long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sg
 
 /* Which from_clients mapping takes this event (-1: none). */
 int sgm_route(const struct sgm_binding *b, const char *event);
+/* 1 when some from_clients mapping says "reply": "backend" (the plugin consumes replies). */
+int sgm_binding_waits_for_backend(const struct sgm_binding *b);
+/* 1 when that mapping says "reply": "backend" (*timeout_ms: its reply_timeout_ms), else 0. */
+int sgm_route_reply(const struct sgm_binding *b, int route, unsigned *timeout_ms);
 /* Builds the broker message for a client event. Returns 0, or -1 with a reason (e.g. a
  * template value is missing) that the plugin sends back as {"ok":false,"error":why}.
  * The relay rule lives here, so that every bridge keeps it: when the mapping takes a room
@@ -143,6 +153,21 @@ static inline const char *sgm_suggest(const char *key, const char *const *known,
 {
 	return sg_suggest(key, known, extra);
 }
+
+/* Arguments from a broker message by the sio-args rules of downstream messages (a JSON value
+ * is one argument, "spread" a JSON array of them, "binary" or a non-JSON value one binary
+ * argument, {"$binary":"<base64>"} inside JSON binary too). `att` may point into m->value. */
+struct sgm_args {
+	json_t *args;
+	const struct sg_bridge_bin *att;
+	size_t n_att;
+	void *priv;
+};
+int sgm_msg_args(const struct sgm_msg *m, struct sgm_args *out, char *why, size_t whylen);
+void sgm_args_clear(struct sgm_args *a);
+/* A copy of `args` with each binary placeholder replaced by {"$binary":"<base64>"} (NULL out
+ * of memory or for a placeholder that names no attachment). */
+json_t *sgm_args_json(const json_t *args, const struct sg_bridge_bin *att, size_t n_att);
 
 /* A header's value from a message, or NULL (*len set). */
 const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len);

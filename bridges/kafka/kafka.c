@@ -15,6 +15,7 @@
 
 #include "mapping.h"
 #include "events.h"
+#include "requests.h"
 #include "siogate/bridge.h"
 #include "util/clock.h"
 
@@ -23,6 +24,8 @@
 /* bootstrap_servers value that runs librdkafka's mock cluster in-process (demos, tests). */
 #define EMBEDDED "embedded"
 #define DEFAULT_DELIVERY_TIMEOUT_MS 30000
+/* Backends answer client requests here (each replica takes its own ids from it). */
+#define DEFAULT_REPLY_TOPIC "siogate.replies"
 #define MAX_DELIVERY_TIMEOUT_MS 3600000
 
 /* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
@@ -57,6 +60,8 @@ struct kafka {
 	long long delivery_timeout_ms;
 	struct sg_bridge_counter *ctr[KC_N]; /* host-owned; NULL (refused) counts nothing */
 	struct sgm_evdrv *ev;        /* lifecycle records, heartbeats, presence answers */
+	struct sgm_reqs *reqs;       /* requests waiting for a backend's or a client's answer */
+	int wants_replies;           /* some binding waits for backends: consume the reply topic */
 };
 
 /* The opaque of records the events driver produced (no ticket: nobody waits for them). */
@@ -66,7 +71,8 @@ static char event_tag;
 /* ---------------------------------------------------------------- config */
 
 static const char *const broker_keys[] = {"type", "bootstrap_servers", "properties", "producer", "consumer",
-					  "group_id", "start", "delivery_timeout_ms", NULL};
+					  "group_id", "start", "delivery_timeout_ms", "reply_topic", "max_requests",
+					  "max_requests_per_socket", NULL};
 static const char *const bridge_extra_keys[] = {NULL};
 
 static int kafka_topic_ok(const char *t, char *why, size_t len)
@@ -182,7 +188,16 @@ static int check_broker(const json_t *b, char *err, size_t len)
 		return -1;
 	}
 	if (int_key(b, "delivery_timeout_ms", 1, MAX_DELIVERY_TIMEOUT_MS, DEFAULT_DELIVERY_TIMEOUT_MS,
-		    &dt, err, len))
+		    &dt, err, len) ||
+	    int_key(b, "max_requests", 1, 1000000, SGM_MAX_REQUESTS_DEFAULT, &dt, err, len) ||
+	    int_key(b, "max_requests_per_socket", 1, 100000, SGM_MAX_REQUESTS_PER_SOCKET_DEFAULT, &dt, err, len))
+		return -1;
+	v = json_object_get(b, "reply_topic");
+	if (v && !json_is_string(v)) {
+		snprintf(err, len, "reply_topic: expected a non-empty string");
+		return -1;
+	}
+	if (v && sgm_reply_topic_check(json_string_value(v), kafka_topic_ok, err, len))
 		return -1;
 	if (check_props(b, "properties", err, len) || check_props(b, "producer", err, len) ||
 	    check_props(b, "consumer", err, len))
@@ -358,6 +373,15 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		sgm_evdrv_result(k->ev, !m->err, m->err ? rd_kafka_err2str(m->err) : NULL);
 		return;
 	}
+	{
+		struct sgm_req *q = sgm_req_of(k->reqs, m->_private);
+
+		if (q) { /* a request: the client's answer is the backend's reply, not this */
+			k->api->counter_add(k->ctr[m->err ? KC_FAILED : KC_PRODUCED], 1);
+			sgm_req_produced(q, !m->err, m->err ? rd_kafka_err2str(m->err) : NULL);
+			return;
+		}
+	}
 	if (m->err) {
 		k->api->counter_add(k->ctr[KC_FAILED], 1);
 		complete(k, t, json_pack("{sbssss}", "ok", 0, "error", rd_kafka_err2str(m->err), "topic", topic));
@@ -417,6 +441,8 @@ static int publish(void *inst, int binding, const struct sg_bridge_event *ev, st
 	struct kafka *k = inst;
 	struct sgm_binding *b = k->bindings[binding];
 	int route = sgm_route(b, ev->event), err;
+	struct sgm_req *q = NULL;
+	unsigned timeout;
 	struct sgm_out o;
 	char why[256];
 
@@ -431,8 +457,21 @@ static int publish(void *inst, int binding, const struct sg_bridge_event *ev, st
 		complete(k, t, json_pack("{sbss}", "ok", 0, "error", why));
 		return -1;
 	}
-	err = produce(k, &o, NULL, o.value, o.value_len, t);
+	if (ev->wants_ack && sgm_route_reply(b, route, &timeout)) {
+		/* The backend answers: the message carries where and under which id. */
+		q = sgm_req_open(k->reqs, t, ev->nsp, ev->sid, timeout, why, sizeof(why));
+		if (!q || sgm_req_headers(q, &o)) {
+			if (q)
+				sgm_req_abandon(q);
+			sgm_out_clear(&o);
+			complete(k, t, json_pack("{sbss}", "ok", 0, "error", q ? "out of memory" : why));
+			return -1;
+		}
+	}
+	err = produce(k, &o, NULL, o.value, o.value_len, q ? (void *)q : (void *)t);
 	sgm_out_clear(&o);
+	if (err && q)
+		sgm_req_abandon(q); /* never handed over: its ticket is still ours */
 	if (err) {
 		/* Refused locally (queue full, unknown topic...): say so at once. */
 		k->api->count(k->host, "messages_failed", "", 1);
@@ -524,6 +563,10 @@ static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 	}
 	msg.headers = h;
 	k->api->counter_add(k->ctr[KC_CONSUMED], 1);
+	if (k->wants_replies && !strcmp(topic, sgm_reqs_reply_topic(k->reqs))) {
+		sgm_reqs_reply(k->reqs, &msg, NULL, 0);
+		return;
+	}
 
 	/* A record on a topic shared by several bindings is malformed only if none of them
 	 * could use it; then it is counted (and dead-lettered) once, with the first reason. */
@@ -671,6 +714,30 @@ fail:
 	return NULL;
 }
 
+/* The request state: the reply topic ({instance} filled in) and the caps (check_broker
+ * accepted the values). */
+static int init_requests(struct kafka *k, const json_t *broker)
+{
+	const char *tpl = json_string_value(json_object_get(broker, "reply_topic"));
+	struct sgm_reqs_conf c;
+	long long maxr, maxs;
+	char e[200], *topic;
+
+	int_key(broker, "max_requests", 1, 1000000, SGM_MAX_REQUESTS_DEFAULT, &maxr, e, sizeof(e));
+	int_key(broker, "max_requests_per_socket", 1, 100000, SGM_MAX_REQUESTS_PER_SOCKET_DEFAULT, &maxs, e, sizeof(e));
+	if (!(topic = sgm_reply_topic(tpl ? tpl : DEFAULT_REPLY_TOPIC, k->api->instance_id(k->host))))
+		return -1;
+	c.reply_topic = topic;
+	c.max_requests = (unsigned)maxr;
+	c.max_per_socket = (unsigned)maxs;
+	k->reqs = sgm_reqs_new(k->api, k->host, k->ev, &c);
+	free(topic);
+	if (!k->reqs)
+		return -1;
+	sgm_evdrv_set_reqs(k->ev, k->reqs);
+	return 0;
+}
+
 static void *init(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
 		  const json_t *broker, char *err, size_t len)
 {
@@ -696,6 +763,13 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 		snprintf(err, len, "out of memory");
 		return NULL;
 	}
+	if (init_requests(k, broker)) {
+		sgm_evdrv_free(k->ev);
+		free(k->name);
+		free(k);
+		snprintf(err, len, "out of memory");
+		return NULL;
+	}
 	k->broker = json_incref((json_t *)broker);
 	for (int i = 0; i < KC_N; i++)
 		k->ctr[i] = api->counter_handle(host, kctr_names[i], NULL);
@@ -712,6 +786,8 @@ static int kbind(void *inst, const char *nsp, int is_pattern, const json_t *brid
 		snprintf(err, len, ": out of memory");
 		return -1;
 	}
+	if (id >= 0)
+		k->wants_replies |= sgm_binding_waits_for_backend(k->bindings[id]);
 	return id;
 }
 
@@ -730,6 +806,8 @@ static rd_kafka_topic_partition_list_t *subscription(struct kafka *k)
 				rd_kafka_topic_partition_list_add(l, t, RD_KAFKA_PARTITION_UA);
 		}
 	}
+	if (k->wants_replies && !rd_kafka_topic_partition_list_find(l, sgm_reqs_reply_topic(k->reqs), RD_KAFKA_PARTITION_UA))
+		rd_kafka_topic_partition_list_add(l, sgm_reqs_reply_topic(k->reqs), RD_KAFKA_PARTITION_UA);
 	return l;
 }
 
@@ -868,7 +946,7 @@ static int start(void *inst, char *err, size_t len)
 		rd_kafka_topic_partition_list_destroy(subs);
 	}
 	update_ready(k);
-	if (sgm_evdrv_start(k->ev)) {
+	if (sgm_evdrv_start(k->ev) || sgm_reqs_start(k->reqs)) {
 		snprintf(err, len, "out of memory");
 		return -1;
 	}
@@ -923,6 +1001,8 @@ static void stop(void *inst, unsigned drain_ms)
 		/* First the producer: the acks clients wait for matter most. Flushing serves
 		 * delivery reports right here, on the loop thread. */
 		rd_kafka_flush(k->producer, (int)drain_ms);
+		/* Requests still waiting for a backend will not get it now. */
+		sgm_reqs_stop(k->reqs);
 		rd_kafka_queue_cb_event_enable(k->pq, NULL, NULL);
 		/* What is left will not make it: fail it (its tickets get an error). */
 		rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -985,6 +1065,7 @@ static void fini(void *inst)
 		rd_kafka_destroy(k->mock_rk);
 	free(k->bootstrap);
 	sgm_bindings_free(k->bindings, k->n_bindings);
+	sgm_reqs_free(k->reqs);
 	sgm_evdrv_free(k->ev);
 	json_decref(k->broker);
 	free(k->name);

@@ -36,6 +36,11 @@ void sg_list_push_back(struct sg_list *l, struct sg_list_node *n)
 	insert(l, n, l->tail, NULL);
 }
 
+void sg_list_insert_after(struct sg_list *l, struct sg_list_node *after, struct sg_list_node *n)
+{
+	insert(l, n, after, after ? after->next : l->head);
+}
+
 void sg_list_remove(struct sg_list *l, struct sg_list_node *n)
 {
 	relink(l, n->prev, n->next, n->next, n->prev);

@@ -29,6 +29,8 @@ void sg_list_push_front(struct sg_list *l, struct sg_list_node *n);
 /* Links `n` (not in a list) last in `l`. */
 void sg_list_push_back(struct sg_list *l, struct sg_list_node *n);
 /* Unlinks `n` from `l`, the list it is in, and clears its links. */
+/* Inserts `n` after `after` (at the front when `after` is NULL). */
+void sg_list_insert_after(struct sg_list *l, struct sg_list_node *after, struct sg_list_node *n);
 void sg_list_remove(struct sg_list *l, struct sg_list_node *n);
 /* Unlinks and returns the first node of `l`: NULL when `l` is empty. */
 struct sg_list_node *sg_list_pop_front(struct sg_list *l);

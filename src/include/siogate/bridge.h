@@ -17,6 +17,10 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.4  2026-12-05  request and reply: sg_host_api.emit_ack (an emit whose every recipient's
+ *                    answer, timeout or disconnect is reported, struct sg_bridge_answer) and
+ *                    complete_args (an upstream message answered with the backend's
+ *                    arguments instead of one result object).
  *   1.3  2026-12-05  lifecycle and presence: sg_bridge_plugin.on_lifecycle (a socket connected,
  *                    joined, left, disconnected; the gateway shuts down), struct
  *                    sg_bridge_socket and sg_bridge_lifecycle; sg_host_api.sockets (the
@@ -59,7 +63,7 @@ extern "C" {
 #endif
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 3
+#define SG_BRIDGE_ABI_MINOR 4
 
 /* The symbol every plugin exports: SG_BRIDGE_SYMBOL is its name as a string (for dlsym),
  * spelled from the identifier SG_BRIDGE_PLUGIN() defines, so the two cannot differ. */
@@ -152,6 +156,16 @@ struct sg_bridge_socket {
 	const json_t *auth;              /* the CONNECT auth object (may carry secrets) */
 	const json_t *headers;           /* the request headers the gateway kept (object) */
 	long long connected_at;          /* ms since the epoch */
+};
+
+/* Since 1.4. A client's answer to an emit with ack (emit_ack): its arguments, or an error. */
+struct sg_bridge_answer {
+	const char *nsp;
+	const char *sid;
+	const json_t *args;              /* array (placeholders into att), or NULL with error */
+	const struct sg_bridge_bin *att;
+	size_t n_att;
+	const char *error;               /* NULL, "timeout" or "disconnected" */
 };
 
 /* Since 1.3. What on_lifecycle reports. */
@@ -269,6 +283,20 @@ struct sg_host_api {
 	/* Calls fn(ud) on the loop thread every `ms` milliseconds (>= 10) until stop() is
 	 * called (the host cancels it just before). Returns 0, or -1 (out of memory). */
 	int (*every)(struct sg_host *h, unsigned ms, void (*fn)(void *ud), void *ud);
+
+	/* ---- Since 1.4 (2026-12-05): request and reply. ---- */
+
+	/* Emits to the recipients of `em` (is_volatile must be 0) asking each for an answer:
+	 * fn is called exactly once per recipient counted in the return value, later and on the
+	 * loop thread, with its answer, or error "timeout" after timeout_ms, or "disconnected".
+	 * Returns the number of recipients, -2 when the namespace does not exist here, -1 when
+	 * the event could not be encoded or is volatile (fn is then never called). */
+	long (*emit_ack)(struct sg_host *h, const struct sg_bridge_emit *em, unsigned timeout_ms,
+			 void (*fn)(void *ud, const struct sg_bridge_answer *a), void *ud);
+	/* Completes an upstream message as complete() does, the client's ack receiving `args`
+	 * (an array; binary arguments are placeholders into `att`) instead of one result. */
+	void (*complete_args)(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *args,
+			      const struct sg_bridge_bin *att, size_t n_att);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`: declare it with SG_BRIDGE_PLUGIN(). */
