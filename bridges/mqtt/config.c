@@ -108,7 +108,8 @@ static int check_keys(const json_t *o, const char *path, const char *const *keys
 
 static const char *const broker_keys[] = {"type", "host", "port", "protocol", "client_id", "username", "password",
 					  "keepalive", "tls", "reconnect_min_ms", "reconnect_max_ms",
-					  "delivery_timeout_ms", "max_pending", "max_queue", NULL};
+					  "delivery_timeout_ms", "max_pending", "max_queue", "reply_topic", "max_requests",
+					  "max_requests_per_socket", NULL};
 static const char *const tls_keys[] = {"ca_file", "ca_path", "cert_file", "key_file", "insecure", "version", NULL};
 
 void mq_conf_clear(struct mq_conf *c)
@@ -122,6 +123,7 @@ void mq_conf_clear(struct mq_conf *c)
 	free(c->cert_file);
 	free(c->key_file);
 	free(c->tls_version);
+	free(c->reply_topic);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -136,7 +138,7 @@ static char *dup_or_null(const char *s, int *oom)
 
 int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 {
-	const char *host, *client_id, *user, *pass, *ca_file = NULL, *ca_path = NULL, *cert = NULL, *key = NULL,
+	const char *host, *client_id, *user, *pass, *reply_topic, *ca_file = NULL, *ca_path = NULL, *cert = NULL, *key = NULL,
 				       *version = NULL;
 	const json_t *proto = json_object_get(b, "protocol"), *tls = json_object_get(b, "tls");
 	long long port, keepalive;
@@ -155,7 +157,16 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 	    get_int(b, "reconnect_max_ms", "", 10, 3600000, 10000, &c->reconnect_max_ms, err, len) ||
 	    get_int(b, "delivery_timeout_ms", "", 1, 3600000, 30000, &c->delivery_timeout_ms, err, len) ||
 	    get_int(b, "max_pending", "", 1, 60000, 10000, &c->max_pending, err, len) ||
-	    get_int(b, "max_queue", "", 1, 10000000, 10000, &c->max_queue, err, len))
+	    get_int(b, "max_queue", "", 1, 10000000, 10000, &c->max_queue, err, len) ||
+	    get_int(b, "max_requests", "", 1, 1000000, SGM_MAX_REQUESTS_DEFAULT, &c->max_requests, err, len) ||
+	    get_int(b, "max_requests_per_socket", "", 1, 100000, SGM_MAX_REQUESTS_PER_SOCKET_DEFAULT,
+		    &c->max_requests_per_socket, err, len) ||
+	    get_opt_str(b, "reply_topic", "", &reply_topic, err, len))
+		goto fail;
+	/* One reply topic per replica by default: MQTT has no consumer groups to share one. */
+	if (!reply_topic)
+		reply_topic = "siogate/replies/{instance}";
+	if (sgm_reply_topic_check(reply_topic, mq_name_check, err, len))
 		goto fail;
 	/* A small reconnect_max_ms alone lowers the first wait too. */
 	if (c->reconnect_max_ms < c->reconnect_min_ms && !json_object_get(b, "reconnect_min_ms"))
@@ -223,6 +234,7 @@ int mq_conf_load(const json_t *b, struct mq_conf *c, char *err, size_t len)
 	c->cert_file = dup_or_null(cert, &oom);
 	c->key_file = dup_or_null(key, &oom);
 	c->tls_version = dup_or_null(version, &oom);
+	c->reply_topic = dup_or_null(reply_topic, &oom);
 	if (oom) {
 		sgm_errf(err, len, ": out of memory");
 		goto fail;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "mapping.h"
+#include "requests.h"
 #include "topic.h"
 
 /* The broker object (brokers.NAME), validated and with defaults filled in. Owned strings. */
@@ -24,6 +25,8 @@ struct mq_conf {
 	long long delivery_timeout_ms;
 	long long max_pending;         /* upstream messages waiting for the broker */
 	long long max_queue;           /* received messages waiting for the loop */
+	char *reply_topic;             /* backends answer client requests here ({instance} allowed) */
+	long long max_requests, max_requests_per_socket;
 };
 
 int mq_check_broker(const json_t *broker, char *err, size_t errlen);

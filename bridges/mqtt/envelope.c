@@ -119,8 +119,22 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 	    str_field(e, env, "namespace", SGM_H_NAMESPACE, why, whylen) ||
 	    str_field(e, env, "sid", SGM_H_SID, why, whylen) ||
 	    room_list(e, json_object_get(env, "rooms"), "rooms", SGM_H_ROOMS, why, whylen) ||
-	    room_list(e, json_object_get(env, "except"), "except", SGM_H_EXCEPT, why, whylen))
+	    room_list(e, json_object_get(env, "except"), "except", SGM_H_EXCEPT, why, whylen) ||
+	    str_field(e, env, "reply_to", SGM_H_REPLY_TO, why, whylen) ||
+	    str_field(e, env, "ack_id", SGM_H_ACK_ID, why, whylen))
 		goto out;
+	if (json_object_get(env, "ack_timeout_ms")) {
+		const json_t *t = json_object_get(env, "ack_timeout_ms");
+		char num[24];
+
+		if (!json_is_integer(t)) {
+			sgm_errf(why, whylen, "envelope: \"ack_timeout_ms\" must be an integer");
+			goto out;
+		}
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(t));
+		if (add(e, SGM_H_ACK_TIMEOUT, strdup(num)))
+			goto oom;
+	}
 	if (vol) {
 		if (!json_is_boolean(vol)) {
 			sgm_errf(why, whylen, "envelope: \"volatile\" must be a boolean");
@@ -183,7 +197,8 @@ char *mq_env_build(const struct sgm_out *o, size_t *len)
 {
 	static const struct {
 		const char *header, *member;
-	} known[] = {{SGM_H_NAMESPACE, "namespace"}, {SGM_H_EVENT, "event"}, {SGM_H_SID, "sid"}, {SGM_H_ROOMS, "rooms"}};
+	} known[] = {{SGM_H_NAMESPACE, "namespace"}, {SGM_H_EVENT, "event"}, {SGM_H_SID, "sid"}, {SGM_H_ROOMS, "rooms"},
+		     {SGM_H_REPLY_TO, "reply_to"}, {SGM_H_ACK_ID, "ack_id"}};
 	struct sg_strbuf sb;
 	int extra = 0;
 

@@ -8,7 +8,7 @@
 
 #include "mapping.h"
 
-#define MQ_ENV_MAX_HEADERS 8
+#define MQ_ENV_MAX_HEADERS 12
 
 /* A downstream envelope, turned into the headers and the value the shared mapping reads.
  * Everything is owned; free with mq_env_clear. */
@@ -22,7 +22,8 @@ struct mq_env {
 
 /* Parses an envelope payload:
  *   {"event":"e", "rooms":["a","b"] | "a,b", "except":[...] | "x,y", "namespace":"/chat",
- *    "sid":"...", "volatile":true, and at most one of
+ *    "sid":"...", "volatile":true, "reply_to":"t", "ack_id":"…", "ack_timeout_ms":N (a request to
+ *    the recipients, or with ack_id alone the answer to a client's request), and at most one of
  *    "args":[...] (the arguments), "value":<any JSON> (one argument), "binary":"<base64>"}
  * Unknown members are ignored. Returns 0, or -1 with why (not a JSON object, a member of the
  * wrong type, a room name with ',' or NUL...). */
@@ -30,7 +31,7 @@ int mq_env_parse(const void *payload, size_t len, struct mq_env *e, char *why, s
 void mq_env_clear(struct mq_env *e);
 
 /* Builds the upstream envelope of a message the mapping built:
- *   {"namespace":..,"event":..,"sid":..[,"rooms":..][,"headers":{..}],"args":[..]}
+ *   {"namespace":..,"event":..,"sid":..[,"rooms":..][,"reply_to":..,"ack_id":..][,"headers":{..}],"args":[..]}
  * Returns a new NUL-terminated string (its length in *len), or NULL when out of memory. */
 char *mq_env_build(const struct sgm_out *o, size_t *len);
 

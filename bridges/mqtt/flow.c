@@ -50,6 +50,8 @@ static int pend_add(struct mq *q, int mid, struct sg_bridge_ticket *t, const cha
 	/* A message id comes back only after 65535 others: what had it is long gone. */
 	old = pend_take(q, mid);
 	if (old) {
+		if (old->req)
+			sgm_req_produced(old->req, 0, "the MQTT broker did not confirm the message");
 		if (old->event && !old->ghost) {
 			q->n_events--;
 			sgm_evdrv_result(q->ev, 0, "the MQTT broker did not confirm the record");
@@ -93,7 +95,10 @@ void mq_confirmed(struct mq *q, int mid, int rc)
 
 	if (!p)
 		return;
-	if (p->event) { /* a record of the events driver; a ghost was counted when it expired */
+	if (p->req) { /* a client's request: its answer is the backend's reply, not this */
+		q->api->counter_add(q->ctr[rc >= 0x80 ? MC_FAILED : MC_PRODUCED], 1);
+		sgm_req_produced(p->req, rc < 0x80, rc < 0x80 ? NULL : mosquitto_reason_string(rc));
+	} else if (p->event) { /* a record of the events driver; a ghost was counted when it expired */
 		if (!p->ghost) {
 			q->n_events--;
 			sgm_evdrv_result(q->ev, rc < 0x80, rc < 0x80 ? NULL : mosquitto_reason_string(rc));
@@ -132,6 +137,11 @@ void mq_expire(struct mq *q)
 				     q->conf.delivery_timeout_ms);
 			p->t = NULL;
 			q->n_tickets--;
+			n++;
+		}
+		if (p->req) {
+			sgm_req_produced(p->req, 0, "the MQTT broker did not confirm the message within delivery_timeout_ms");
+			p->req = NULL;
 			n++;
 		}
 		if (p->event && !p->ghost) {
@@ -191,6 +201,14 @@ static int send_msg(struct mq *q, const char *topic, const void *payload, size_t
 		}
 		if (json && !rc)
 			rc = mosquitto_property_add_string(&props, MQTT_PROP_CONTENT_TYPE, "application/json");
+		/* A request: MQTT 5's own Response Topic and Correlation Data say the same. */
+		for (size_t i = 0; o && i < o->n_headers && !rc; i++) {
+			if (!strcmp(o->hname[i], SGM_H_REPLY_TO))
+				rc = mosquitto_property_add_string(&props, MQTT_PROP_RESPONSE_TOPIC, o->hvalue[i]);
+			else if (!strcmp(o->hname[i], SGM_H_ACK_ID))
+				rc = mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA, o->hvalue[i],
+								   (uint16_t)strlen(o->hvalue[i]));
+		}
 	}
 	if (!rc)
 		rc = mosquitto_publish_v5(q->mosq, &mid, topic, (int)len, payload, qos, retain, props);
@@ -218,8 +236,11 @@ int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct
 	int route = sgm_route(b->m, ev->event);
 	const struct mq_up *u;
 	char why[400], *topic = NULL, *env = NULL;
+	struct sgm_req *req = NULL;
+	unsigned timeout;
 	struct sgm_out o;
 	size_t env_len = 0;
+	int envelope;
 
 	if (route < 0)
 		return 1;
@@ -235,15 +256,35 @@ int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct
 		mq_complete_err(q, t, NULL, "%s", why);
 		return -1;
 	}
-	if (b->envelope && !(env = mq_env_build(&o, &env_len))) {
+	if (ev->wants_ack && sgm_route_reply(b->m, route, &timeout)) {
+		/* The backend answers: the message carries where and under which id. */
+		req = sgm_req_open(q->reqs, t, ev->nsp, ev->sid, timeout, why, sizeof(why));
+		if (!req || sgm_req_headers(req, &o)) {
+			if (req)
+				sgm_req_abandon(req);
+			else
+				q->api->counter_add(q->ctr[MC_REFUSED], 1);
+			mq_complete_err(q, t, NULL, "%s", req ? "out of memory" : why);
+			free(topic);
+			sgm_out_clear(&o);
+			return -1;
+		}
+	}
+	/* MQTT 3.1.1 has no properties: a request's routing goes in the envelope. */
+	envelope = b->envelope || (req && !q->conf.v5);
+	if (envelope && !(env = mq_env_build(&o, &env_len))) {
 		snprintf(why, sizeof(why), "out of memory");
-	} else if (!send_msg(q, topic, env ? env : o.value, env ? env_len : o.value_len, b->envelope ? NULL : &o,
-			     NULL, 0, u->qos, u->retain, 1, t, why, sizeof(why))) {
+	} else if (!send_msg(q, topic, env ? env : o.value, env ? env_len : o.value_len, envelope ? NULL : &o,
+			     NULL, 0, u->qos, u->retain, 1, req ? NULL : t, why, sizeof(why))) {
+		if (req) /* send_msg held it last */
+			sg_list_item(q->order.tail, struct pend, in_order)->req = req;
 		free(env);
 		free(topic);
 		sgm_out_clear(&o);
 		return 0;
 	}
+	if (req)
+		sgm_req_abandon(req); /* never handed over: its ticket is still ours */
 	q->api->counter_add(q->ctr[MC_FAILED], 1);
 	mq_complete_err(q, t, topic, "%s", why);
 	free(env);
@@ -322,6 +363,35 @@ static int has_header(const struct sgm_header *h, size_t n, const char *name)
 	return 0;
 }
 
+/* An answer to a client's request, on this replica's reply topic: MQTT 5 carries the id in
+ * Correlation Data or sio-ack-id; MQTT 3.1.1 in an envelope ({"ack_id":...,"value":...}). */
+static void reply(struct mq *q, const struct rx *r)
+{
+	struct sgm_header h[SGM_MAX_HEADERS + MQ_ENV_MAX_HEADERS];
+	struct sgm_msg m = {.topic = r->topic, .value = r->payload, .value_len = r->len};
+	struct mq_env env;
+	char why[256];
+	size_t n = 0, idlen;
+
+	memset(&env, 0, sizeof(env));
+	if (!q->conf.v5 || !sgm_header(&(struct sgm_msg){.headers = r->h, .n_headers = r->n_h}, SGM_H_ACK_ID, &idlen)) {
+		if (mq_env_parse(r->payload, r->len, &env, why, sizeof(why))) {
+			malformed(q, NULL, r, why);
+			return;
+		}
+		for (size_t i = 0; i < env.n; i++)
+			h[n++] = env.h[i];
+		m.value = env.value;
+		m.value_len = env.value_len;
+	}
+	for (size_t i = 0; i < r->n_h && n < sizeof(h) / sizeof(h[0]); i++)
+		h[n++] = r->h[i];
+	m.headers = h;
+	m.n_headers = n;
+	sgm_reqs_reply(q->reqs, &m, NULL, 0);
+	mq_env_clear(&env);
+}
+
 /* Hands one received message to every mapping and control topic that matches it. */
 static void dispatch(struct mq *q, const struct rx *r)
 {
@@ -329,6 +399,10 @@ static void dispatch(struct mq *q, const struct rx *r)
 	int subscribed = 0, claimed = 0;
 
 	q->api->counter_add(q->ctr[MC_CONSUMED], 1);
+	if (q->wants_replies && !strcmp(r->topic, sgm_reqs_reply_topic(q->reqs))) {
+		reply(q, r);
+		return;
+	}
 	for (size_t bi = 0; bi < q->n_b; bi++) {
 		struct mq_binding *b = &q->b[bi];
 		struct mq_env env;

@@ -48,6 +48,22 @@ static int check_binding(const json_t *bridge, char *err, size_t len)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* The request state: this replica's reply topic ({instance} filled in) and the caps. */
+static int init_requests(struct mq *q)
+{
+	char *topic = sgm_reply_topic(q->conf.reply_topic, q->api->instance_id(q->host));
+	struct sgm_reqs_conf c = {topic, (unsigned)q->conf.max_requests, (unsigned)q->conf.max_requests_per_socket};
+
+	if (!topic)
+		return -1;
+	q->reqs = sgm_reqs_new(q->api, q->host, q->ev, &c);
+	free(topic);
+	if (!q->reqs)
+		return -1;
+	sgm_evdrv_set_reqs(q->ev, q->reqs);
+	return 0;
+}
+
 static void *init(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
 		  const json_t *broker, char *err, size_t len)
 {
@@ -55,7 +71,7 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 
 	if (!q)
 		return NULL;
-	if (!(q->ev = sgm_evdrv_new(api, host, mq_produce_event, q))) {
+	if (!(q->ev = sgm_evdrv_new(api, host, mq_produce_event, q)) || init_requests(q)) {
 		mq_state_free(q);
 		snprintf(err, len, "out of memory");
 		return NULL;
@@ -82,6 +98,7 @@ static int mbind(void *inst, const char *nsp, int is_pattern, const json_t *brid
 		snprintf(err, len, ": out of memory");
 		return -1;
 	}
+	q->wants_replies |= sgm_binding_waits_for_backend(q->b[q->n_b].m);
 	return (int)q->n_b++;
 }
 
@@ -166,6 +183,8 @@ static int start(void *inst, char *err, size_t len)
 	}
 	if (any_retained && !(q->lv = mq_lv_new()))
 		goto oom;
+	if (q->wants_replies && add_sub(q, sgm_reqs_reply_topic(q->reqs), 1, 0))
+		goto oom;
 	if (c->client_id) {
 		q->client_id = strdup(c->client_id);
 	} else if ((q->client_id = malloc(idlen))) {
@@ -212,7 +231,7 @@ static int start(void *inst, char *err, size_t len)
 	q->api->log(q->host, SG_BRIDGE_LOG_INFO, "connecting to %s:%d%s as '%s', %zu subscription(s)", c->host,
 		    c->port, c->tls ? " (TLS)" : "", q->client_id, q->n_subs);
 	/* The first "up" waits in libmosquitto's queue (QoS 1) until the connection is up. */
-	if (sgm_evdrv_start(q->ev)) {
+	if (sgm_evdrv_start(q->ev) || sgm_reqs_start(q->reqs)) {
 		snprintf(err, len, "out of memory");
 		return -1;
 	}
@@ -259,13 +278,21 @@ static void stop(void *inst, unsigned drain_ms)
 	if (q->n_tickets)
 		q->api->log(q->host, SG_BRIDGE_LOG_WARN, "%zu upstream message(s) not confirmed by the broker at shutdown",
 			    q->n_tickets);
+	/* Requests still waiting for a backend will not get it now. */
+	sgm_reqs_stop(q->reqs);
 	for (size_t i = 0; i < PEND_BUCKETS; i++)
-		for (struct pend *p = q->pb[i]; p; p = p->hnext)
+		for (struct pend *p = q->pb[i]; p; p = p->hnext) {
+			if (p->req) {
+				sgm_req_produced(p->req, 0, "the gateway is shutting down (the MQTT broker has not "
+					      "confirmed the message)");
+				p->req = NULL;
+			}
 			if (p->t) {
 				mq_complete_err(q, p->t, p->topic,
 					     "the gateway is shutting down (the MQTT broker has not confirmed the message)");
 				p->t = NULL;
 			}
+		}
 	q->n_tickets = 0;
 	if (q->thread_started) {
 		pthread_mutex_lock(&q->mu);

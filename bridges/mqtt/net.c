@@ -104,21 +104,51 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc, const mosqui
 	q->api->set_ready(q->host, 0, "disconnected from the MQTT broker; reconnecting");
 }
 
-/* Copies the user properties (the routing "headers"); others are not used. */
+/* Adds header `name` (an owned copy of value, len bytes) unless a user property gave it. */
+static int add_native(struct rx *r, size_t cap, const char *name, const void *value, size_t len)
+{
+	char *n, *v;
+
+	for (size_t i = 0; i < r->n_h; i++)
+		if (!strcmp(r->h[i].name, name))
+			return 0; /* the user property wins */
+	if (r->n_h == cap)
+		return 0;
+	n = strdup(name);
+	v = malloc(len + 1);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return -1;
+	}
+	memcpy(v, value, len);
+	v[len] = '\0';
+	r->h[r->n_h].name = n;
+	r->h[r->n_h].value = v;
+	r->h[r->n_h].len = len;
+	r->n_h++;
+	return 0;
+}
+
+/* Copies the user properties (the routing "headers"), and MQTT 5's own request properties
+ * as the headers they stand for: Response Topic as sio-reply-to, Correlation Data as
+ * sio-ack-id. Others are not used. */
 static int copy_props(struct rx *r, const mosquitto_property *props)
 {
-	size_t n = 0;
+	size_t n = 2; /* room for the two native ones */
+	void *corr = NULL;
+	char *resp = NULL;
+	uint16_t corr_len = 0;
+	int rc = 0;
 
 	for (const mosquitto_property *p = props; p; p = mosquitto_property_next(p))
 		n += mosquitto_property_identifier(p) == MQTT_PROP_USER_PROPERTY;
-	if (!n)
-		return 0;
 	if (n > SGM_MAX_HEADERS)
 		n = SGM_MAX_HEADERS;
 	r->h = calloc(n, sizeof(*r->h));
 	if (!r->h)
 		return -1;
-	for (const mosquitto_property *p = props; p && r->n_h < n; p = mosquitto_property_next(p)) {
+	for (const mosquitto_property *p = props; p && r->n_h < n - 2; p = mosquitto_property_next(p)) {
 		char *name = NULL, *value = NULL;
 
 		if (mosquitto_property_identifier(p) != MQTT_PROP_USER_PROPERTY)
@@ -133,7 +163,17 @@ static int copy_props(struct rx *r, const mosquitto_property *props)
 		r->h[r->n_h].len = strlen(value);
 		r->n_h++;
 	}
-	return 0;
+	if (mosquitto_property_read_binary(props, MQTT_PROP_CORRELATION_DATA, &corr, &corr_len, false))
+		rc = add_native(r, n, SGM_H_ACK_ID, corr, corr_len);
+	if (!rc && mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &resp, false))
+		rc = add_native(r, n, SGM_H_REPLY_TO, resp, strlen(resp));
+	free(corr);
+	free(resp);
+	if (!r->n_h) {
+		free(r->h);
+		r->h = NULL;
+	}
+	return rc;
 }
 
 static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *m,

@@ -16,6 +16,7 @@
 #include "util/list.h"
 #include "config.h"
 #include "events.h"
+#include "requests.h"
 
 #define DRAIN_BATCH 1000         /* received messages handled per loop turn before yielding */
 #define LOG_INTERVAL_S 10        /* warnings about skipped/dropped messages: one per interval */
@@ -53,6 +54,7 @@ struct pend {
 	int qos;
 	int ghost;                   /* timed out, still queued in libmosquitto (QoS > 0) */
 	int event;                   /* a record of the events driver (its outcome is counted there) */
+	struct sgm_req *req;         /* a client's request waiting for a backend (t is NULL then) */
 	long long deadline;          /* monotonic ms */
 	struct pend *hnext;          /* in its hash bucket */
 	struct sg_list_node in_order; /* in mq.order: publish order, which is deadline order */
@@ -118,6 +120,8 @@ struct mq {
 	size_t n_tickets;            /* held messages with a ticket */
 	size_t n_events;             /* held records of the events driver (not ghosts) */
 	struct sgm_evdrv *ev;        /* lifecycle records, heartbeats, presence answers */
+	struct sgm_reqs *reqs;       /* requests waiting for a backend's or a client's answer */
+	int wants_replies;           /* some binding waits for backends: subscribe to the reply topic */
 	struct sg_list joins;        /* of join.in_queue, to serve at the next drain */
 	struct mq_lv *lv;
 	unsigned long malformed;

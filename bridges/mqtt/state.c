@@ -86,6 +86,7 @@ void mq_state_free(struct mq *q)
 		free(q->subs[i].filter);
 	free(q->subs);
 	mq_lv_free(q->lv);
+	sgm_reqs_free(q->reqs);
 	sgm_evdrv_free(q->ev);
 	free(q->client_id);
 	free(q->broker_name);
