@@ -17,6 +17,7 @@
  * built upstream message has a topic and JSON text, and feeding it back downstream works. */
 #include "mapping.h"
 #include "events.h"
+#include "requests.h"
 #include "eio_codec.h"
 #include "sio_codec.h"
 #include "strbuf.h"
@@ -226,6 +227,36 @@ static int f_every(struct sg_host *h, unsigned ms, void (*fn)(void *ud), void *u
 	return 0;
 }
 
+/* Two recipients, answered at once (the requests code must take answers that come before
+ * emit_ack returns): one with the event's own arguments, one timing out. */
+static long f_emit_ack(struct sg_host *h, const struct sg_bridge_emit *em, unsigned timeout_ms,
+		       void (*fn)(void *ud, const struct sg_bridge_answer *a), void *ud)
+{
+	struct sg_bridge_answer ok = {em->nsp, "SID1", em->args ? em->args : NULL, em->att, em->n_att, NULL};
+	struct sg_bridge_answer late = {em->nsp, "SID2", NULL, NULL, 0, "timeout"};
+	json_t *none = json_array();
+
+	check_nsp(h, em->nsp);
+	FUZZ_CHECK(!em->is_volatile && timeout_ms >= 1);
+	if (!ok.args)
+		ok.args = none;
+	fn(ud, &ok);
+	fn(ud, &late);
+	json_decref(none);
+	return 2;
+}
+
+static void f_complete_args(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *args,
+			    const struct sg_bridge_bin *att, size_t n_att)
+{
+	(void)h;
+	(void)t;
+	(void)args;
+	(void)att;
+	(void)n_att;
+	FUZZ_CHECK(0); /* no ticket is ever opened here */
+}
+
 static const struct sg_host_api api = {
 	SG_BRIDGE_ABI_MAJOR, SG_BRIDGE_ABI_MINOR,
 	f_log, f_post, f_emit, f_join, f_join, f_disconnect, f_complete, f_set_ready, f_count,
@@ -233,6 +264,7 @@ static const struct sg_host_api api = {
 	NULL, NULL, NULL, NULL, /* 1.2 counter handles: the mapping code counts none */
 	f_is_member,
 	f_sockets, f_rooms, f_every, /* 1.3 presence */
+	f_emit_ack, f_complete_args, /* 1.4 request and reply */
 };
 
 /* What the events driver produces (presence answers): checked to be JSON, then dropped. */
@@ -283,6 +315,7 @@ static const char bridge_json[] =
 static struct sgm_binding *bindings[2];
 static struct sgm_evdrv *drv; /* answers the presence queries of both */
 static struct sg_host drv_host = {0, 0, -1};
+static struct sgm_reqs *reqs; /* asks clients (sio-reply-to / control emits with reply_to) */
 static const char *const binding_nsp[2] = {"/chat", "/dyn/x1"};
 
 static void setup(void)
@@ -304,6 +337,13 @@ static void setup(void)
 	FUZZ_CHECK(bindings[0] && bindings[1]);
 	drv = sgm_evdrv_new(&api, &drv_host, f_produce, NULL);
 	FUZZ_CHECK(drv && !sgm_evdrv_add(drv, bindings[0]) && !sgm_evdrv_add(drv, bindings[1]));
+	{
+		struct sgm_reqs_conf rc = {"replies", 4, 2};
+
+		reqs = sgm_reqs_new(&api, &drv_host, drv, &rc);
+		FUZZ_CHECK(reqs != NULL);
+		sgm_evdrv_set_reqs(drv, reqs);
+	}
 	FUZZ_CHECK(regcomp(&whole_re, "^(/dyn/[a-z0-9]+)$", REG_EXTENDED | REG_NOSUB) == 0);
 	json_decref(bridge);
 }

@@ -345,7 +345,7 @@ static int parse_up(const json_t *o, const char *path, const struct sgm_flavor *
 					    json_is_string(v) ? why : "expected a string");
 			if (!strncmp(k, "sio-", 4))
 				return sgm_errf(err, len, "%s.headers.%s: the sio- prefix is reserved", path, k);
-			if (u->n_headers + 4 >= SGM_MAX_HEADERS)
+			if (u->n_headers + 8 >= SGM_MAX_HEADERS) /* room for the sio- headers */
 				return sgm_errf(err, len, "%s.headers: too many headers", path);
 			u->hname[u->n_headers] = strdup(k);
 			u->htpl[u->n_headers] = strdup(json_string_value(v));

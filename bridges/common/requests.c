@@ -597,8 +597,8 @@ long sgm_ask(struct sgm_reqs *r, const struct sg_bridge_emit *em, const char *re
 		free(a);
 		return sgm_errf(why, whylen, "the event could not be encoded");
 	}
-	a->recipients = n < 0 ? 0 : n; /* -2: nobody of that namespace here */
+	a->recipients = n = n < 0 ? 0 : n; /* -2: nobody of that namespace here */
 	if (a->replied + a->failed >= a->recipients)
-		ask_done(a); /* no recipient here: done at once */
-	return a->recipients;
+		ask_done(a); /* every answer came already (or nobody is here): done at once */
+	return n;
 }

@@ -127,11 +127,14 @@ int mq_env_parse(const void *payload, size_t plen, struct mq_env *e, char *why, 
 		const json_t *t = json_object_get(env, "ack_timeout_ms");
 		char num[24];
 
-		if (!json_is_integer(t)) {
+		double d = json_number_value(t);
+
+		/* (numbers are decoded as reals here) */
+		if (!json_is_number(t) || d != (double)(long long)d) {
 			sgm_errf(why, whylen, "envelope: \"ack_timeout_ms\" must be an integer");
 			goto out;
 		}
-		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(t));
+		snprintf(num, sizeof(num), "%lld", (long long)d);
 		if (add(e, SGM_H_ACK_TIMEOUT, strdup(num)))
 			goto oom;
 	}

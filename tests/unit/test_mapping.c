@@ -197,6 +197,7 @@ static const struct sg_host_api api = {
 	NULL, NULL, NULL, NULL, /* 1.2 counter handles: the mapping code counts none */
 	f_is_member,
 	NULL, NULL, NULL, /* 1.3 presence: tests/unit/test_events.c */
+	NULL, NULL, /* 1.4 request and reply: tests/unit/test_requests.c */
 };
 
 static struct sg_host host;

@@ -280,6 +280,14 @@ START_TEST(envelope_parse)
 	ck_assert(!memcmp(e.value, "\0\1\2", 3));
 	mq_env_clear(&e);
 
+	/* a request to the recipients, and an answer to a client's request */
+	ck_assert_int_eq(mq_env_parse("{\"reply_to\":\"answers\",\"ack_id\":\"a1\",\"ack_timeout_ms\":900,\"value\":1}", 67,
+				      &e, why, sizeof(why)), 0);
+	ck_assert_str_eq(hdr(&e, SGM_H_REPLY_TO), "answers");
+	ck_assert_str_eq(hdr(&e, SGM_H_ACK_ID), "a1");
+	ck_assert_str_eq(hdr(&e, SGM_H_ACK_TIMEOUT), "900");
+	mq_env_clear(&e);
+
 	ck_assert_int_eq(mq_env_parse("{}", 2, &e, why, sizeof(why)), 0);
 	ck_assert_int_eq((int)e.n, 0);
 	ck_assert_int_eq((int)e.value_len, 0);
@@ -301,6 +309,9 @@ START_TEST(envelope_parse)
 			{"{\"event\":\"a\\u0000b\"}", "\"event\" must be a non-empty string"},
 			{"{\"volatile\":\"yes\"}", "\"volatile\" must be a boolean"},
 			{"{\"binary\":\"@@\"}", "not valid base64"},
+			{"{\"ack_id\":7}", "\"ack_id\" must be a non-empty string"},
+			{"{\"reply_to\":\"\"}", "\"reply_to\" must be a non-empty string"},
+			{"{\"ack_timeout_ms\":\"9\"}", "\"ack_timeout_ms\" must be an integer"},
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			ck_assert_msg(mq_env_parse(bad[i].in, strlen(bad[i].in), &e, why, sizeof(why)) == -1, "%s", bad[i].in);
@@ -331,6 +342,16 @@ START_TEST(envelope_build)
 	ck_assert_str_eq(s, "{\"namespace\":\"/chat\",\"event\":\"say\",\"sid\":\"S\\\"1\",\"rooms\":\"lobby\","
 			    "\"headers\":{\"x-user\":\"bob\"},\"args\":[1,{\"a\":true}]}");
 	ck_assert_int_eq((int)len, (int)strlen(s));
+	free(s);
+
+	/* a request waiting for the backend says where to answer, and under which id */
+	o.hname[6] = "sio-reply-to", o.hvalue[6] = "siogate/replies/i1";
+	o.hname[7] = "sio-ack-id", o.hvalue[7] = "i1.7";
+	o.n_headers = 8;
+	s = mq_env_build(&o, &len);
+	ck_assert_str_eq(s, "{\"namespace\":\"/chat\",\"event\":\"say\",\"sid\":\"S\\\"1\",\"rooms\":\"lobby\","
+			    "\"reply_to\":\"siogate/replies/i1\",\"ack_id\":\"i1.7\","
+			    "\"headers\":{\"x-user\":\"bob\"},\"args\":[1,{\"a\":true}]}");
 	free(s);
 
 	s = mq_dead_letter_json("bad", "t/1", "\xff\x00", 2, &len);
