@@ -43,6 +43,15 @@ static const struct sgm_flavor flavor = {"local", NULL, NULL, NULL};
 
 static int check_binding(const json_t *bridge, char *err, size_t errlen)
 {
+	const json_t *up = json_object_get(bridge, "from_clients"), *e;
+	size_t i;
+
+	/* Nothing behind an in-process broker can answer a client's request. */
+	json_array_foreach(up, i, e)
+		if (json_is_string(json_object_get(e, "reply")) &&
+		    !strcmp(json_string_value(json_object_get(e, "reply")), "backend"))
+			return sgm_errf(err, errlen, "from_clients[%zu].reply: a local bridge has no backend to answer "
+					"(\"backend\" needs a broker)", i);
 	return sgm_check(bridge, &flavor, err, errlen);
 }
 
