@@ -376,10 +376,12 @@ static void beat(struct group *g, int up)
 		else
 			count_nsp(&c, sgm_namespace(g->b[i]));
 	}
-	if (sgm_instance_record(g->topic, d->api->instance_id(d->h), up, sg_wall_ms(), c.ns, 0, &o))
+	if (sgm_instance_record(g->topic, d->api->instance_id(d->h), up, sg_wall_ms(), c.ns, 0, &o)) {
 		sgm_evdrv_result(d, 0, "out of memory");
-	else
+	} else {
+		o.lossy = up; /* the next heartbeat replaces it; "down" must arrive */
 		emit_record(d, &o);
+	}
 	json_decref(c.ns);
 }
 
