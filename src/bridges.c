@@ -21,6 +21,7 @@
 #include "strbuf.h"
 #include "util/clock.h"
 #include "util/list.h"
+#include "util/reserved.h"
 
 #define HOST_MAGIC 0x40570570u
 #define TICKET_MAGIC 0x71c4e771u
@@ -448,6 +449,8 @@ static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
 
 	if (!nsp)
 		return -2;
+	if (!em->event || sg_event_reserved(em->event))
+		return -1; /* a client would drop the connection (the mapping refuses these first) */
 	memset(&bc, 0, sizeof(bc));
 	bc.rooms = em->rooms;
 	bc.n_rooms = em->n_rooms;
@@ -602,7 +605,7 @@ static long h_emit_ack(struct sg_host *h, const struct sg_bridge_emit *em, unsig
 	long sent = 0;
 	struct sg_socket **ss;
 
-	if (em->is_volatile || !fn)
+	if (em->is_volatile || !fn || !em->event || sg_event_reserved(em->event))
 		return -1;
 	ss = select_target(h, &t, &n, &nsp);
 	if (!nsp)

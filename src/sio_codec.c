@@ -1,24 +1,11 @@
 /* sio_codec.c - Socket.IO v5 packet parsing with the reference parser's validation rules. */
 #include "sio_codec.h"
+#include "util/reserved.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Event names a client may not emit: the reference server reserves them. */
-static const char *const reserved_events[] = {
-	"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
-};
-
-static int is_reserved(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(reserved_events) / sizeof(reserved_events[0]); i++)
-		if (!strcmp(name, reserved_events[i]))
-			return 1;
-	return 0;
-}
 
 static int payload_valid(enum sg_sio_type type, const json_t *d)
 {
@@ -37,7 +24,7 @@ static int payload_valid(enum sg_sio_type type, const json_t *d)
 			return 0;
 		first = json_array_get(d, 0);
 		return json_is_number(first) ||
-		       (json_is_string(first) && !is_reserved(json_string_value(first)));
+		       (json_is_string(first) && !sg_event_reserved(json_string_value(first)));
 	}
 	case SG_SIO_ACK:
 	case SG_SIO_BINARY_ACK:

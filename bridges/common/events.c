@@ -248,6 +248,7 @@ struct group {
 	struct sgm_evdrv *d;
 	const char *topic;           /* borrowed from the first binding's events */
 	unsigned heartbeat_ms;       /* the shortest of its bindings' */
+	unsigned long beats;
 	struct sgm_binding **b;
 	size_t n_b;
 };
@@ -392,10 +393,14 @@ static void beat(struct group *g, int up)
 		else
 			count_nsp(&c, sgm_namespace(g->b[i]));
 	}
-	if (sgm_instance_record(g->topic, d->api->instance_id(d->h), up, sg_wall_ms(), c.ns, 0, &o))
+	if (sgm_instance_record(g->topic, d->api->instance_id(d->h), up, sg_wall_ms(), c.ns, 0, &o)) {
 		sgm_evdrv_result(d, 0, "out of memory");
-	else
+	} else {
+		/* The next heartbeat replaces one; the first (a broker may not be connected yet)
+		 * and "down" must arrive. */
+		o.lossy = up && g->beats++ > 0;
 		emit_record(d, &o);
+	}
 	json_decref(c.ns);
 }
 

@@ -1,6 +1,7 @@
 /* mapping.c - validation and execution of to_clients / from_clients / control mappings,
  * shared by every bridge plugin (compiled into each; plugins never link the host). */
 #include "mapping.h"
+#include "util/reserved.h"
 #include "events.h"
 #include "requests.h"
 
@@ -29,6 +30,7 @@ struct down {
 	enum args_mode args;
 	int is_volatile;
 	int except_sender;
+	int ignore_headers;          /* the record's sio- headers are not routing (a foreign topic) */
 };
 
 struct up {
@@ -81,7 +83,8 @@ int sgm_errf(char *err, size_t len, const char *fmt, ...)
 
 static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_clients",
 					  "control_topic", "dead_letter_topic", "events", NULL};
-static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender", NULL};
+static const char *const down_keys[] = {"topic", "rooms", "event", "args", "volatile", "except_sender",
+					"ignore_headers", NULL};
 static const char *const up_keys[] = {"event", "topic", "key", "room_field", "rooms", "headers", "reply",
 				      "reply_timeout_ms",
 				      "unjoined_rooms", NULL};
@@ -255,8 +258,13 @@ static int parse_down(const json_t *o, const char *path, const struct sgm_flavor
 	    enum_member(o, "rooms", path, rooms_vals, &rooms, err, len) ||
 	    enum_member(o, "args", path, args_vals, &args, err, len) ||
 	    bool_member(o, "volatile", path, &d->is_volatile, err, len) ||
-	    bool_member(o, "except_sender", path, &d->except_sender, err, len))
+	    bool_member(o, "except_sender", path, &d->except_sender, err, len) ||
+	    bool_member(o, "ignore_headers", path, &d->ignore_headers, err, len))
 		return -1;
+	if (event && sg_event_reserved(event))
+		return sgm_errf(err, len, "%s.event: '%s' is a reserved event name", path, event);
+	if (d->ignore_headers && rooms == SGM_ROOMS_HEADER)
+		return sgm_errf(err, len, "%s.rooms: \"header\" reads sio-rooms, which ignore_headers drops", path);
 	snprintf(p, sizeof(p), "%s.topic", path);
 	if (strchr(topic, '{')) {
 		const char *a = strchr(topic, '{');
@@ -1004,6 +1012,9 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 		evbuf[hl] = '\0';
 		em.event = evbuf;
 	}
+	if (sg_event_reserved(em.event))
+		return sgm_errf(why, whylen, "'%s' is a reserved event name (Socket.IO clients drop a connection that "
+			    "receives it)", em.event);
 	if (make_args(d, m, &args, &bs, why, whylen)) {
 		bins_free(&bs);
 		return -1;
@@ -1144,6 +1155,11 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 			sgm_errf(why, whylen, "\"emit\" needs \"event\" (a string) and \"args\" (an array, optional)");
 			goto out;
 		}
+		if (sg_event_reserved(event)) {
+			sgm_errf(why, whylen, "'%s' is a reserved event name (Socket.IO clients drop a connection that "
+				 "receives it)", event);
+			goto out;
+		}
 		if (has_placeholder(args)) {
 			sgm_errf(why, whylen, "\"args\" contains a \"_placeholder\" object");
 			goto out;
@@ -1212,6 +1228,17 @@ long sgm_deliver(struct sgm_binding *b, const struct sgm_sub *s, const struct sg
 		return control(b, b->nsp, m, api, h, why, whylen);
 	if (!sgm_sub_match(s, m->topic, room, sizeof(room)))
 		return -2;
+	if (b->down[s->index].ignore_headers) {
+		/* A topic whose sio- headers mean something else (an events topic): the mapping
+		 * alone says where the record goes and how. */
+		struct sgm_msg plain = *m;
+
+		plain.headers = NULL;
+		plain.n_headers = 0;
+		if (b->is_pattern)
+			return sgm_errf(why, whylen, "ignore_headers: a dynamic namespace needs a sio-namespace header");
+		return deliver_event(b, &b->down[s->index], b->nsp, room, &plain, api, h, why, whylen);
+	}
 	hv = sgm_header(m, SGM_H_NAMESPACE, &hl);
 	if (hv) {
 		if (!hl || hl >= sizeof(nsp) || memchr(hv, '\0', hl))

@@ -55,6 +55,8 @@ struct sgm_out {
 	char *hvalue[SGM_MAX_HEADERS];
 	char *value;           /* JSON text */
 	size_t value_len;
+	int lossy;             /* stale once a newer one exists (a heartbeat): a broker need not
+	                          queue it while it is away (MQTT: QoS 0) */
 };
 
 enum sgm_rooms_from { SGM_ROOMS_AUTO = 0, SGM_ROOMS_HEADER, SGM_ROOMS_KEY, SGM_ROOMS_TOPIC, SGM_ROOMS_ALL };

@@ -298,7 +298,10 @@ int mq_produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen
 	struct mq *q = ud;
 	struct pend *p;
 
-	if (send_msg(q, o->topic, o->value, o->value_len, q->conf.v5 ? o : NULL, NULL, 0, 1, 0, 1, NULL, why, whylen))
+	/* A heartbeat goes at QoS 0: with the broker away it fails at once instead of filling
+	 * max_pending (which the clients' messages share) with records nobody needs later. */
+	if (send_msg(q, o->topic, o->value, o->value_len, q->conf.v5 ? o : NULL, NULL, 0, o->lossy ? 0 : 1, 0, 1, NULL,
+		     why, whylen))
 		return -1;
 	/* send_msg held it last: mark it as a record (the newest in publish order). */
 	p = sg_list_item(q->order.tail, struct pend, in_order);

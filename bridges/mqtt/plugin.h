@@ -150,7 +150,7 @@ void mq_drain(void *ud);
 int mq_publish(void *inst, int binding, const struct sg_bridge_event *ev, struct sg_bridge_ticket *t);
 void mq_on_join(void *inst, int binding, const char *nsp, const char *sid, const char *room);
 void mq_confirmed(struct mq *q, int mid, int rc);
-/* The events driver's produce (events.h): QoS 1, no retain; MQTT 5 carries the headers as
+/* The events driver's produce (events.h): QoS 1 (a heartbeat QoS 0), no retain; MQTT 5 carries the headers as
  * user properties, MQTT 3.1.1 the record alone (its value holds every header's facts). */
 int mq_produce_event(void *ud, const struct sgm_out *o, char *why, size_t whylen);
 void mq_on_lifecycle(void *inst, int binding, const struct sg_bridge_lifecycle *ev);

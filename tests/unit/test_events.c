@@ -153,6 +153,7 @@ static int produce(void *ud, const struct sgm_out *o, char *why, size_t whylen)
 	c->key = o->key ? strdup(o->key) : NULL;
 	c->value = strndup(o->value, o->value_len);
 	c->value_len = o->value_len;
+	c->lossy = o->lossy;
 	for (size_t i = 0; i < o->n_headers; i++) {
 		c->hname[i] = strdup(o->hname[i]);
 		c->hvalue[i] = strdup(o->hvalue[i]);
@@ -437,6 +438,7 @@ START_TEST(driver_heartbeats_and_shutdown)
 	ck_assert_str_eq(H.out[0].topic, "ev");
 	assert_value(&H.out[0], "{\"type\":\"instance\",\"instance\":\"inst-1\",\"state\":\"up\",\"sockets\":7,"
 				"\"namespaces\":{\"/chat\":4,\"/t-1\":1,\"/t-2\":2}}");
+	ck_assert_int_eq(H.out[0].lossy, 0); /* the first: the broker may not be connected yet */
 	ck_assert_str_eq(H.out[1].topic, "ev2");
 	assert_value(&H.out[1], "{\"type\":\"instance\",\"instance\":\"inst-1\",\"state\":\"up\",\"sockets\":0,"
 				"\"namespaces\":{\"/other\":0}}");
@@ -447,6 +449,7 @@ START_TEST(driver_heartbeats_and_shutdown)
 	ck_assert_uint_eq(H.n_out, 3);
 	v = value_of(&H.out[2]);
 	ck_assert_int_eq(json_integer_value(json_object_get(v, "sockets")), 4);
+	ck_assert_int_eq(H.out[2].lossy, 1); /* a heartbeat: a broker need not keep it while away */
 	json_decref(v);
 
 	/* the will goes to the first events topic */
@@ -470,6 +473,8 @@ START_TEST(driver_heartbeats_and_shutdown)
 		sgm_evdrv_lifecycle(d, NULL, &down);
 		ck_assert_uint_eq(H.n_out, 6);
 		assert_value(&H.out[4], "{\"type\":\"instance\",\"instance\":\"inst-1\",\"state\":\"down\"}");
+		ck_assert_int_eq(H.out[4].lossy, 0);
+		ck_assert_int_eq(H.out[3].lossy, 0); /* a lifecycle record */
 		ck_assert_str_eq(H.out[5].topic, "ev2");
 		sgm_evdrv_lifecycle(d, b1, &ev);
 		H.timers[0].fn(H.timers[0].ud);

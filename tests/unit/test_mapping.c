@@ -923,6 +923,47 @@ START_TEST(deliver_namespace_header)
 }
 END_TEST
 
+/* Reserved event names never reach a client (the official client drops the connection), and
+ * a mapping with ignore_headers takes a record whose sio- headers mean something else (an
+ * events topic) by its own rules alone. */
+START_TEST(deliver_reserved_and_ignore_headers)
+{
+	struct sgm_binding *st = down_binding();
+	struct sgm_binding *mon = binding("/monitor", 0, "{\"to_clients\":[{\"topic\":\"ev\",\"rooms\":\"all\","
+					  "\"event\":\"lifecycle\",\"ignore_headers\":true}],\"control_topic\":\"ctl\"}");
+	json_t *b;
+	char err[SG_BRIDGE_ERR_MAX];
+
+	reset_host();
+	ck_assert_int_eq(deliver(st, "auto", "r", "1", "sio-event", "connect", NULL), -1);
+	ck_assert_str_eq(why, "'connect' is a reserved event name (Socket.IO clients drop a connection that receives it)");
+	ck_assert_int_eq(deliver(st, "auto", "r", "1", "sio-event", "disconnecting", NULL), -1);
+	ck_assert_int_eq(deliver(mon, "ctl", NULL, "{\"op\":\"emit\",\"event\":\"connect_error\"}", NULL), -1);
+	ck_assert_str_eq(why, "'connect_error' is a reserved event name (Socket.IO clients drop a connection that receives it)");
+	ck_assert_uint_eq(host.n, 0);
+
+	/* a lifecycle record of /chat, as the events driver produces it */
+	reset_host();
+	ck_assert_int_eq(deliver(mon, "ev", "SID1", "{\"type\":\"connect\",\"sid\":\"SID1\"}", "sio-namespace", "/chat",
+				 "sio-sid", "SID1", "sio-event", "connect", "sio-args", "spread", NULL), 3);
+	ck_assert_str_eq(the_emit()->nsp, "/monitor");
+	ck_assert_str_eq(the_emit()->event, "lifecycle");
+	ck_assert_str_eq(the_emit()->rooms, "");
+	ck_assert_str_eq(the_emit()->args, "[{\"type\":\"connect\",\"sid\":\"SID1\"}]");
+
+	b = J("{\"to_clients\":[{\"topic\":\"ev\",\"rooms\":\"header\",\"ignore_headers\":true}]}");
+	ck_assert_int_eq(sgm_check(b, &flavor, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "to_clients[0].rooms: \"header\" reads sio-rooms, which ignore_headers drops");
+	json_decref(b);
+	b = J("{\"to_clients\":[{\"topic\":\"ev\",\"event\":\"disconnect\"}]}");
+	ck_assert_int_eq(sgm_check(b, &flavor, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "to_clients[0].event: 'disconnect' is a reserved event name");
+	json_decref(b);
+	sgm_binding_free(st);
+	sgm_binding_free(mon);
+}
+END_TEST
+
 /* Found by fuzz/fuzz_mapping.c: a dynamic namespace's pattern must match the whole
  * sio-namespace header (and a control command's "namespace"), as the config's `match`
  * does (sg_regex_full_match); an unanchored regexec took "x/org/acme" or "/org/acme/x"
@@ -1642,6 +1683,7 @@ static Suite *mapping_suite(void)
 	tcase_add_test(tc, control_disconnect_emit);
 	tcase_add_test(tc, control_errors);
 	tcase_add_test(tc, deliver_literal_placeholder);
+	tcase_add_test(tc, deliver_reserved_and_ignore_headers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("upstream");
