@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1084,6 +1085,7 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 		     struct sg_stats *stats, char err[SG_CONFIG_ERR_MAX])
 {
 	const struct sg_config *cfg = b->cfg;
+	sigset_t block, saved;
 
 	b->sio = sio;
 	b->ctx = ctx;
@@ -1126,15 +1128,27 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 		b->bindings[b->n_bindings].id = id;
 		b->n_bindings++;
 	}
+	/* The threads plugins start (libmosquitto's, librdkafka's) inherit a mask that blocks the
+	 * daemon's signals: they belong to the loop thread. A SIGTERM or SIGHUP taken by the MQTT
+	 * thread interrupted its select(), which dropped the broker connection (and made the
+	 * broker publish the Last Will of a live replica). */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	for (size_t i = 0; i < b->n_hosts; i++) {
 		char e[SG_BRIDGE_ERR_MAX] = "";
 		struct sg_host *h = b->hosts[i];
 
-		if (h->pl->p->start(h->inst, e, sizeof(e)))
+		if (h->pl->p->start(h->inst, e, sizeof(e))) {
+			pthread_sigmask(SIG_SETMASK, &saved, NULL);
 			return set_err(err, "bridge '%s': cannot start (%s)", h->label, e[0] ? e : "unknown error");
+		}
 		h->started = 1;
 		sg_info("bridge", h->label, "%s bridge started (%s)", h->pl->type, h->pl->file);
 	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (b->n_bindings)
 		sg_sio_set_app(sio, &bridges_app, b);
 	return 0;

@@ -198,7 +198,8 @@ long long sg_socket_connected_at(const struct sg_socket *s) { return s->connecte
 void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud)
 {
 	fn(ud, s->id);
-	for (struct sg_list_node *n = s->rooms.members.head; n; n = n->next) {
+	/* The set keeps the most recent first: walk it from the end, in join order. */
+	for (struct sg_list_node *n = s->rooms.members.tail; n; n = n->prev) {
 		const struct sg_membership *m = sg_list_item(n, struct sg_membership, in_set);
 
 		if (strcmp(m->room->name, s->id))

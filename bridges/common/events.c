@@ -98,10 +98,13 @@ int sgm_events_parse(const json_t *ev, const struct sgm_flavor *fl, struct sgm_e
 		return -1;
 	out->heartbeat_ms = SGM_EVENTS_HEARTBEAT_DEFAULT_MS;
 	if ((hb = json_object_get(ev, "heartbeat_ms"))) {
-		double d = json_number_value(hb);
+		/* A JSON integer, or a string of digits: what "${HB:-5000}" becomes once expanded. */
+		const char *txt = json_string_value(hb);
+		char *end = NULL;
+		double d = txt ? (txt[0] >= '0' && txt[0] <= '9' ? strtod(txt, &end) : -1) : json_number_value(hb);
 
-		if (!json_is_number(hb) || d != (double)(long long)d || d < SGM_EVENTS_HEARTBEAT_MIN_MS ||
-		    d > SGM_EVENTS_HEARTBEAT_MAX_MS)
+		if ((!json_is_number(hb) && !(txt && end && !*end && !strpbrk(txt, ".eE"))) ||
+		    d != (double)(long long)d || d < SGM_EVENTS_HEARTBEAT_MIN_MS || d > SGM_EVENTS_HEARTBEAT_MAX_MS)
 			return sgm_errf(err, len, "events.heartbeat_ms: expected an integer from %d to %d",
 					SGM_EVENTS_HEARTBEAT_MIN_MS, SGM_EVENTS_HEARTBEAT_MAX_MS);
 		out->heartbeat_ms = (unsigned)d;

@@ -252,7 +252,10 @@ static const struct {
 	{"{\"topic\":\"ev\",\"heartbeat_ms\":99}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
 	{"{\"topic\":\"ev\",\"heartbeat_ms\":3600001}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
 	{"{\"topic\":\"ev\",\"heartbeat_ms\":1000.5}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
-	{"{\"topic\":\"ev\",\"heartbeat_ms\":\"1000\"}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
+	{"{\"topic\":\"ev\",\"heartbeat_ms\":\"10x\"}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
+	{"{\"topic\":\"ev\",\"heartbeat_ms\":\"1e3\"}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
+	{"{\"topic\":\"ev\",\"heartbeat_ms\":\"-500\"}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
+	{"{\"topic\":\"ev\",\"heartbeat_ms\":\"\"}", "events.heartbeat_ms: expected an integer from 100 to 3600000"},
 };
 
 START_TEST(config_errors)
@@ -288,6 +291,11 @@ START_TEST(config_defaults_and_choices)
 	ck_assert_uint_eq(e->types, (1u << SG_BRIDGE_LC_CONNECT) | (1u << SG_BRIDGE_LC_DISCONNECT));
 	ck_assert_uint_eq(e->handshake, SGM_HS_AUTH | SGM_HS_HEADERS);
 	ck_assert_uint_eq(e->heartbeat_ms, 100);
+	sgm_binding_free(b);
+
+	/* digits in a string, as "${HB:-250}" expands */
+	b = binding("/chat", 0, "{\"events\":{\"topic\":\"ev\",\"heartbeat_ms\":\"250\"}}");
+	ck_assert_uint_eq(sgm_binding_events(b)->heartbeat_ms, 250);
 	sgm_binding_free(b);
 
 	b = binding("/chat", 0, "{\"control_topic\":\"ctl\"}");
