@@ -42,6 +42,7 @@ struct sgm_req {
 	unsigned timeout_ms;
 	int produced;                /* the broker has the request */
 	int in_ids;                  /* in r->ids and r->waiting */
+	int gone;                    /* its socket had gone when the answer came */
 	char *reply;                 /* an answer that came before the broker's confirmation */
 	size_t reply_len;
 	char *reply_args;            /* its sio-args header, or NULL */
@@ -214,7 +215,9 @@ static void answer_error(struct sgm_req *q, const char *fmt, ...)
 	socket_count(q->r, q->sid, -1);
 }
 
-/* Completes the client's ack with the backend's answer (value and sio-args). */
+/* Completes the client's ack with the backend's answer (value and sio-args): counted as
+ * answered unless the socket has gone (then it was counted as a dropped reply, and the host
+ * only frees the ticket). */
 static void answer_with(struct sgm_req *q, const char *value, size_t len, const char *args_mode)
 {
 	struct sgm_header hd = {SGM_H_ARGS, args_mode, args_mode ? strlen(args_mode) : 0};
@@ -231,7 +234,8 @@ static void answer_with(struct sgm_req *q, const char *value, size_t len, const 
 	}
 	q->r->api->complete_args(q->r->h, q->t, a.args, a.att, a.n_att);
 	sgm_args_clear(&a);
-	count(q->r, RC_ANSWERED);
+	if (!q->gone)
+		count(q->r, RC_ANSWERED);
 	q->t = NULL;
 	q->r->open--;
 	socket_count(q->r, q->sid, -1);
@@ -384,6 +388,7 @@ void sgm_reqs_reply(struct sgm_reqs *r, const struct sgm_msg *m, const char *ack
 	}
 	unlist(q); /* a second answer is unknown from here on */
 	if (!q->r->api->is_member(r->h, q->nsp, q->sid, q->sid)) {
+		q->gone = 1;
 		dropped(r, "the socket has gone", id);
 		/* the ticket is still completed: the host finds no socket and frees it */
 	}

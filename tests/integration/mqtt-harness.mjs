@@ -185,15 +185,17 @@ function clientArgs(broker) {
 /**
  * Publishes one message with mosquitto_pub and waits for it to be sent (QoS 1/2: acknowledged).
  * `payload`: a string or a Buffer (sent byte for byte from stdin), or null for an empty
- * message. `props`: user properties, an object or [[name, value], ...] (MQTT 5 only).
+ * message. `props`: user properties, an object or [[name, value], ...] (MQTT 5 only); `args`:
+ * more mosquitto_pub arguments (e.g. ['-D', 'PUBLISH', 'correlation-data', 'x']).
  */
-export async function pub(broker, topic, payload, { qos = 1, retain = false, props = {}, v311 = false } = {}) {
+export async function pub(broker, topic, payload, { qos = 1, retain = false, props = {}, v311 = false, args = [] } = {}) {
 	const argv = ['mosquitto_pub', ...clientArgs(broker), '-t', topic, '-q', String(qos),
 		'-V', v311 ? 'mqttv311' : 'mqttv5'];
 	if (retain)
 		argv.push('-r');
 	for (const [k, v] of Array.isArray(props) ? props : Object.entries(props))
 		argv.push('-D', 'PUBLISH', 'user-property', k, v);
+	argv.push(...args);
 	let input;
 	if (payload === null || payload === undefined || payload.length === 0) {
 		argv.push('-n');
@@ -208,7 +210,8 @@ export async function pub(broker, topic, payload, { qos = 1, retain = false, pro
 
 /**
  * A mosquitto_sub process that collects every message: { topic, qos, retain, payload (string),
- * props (user properties), contentType }. start() resolves once it is subscribed. `id` + `persistent`: a persistent session (messages queue while it is away).
+ * props (user properties), contentType, properties (all of them, as mosquitto_sub -F %j names
+ * them: 'response-topic', 'correlation-data', ...) }. start() resolves once it is subscribed. `id` + `persistent`: a persistent session (messages queue while it is away).
  */
 export class Subscriber {
 	constructor(broker, filters, { qos = 1, id, persistent = false, v311 = false } = {}) {
@@ -248,7 +251,7 @@ export class Subscriber {
 			}
 			const p = m.properties ?? {};
 			this.messages.push({ topic: m.topic, qos: m.qos, retain: !!m.retain, payload: m.payload,
-				props: p['user-properties'] ?? {}, contentType: p['content-type'] });
+				props: p['user-properties'] ?? {}, contentType: p['content-type'], properties: p });
 		});
 		child.stderr.setEncoding('utf8');
 		child.stderr.on('data', (d) => {

@@ -369,6 +369,7 @@ START_TEST(request_gone_socket_and_stop)
 	H.gone = 1;
 	reply("inst.1", "1", NULL); /* counted as dropped; the ticket is still completed (host frees it) */
 	ck_assert_double_eq(counted("replies_dropped"), 1);
+	ck_assert_double_eq(counted("client_requests_answered"), 0); /* nobody received it */
 	ck_assert_uint_eq(H.n_completed, 1);
 	sgm_reqs_stop(reqs);
 	ck_assert_uint_eq(H.n_completed, 2);
