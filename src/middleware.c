@@ -619,8 +619,9 @@ static int build_request(const struct sg_mw_config *cfg, struct sg_connect_req *
 		if (v)
 			json_object_set_new(call->fwd, cfg->headers[i], json_string(v));
 	}
-	doc = json_pack("{sssOsOsO}", "namespace", sg_connect_req_nsp(req), "auth",
-			sg_connect_req_auth(req), "query", query ? query : json_object(), "headers",
+	/* "o" takes a reference: the session's query is borrowed, so count one more for it */
+	doc = json_pack("{sssOsosO}", "namespace", sg_connect_req_nsp(req), "auth",
+			sg_connect_req_auth(req), "query", query ? json_incref(query) : json_object(), "headers",
 			call->fwd);
 	if (!doc)
 		return -1;

@@ -504,8 +504,10 @@ static void fetch_one(void *ud, const struct sg_bridge_socket *s)
 
 	if (json_array_size(f->sockets) >= f->limit)
 		return;
-	e = json_pack("{ss so sO sI}", "sid", s->sid, "rooms", string_array(s->rooms, s->n_rooms), "claims",
-		      s->claims ? s->claims : json_object(), "connected_at", (json_int_t)s->connected_at);
+	/* "o" takes the reference: the socket's claims are borrowed, so count one more for them */
+	e = json_pack("{ss so so sI}", "sid", s->sid, "rooms", string_array(s->rooms, s->n_rooms), "claims",
+		      s->claims ? json_incref((json_t *)s->claims) : json_object(), "connected_at",
+		      (json_int_t)s->connected_at);
 	if (!e || json_array_append_new(f->sockets, e))
 		f->oom = 1;
 }
