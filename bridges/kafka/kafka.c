@@ -1025,10 +1025,47 @@ static void stop(void *inst, unsigned drain_ms)
 	}
 }
 
-static void *destroy_consumer(void *rk)
+struct destroy_job {
+	rd_kafka_t *rk;
+	int flags;
+};
+
+static void *destroy_job_run(void *arg)
 {
-	rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	struct destroy_job *j = arg;
+
+	rd_kafka_destroy_flags(j->rk, j->flags);
+	free(j);
 	return NULL;
+}
+
+/* Destroys a client on a thread of its own and waits for it at most DESTROY_WAIT_S seconds, then lets it
+ * finish on its own (the plugin stays mapped: RTLD_NODELETE; no host call there, the host is
+ * past stop()). With the brokers down or just back, a consumer's pending offset commit or a
+ * broker thread's reconnect can hold rd_kafka_destroy far beyond the drain: a shutdown must
+ * stay bounded (the orchestrator's grace period), and what could be delivered was flushed
+ * or failed already. */
+#define DESTROY_WAIT_S 3
+static void destroy_bounded(rd_kafka_t *rk, int flags)
+{
+	struct destroy_job *j = malloc(sizeof(*j));
+	struct timespec until;
+	pthread_t th;
+
+	if (!j) {
+		rd_kafka_destroy_flags(rk, flags);
+		return;
+	}
+	j->rk = rk;
+	j->flags = flags;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += DESTROY_WAIT_S;
+	if (pthread_create(&th, NULL, destroy_job_run, j) != 0) {
+		free(j);
+		rd_kafka_destroy_flags(rk, flags);
+	} else if (pthread_timedjoin_np(th, NULL, &until) != 0) {
+		pthread_detach(th);
+	}
 }
 
 static void fini(void *inst)
@@ -1037,27 +1074,14 @@ static void fini(void *inst)
 
 	if (k->cq)
 		rd_kafka_queue_destroy(k->cq);
-	if (k->consumer && !k->skip_close) {
+	if (k->consumer && !k->skip_close)
 		rd_kafka_destroy(k->consumer);
-	} else if (k->consumer) {
-		/* With the brokers down, a configured group's pending offset commit can hold
-		 * rd_kafka_destroy for its full timeout: give it a few seconds on a thread of
-		 * its own, then let it finish on its own (the plugin stays mapped: RTLD_NODELETE). */
-		pthread_t th;
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 3;
-		if (pthread_create(&th, NULL, destroy_consumer, k->consumer) != 0) {
-			rd_kafka_destroy_flags(k->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-		} else if (pthread_timedjoin_np(th, NULL, &until) != 0) {
-			pthread_detach(th); /* no host call here: the host is past stop() */
-		}
-	}
+	else if (k->consumer)
+		destroy_bounded(k->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	if (k->pq)
 		rd_kafka_queue_destroy(k->pq);
-	if (k->producer)
-		rd_kafka_destroy(k->producer);
+	if (k->producer) /* purged by stop(): nothing is left to wait for but its threads */
+		destroy_bounded(k->producer, 0);
 	/* The embedded cluster goes last: its clients are gone. */
 	if (k->mock)
 		rd_kafka_mock_cluster_destroy(k->mock);
