@@ -66,6 +66,8 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg)
 			continue;
 		}
 		n->cfg = nc;
+		if (sg_recovery_sync(n))
+			sg_warn("sio", NULL, "out of memory: recovery of %s is off until the next reload", n->name);
 		pp = &n->next;
 	}
 }
