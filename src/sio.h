@@ -79,6 +79,7 @@ struct sg_nsp *sg_socket_nsp(const struct sg_socket *s);
 json_t *sg_socket_auth(const struct sg_socket *s);                     /* borrowed */
 json_t *sg_socket_claims(const struct sg_socket *s);                   /* borrowed object */
 long long sg_socket_connected_at(const struct sg_socket *s);           /* ms since the epoch */
+int sg_socket_recovered(const struct sg_socket *s);                    /* took a dropped session over */
 /* Calls fn for every room the socket is in, its own id room first, then in join order. */
 void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud);
 /* Calls fn for every room of the namespace with its number of members. */

@@ -203,6 +203,7 @@ struct sg_nsp *sg_socket_nsp(const struct sg_socket *s) { return s->nsp; }
 json_t *sg_socket_auth(const struct sg_socket *s) { return s->auth; }
 json_t *sg_socket_claims(const struct sg_socket *s) { return s->claims; }
 long long sg_socket_connected_at(const struct sg_socket *s) { return s->connected_at; }
+int sg_socket_recovered(const struct sg_socket *s) { return s->recovered; }
 
 void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud)
 {
