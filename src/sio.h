@@ -53,6 +53,9 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg);
 /* Closes every client's transport (shutdown): clients see "transport close" and reconnect. */
 void sg_sio_close_all(struct sg_sio *sio, const char *reason);
 size_t sg_sio_client_count(const struct sg_sio *sio);
+/* The end, while the loop still exists: closes every client and frees what holds timers on
+ * it (the recovery sessions). sg_sio_destroy may follow after the lws context is gone. */
+void sg_sio_release(struct sg_sio *sio);
 
 /* ---- middleware ---- */
 

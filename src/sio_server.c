@@ -86,6 +86,14 @@ void sg_sio_close_all(struct sg_sio *sio, const char *reason)
 		client_close(sg_list_item(sio->clients.head, struct sg_client, in_sio), reason);
 }
 
+void sg_sio_release(struct sg_sio *sio)
+{
+	sg_sio_close_all(sio, "server shutting down");
+	/* The sessions those sockets left behind hold timers on the loop. */
+	for (struct sg_nsp *n = sio->nsps; n; n = n->next)
+		sg_recovery_free(n);
+}
+
 void sg_sio_destroy(struct sg_sio *sio)
 {
 	if (!sio)
