@@ -794,6 +794,7 @@ static void socket_info(struct sg_socket *s, struct room_list *rl, struct sg_bri
 	out->claims = sg_socket_claims(s);
 	out->auth = sg_socket_auth(s);
 	out->connected_at = sg_socket_connected_at(s);
+	out->recovered = sg_socket_recovered(s);
 }
 
 static long h_sockets(struct sg_host *h, const struct sg_bridge_target *t,

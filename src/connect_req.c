@@ -23,6 +23,7 @@ struct sg_connect_req {
 	char *reject_message;
 	json_t *reject_data;
 	json_t *claims;
+	json_t *owner_data;               /* the owner's, never shown to steps */
 	size_t step, n_steps;             /* the next step to run, of n_steps */
 	struct sg_mw_step steps[];
 };
@@ -34,6 +35,7 @@ static void req_free(struct sg_connect_req *req)
 	json_decref(req->auth);
 	json_decref(req->reject_data);
 	json_decref(req->claims);
+	json_decref(req->owner_data);
 	free(req->reject_message);
 	req->magic = 0;
 	free(req);
@@ -151,4 +153,15 @@ void sg_connect_req_reject(struct sg_connect_req *req, const char *message, json
 	req->reject_message = strdup(message ? message : DEFAULT_REJECT);
 	json_decref(req->reject_data);
 	req->reject_data = data ? json_incref(data) : NULL;
+}
+
+void sg_connect_req_set_owner_data(struct sg_connect_req *req, json_t *data)
+{
+	json_decref(req->owner_data);
+	req->owner_data = data;
+}
+
+json_t *sg_connect_req_owner_data(const struct sg_connect_req *req)
+{
+	return req->owner_data;
 }

@@ -66,5 +66,9 @@ void sg_connect_req_cancel(struct sg_connect_req *req);
 const char *sg_connect_req_reject_message(const struct sg_connect_req *req); /* never NULL */
 json_t *sg_connect_req_reject_data(const struct sg_connect_req *req);       /* borrowed, may be NULL */
 json_t *sg_connect_req_claims(const struct sg_connect_req *req);            /* borrowed, may be NULL */
+/* What the owner keeps with the request and steps never see (sio: the recovery pid and
+ * offset taken out of the auth). Takes the reference; replaces (and drops) an earlier one. */
+void sg_connect_req_set_owner_data(struct sg_connect_req *req, json_t *data);
+json_t *sg_connect_req_owner_data(const struct sg_connect_req *req);        /* borrowed, may be NULL */
 
 #endif

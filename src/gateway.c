@@ -150,7 +150,7 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	 * and its connections let go of the sessions they hold; then the rest is freed. */
 	sg_bridges_destroy(gw->bridges);
 	if (gw->sio)
-		sg_sio_close_all(gw->sio, "server shutting down");
+		sg_sio_release(gw->sio);
 	for (size_t i = 0; i < gw->n_extra; i++)
 		sg_eio_release(gw->extra[i]);
 	sg_eio_release(gw->eio);

@@ -88,6 +88,26 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 			      "siogate_room_joins_refused_total{by=\"control\"} %llu\n",
 			  (unsigned long long)st->joins_refused[0], (unsigned long long)st->joins_refused[1],
 			  (unsigned long long)st->joins_refused[2]);
+	sg_strbuf_appendf(sb, "# HELP siogate_recovery_sessions_total Connection state recovery sessions, by what "
+			      "became of them: kept (a socket dropped), recovered (a client took its session "
+			      "over), expired (let go unused), missed (a CONNECT whose pid found none).\n"
+			      "# TYPE siogate_recovery_sessions_total counter\n"
+			      "siogate_recovery_sessions_total{event=\"kept\"} %llu\n"
+			      "siogate_recovery_sessions_total{event=\"recovered\"} %llu\n"
+			      "siogate_recovery_sessions_total{event=\"expired\"} %llu\n"
+			      "siogate_recovery_sessions_total{event=\"missed\"} %llu\n",
+			  (unsigned long long)st->rec_kept, (unsigned long long)st->rec_recovered,
+			  (unsigned long long)st->rec_expired, (unsigned long long)st->rec_missed);
+	metric(sb, "siogate_recovery_sessions", "gauge", "Recovery sessions kept now, waiting for their client.",
+	       (double)st->rec_sessions);
+	metric(sb, "siogate_recovery_packets", "gauge", "Packets kept now for replay to recovering clients.",
+	       (double)st->rec_packets);
+	metric(sb, "siogate_recovery_bytes", "gauge", "Bytes of the packets kept for replay.", (double)st->rec_bytes);
+	metric(sb, "siogate_recovery_replayed_total", "counter", "Packets replayed to recovered sockets.",
+	       (double)st->rec_replayed);
+	metric(sb, "siogate_recovery_packets_dropped_total", "counter",
+	       "Packets let go before max_disconnection_ms because of max_packets or max_bytes.",
+	       (double)st->rec_packets_dropped);
 	if (sio) {
 		sg_strbuf_appendf(sb, "# HELP siogate_sockets Sockets connected now, by configured namespace "
 				      "(a dynamic namespace entry sums its namespaces under its match).\n"

@@ -1,6 +1,6 @@
 /* nsp_config.c - the entries of `namespaces`: a key table whose keys are each parsed here
  * (name, match) or by their owners (middleware_config.c, rooms_config.c,
- * bridges_config.c). Every key of a namespace is applied by a reload. */
+ * recovery_config.c, bridges_config.c). Every key of a namespace is applied by a reload. */
 #include "nsp_config.h"
 
 #include <stdlib.h>
@@ -92,6 +92,14 @@ static int load_rooms(struct sg_cfg_ld *ld, json_t *obj, const char *path, const
 	return sg_room_policy_load(ld, obj, path, key, &c->all[c->idx].rooms);
 }
 
+static int load_recovery(struct sg_cfg_ld *ld, json_t *obj, const char *path, const char *key,
+			 void *base)
+{
+	struct nsp_ctx *c = base;
+
+	return sg_recovery_config_load(ld, obj, path, key, &c->all[c->idx].recovery);
+}
+
 static int load_bridge(struct sg_cfg_ld *ld, json_t *obj, const char *path, const char *key,
 		       void *base)
 {
@@ -110,6 +118,7 @@ static const struct sg_cfg_key nsp_keys[] = {
 	SG_CFG_KEY_CUSTOM("match", load_match, NULL, 0),
 	SG_CFG_KEY_CUSTOM("middleware", load_middleware, NULL, 0),
 	SG_CFG_KEY_CUSTOM("rooms", load_rooms, NULL, 0),
+	SG_CFG_KEY_CUSTOM("recovery", load_recovery, NULL, 0),
 	SG_CFG_KEY_CUSTOM("bridge", load_bridge, NULL, 0),
 	SG_CFG_KEY_END
 };
@@ -141,6 +150,7 @@ int sg_nsp_config_load_all(struct sg_cfg_ld *ld, json_t *arr, const char *path,
 		sg_cfg_path_idx(p, path, c.idx);
 		if (sg_room_policy_init(&c.all[c.idx].rooms) < 0)
 			return sg_cfg_oom(ld, p);
+		sg_recovery_config_init(&c.all[c.idx].recovery);
 		if (load_nsp(ld, json_array_get(arr, c.idx), p, &c) < 0)
 			return -1;
 	}

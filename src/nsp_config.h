@@ -1,5 +1,6 @@
 /* nsp_config.h - one entry of `namespaces`: a name or a `match` pattern, its middleware
- * chain (middleware_config.h), its room policy (rooms_config.h) and its bridge. */
+ * chain (middleware_config.h), its room policy (rooms_config.h), its connection state
+ * recovery (recovery_config.h) and its bridge. */
 #ifndef SG_NSP_CONFIG_H
 #define SG_NSP_CONFIG_H
 
@@ -8,6 +9,7 @@
 #include <jansson.h>
 
 #include "middleware_config.h"
+#include "recovery_config.h"
 #include "rooms_config.h"
 
 /* One namespace (static name) or family of namespaces (`match` regex). */
@@ -18,6 +20,7 @@ struct sg_nsp_config {
 	struct sg_mw_config *middleware; /* owned array */
 	size_t n_middleware;
 	struct sg_room_policy rooms;
+	struct sg_recovery_config recovery; /* connection state recovery (recovery_config.h) */
 	json_t *bridge;      /* owned reference; validated by the bridge plugin, may be NULL */
 };
 

@@ -1,6 +1,7 @@
 /* sio.c - the base of the Socket.IO layer (sio.h): what it sends, as packets encoded into
  * frames, emits to one socket with their pending acks, and broadcasts encoded once for every
- * recipient. The other sio_*.c files build on it (see sio_internal.h). */
+ * recipient (and, in a namespace with recovery, numbered and kept for replay). The other
+ * sio_*.c files build on it (see sio_internal.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +172,8 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	json_t *data = json_array();
 	unsigned long epoch = ++nsp->epoch;
 	struct sg_stats *stats = NULL;
+	char offset[SG_REC_OFFSET_MAX];
+	int keep;
 	long sent = 0;
 	size_t i;
 
@@ -179,6 +182,13 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	json_array_append_new(data, json_string(event));
 	for (i = 0; args && i < json_array_size(args); i++)
 		json_array_append(data, json_array_get(args, i));
+	/* With recovery, the offset rides as the last argument (as Node sends it): the client
+	 * hands back the last one it got when it reconnects. */
+	if ((keep = sg_recovery_offset(nsp, b->is_volatile, offset)) &&
+	    json_array_append_new(data, json_string(offset))) {
+		json_decref(data);
+		return -1;
+	}
 	if (n_att + 1 > sizeof(stack) / sizeof(stack[0]) &&
 	    !(frames = malloc((n_att + 1) * sizeof(*frames)))) {
 		json_decref(data);
@@ -191,6 +201,8 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 		return -1;
 	}
 	json_decref(data);
+	if (keep)
+		sg_recovery_keep(nsp, frames, n_att + 1, b);
 
 	for (i = 0; i < b->n_except; i++) {
 		struct sg_room *r = sg_rooms_get(&nsp->rooms, b->except[i], strlen(b->except[i]));

@@ -53,6 +53,9 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg);
 /* Closes every client's transport (shutdown): clients see "transport close" and reconnect. */
 void sg_sio_close_all(struct sg_sio *sio, const char *reason);
 size_t sg_sio_client_count(const struct sg_sio *sio);
+/* The end, while the loop still exists: closes every client and frees what holds timers on
+ * it (the recovery sessions). sg_sio_destroy may follow after the lws context is gone. */
+void sg_sio_release(struct sg_sio *sio);
 
 /* ---- middleware ---- */
 
@@ -79,6 +82,7 @@ struct sg_nsp *sg_socket_nsp(const struct sg_socket *s);
 json_t *sg_socket_auth(const struct sg_socket *s);                     /* borrowed */
 json_t *sg_socket_claims(const struct sg_socket *s);                   /* borrowed object */
 long long sg_socket_connected_at(const struct sg_socket *s);           /* ms since the epoch */
+int sg_socket_recovered(const struct sg_socket *s);                    /* took a dropped session over */
 /* Calls fn for every room the socket is in, its own id room first, then in join order. */
 void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud);
 /* Calls fn for every room of the namespace with its number of members. */

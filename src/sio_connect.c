@@ -126,10 +126,23 @@ static void req_reject(struct sg_client *c, struct sg_connect_req *req)
 	send_connect_error(c, sg_connect_req_nsp(req), why, sg_connect_req_reject_data(req), 1);
 }
 
+static void rejoin(void *ud, const char *room)
+{
+	struct sg_socket *s = ud;
+
+	if (strcmp(room, s->id))
+		sg_socket_join(s, room, SG_JOIN_AUTO);
+}
+
 static void req_accept(struct sg_client *c, struct sg_connect_req *req)
 {
 	struct sg_sio *sio = c->sio;
 	struct sg_nsp *nsp = sg_nsp_get(sio, sg_connect_req_nsp(req), 1);
+	json_t *resume = sg_connect_req_owner_data(req);
+	const char *pid = json_string_value(json_object_get(resume, "pid"));
+	const char *offset = json_string_value(json_object_get(resume, "offset"));
+	const struct sg_rec_session *rs = NULL;
+	json_t *claims = sg_connect_req_claims(req);
 	struct sg_socket *s;
 	json_t *reply;
 
@@ -138,22 +151,49 @@ static void req_accept(struct sg_client *c, struct sg_connect_req *req)
 		req_reject(c, req);
 		return;
 	}
-	s = sg_socket_new(c, nsp, sg_connect_req_auth(req), sg_connect_req_claims(req));
+	/* Looked up again: the session may have expired, or been taken by another CONNECT with
+	 * the same pid, while the chain ran. */
+	if (pid && !(rs = sg_recovery_find(nsp, pid, offset)))
+		sg_recovery_missed(nsp);
+	if (!rs && json_is_true(json_object_get(resume, "skipped"))) {
+		/* Cannot happen (a chain without steps ends at once), but a socket that skipped
+		 * the middleware must never come out of it without the session it relied on. */
+		sg_connect_req_reject(req, "Session expired", NULL);
+		req_reject(c, req);
+		return;
+	}
+	/* Claims: those of the middleware that just ran, or the session's when it was skipped. */
+	if (rs && (!claims || !json_object_size(claims)))
+		claims = sg_rec_session_claims(rs);
+	s = sg_socket_new(c, nsp, sg_connect_req_auth(req), claims, rs ? sg_rec_session_sid(rs) : NULL);
 	if (!s)
 		goto oom;
 	sg_timer_cancel(&c->t_connect);
-	if (sg_socket_join(s, s->id, SG_JOIN_AUTO) < 0) {
+	if (sg_socket_join(s, s->id, SG_JOIN_AUTO) < 0 || sg_recovery_attach(s, rs)) {
 		sg_socket_remove(s, "out of memory");
 		goto oom;
+	}
+	if (rs) {
+		json_t *chosen = sg_rec_session_client_rooms(rs);
+
+		s->recovered = 1;
+		sg_rec_session_foreach_room(rs, rejoin, s);
+		if (chosen)
+			s->client_rooms = json_deep_copy(chosen);
 	}
 	sg_auto_join(s);
 
 	/* A v2 client gets a CONNECT without payload: it knows its id already. */
 	reply = sg_eio_session_protocol(c->session) == 3 ? NULL : json_pack("{ss}", "sid", s->id);
+	if (reply && s->rec)
+		json_object_set_new(reply, "pid", json_string(s->rec->pid));
 	sg_client_send(c, SG_SIO_CONNECT, nsp->name, -1, reply, NULL, 0);
 	json_decref(reply);
+	/* The missed packets come right after the answer, before anything new (one loop turn). */
+	if (rs)
+		sg_recovery_replay(s, rs, offset);
 	sio->stats->sockets_connected++;
-	sg_dbg("sio", s->id, "joined namespace %s", nsp->name);
+	sg_dbg("sio", s->id, "%s namespace %s", s->recovered ? "recovered its session in" : "joined", nsp->name);
 	if (sio->app.on_connection)
 		sio->app.on_connection(sio->app_ud, s);
 	return;
@@ -264,13 +304,49 @@ static struct sg_mw_step *build_chain(struct sg_sio *sio, const struct sg_nsp_co
 	return steps;
 }
 
+/* In a namespace with recovery, the client's `pid` and `offset` are taken out of its auth
+ * (a private id: never shown to middleware, lifecycle records or anyone) into *resume,
+ * with "skipped": true when the session they name is live and skip_middleware is set.
+ * A v2 client's auth is left alone (it has no pid). -1 when out of memory. */
+static int take_resume(struct sg_client *c, const char *name, json_t **auth, json_t **resume)
+{
+	struct sg_nsp *nsp = sg_nsp_get(c->sio, name, 0);
+	json_t *pid, *off, *a;
+
+	*resume = NULL;
+	if (!nsp || !nsp->rec || !json_is_object(*auth) || sg_eio_session_protocol(c->session) == 3)
+		return 0;
+	pid = json_object_get(*auth, "pid");
+	off = json_object_get(*auth, "offset");
+	if (!pid && !off)
+		return 0;
+	/* A copy: the packet's auth is the client's, and may be shared. */
+	if (!(a = json_copy(*auth)) || !(*resume = json_object())) {
+		json_decref(a);
+		return -1;
+	}
+	json_object_del(a, "pid");
+	json_object_del(a, "offset");
+	json_decref(*auth);
+	*auth = a;
+	if (!json_is_string(pid) || json_string_length(pid) > 64)
+		return 0; /* not one of ours: a fresh session */
+	json_object_set(*resume, "pid", pid);
+	if (json_is_string(off))
+		json_object_set(*resume, "offset", off);
+	if (nsp->cfg->recovery.skip_middleware &&
+	    sg_recovery_find(nsp, json_string_value(pid), json_string_value(off)))
+		json_object_set_new(*resume, "skipped", json_true());
+	return 0;
+}
+
 const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p)
 {
 	struct sg_sio *sio = c->sio;
 	struct sg_connect_req *req;
 	struct sg_mw_step *steps;
 	struct sg_socket *s;
-	json_t *auth;
+	json_t *auth, *resume;
 	size_t n;
 
 	for (s = c->sockets; s; s = s->client_next)
@@ -292,9 +368,21 @@ const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p)
 	if (!(steps = build_chain(sio, sg_config_find_nsp(sio->cfg, p->nsp), p->nsp, &n)))
 		return "out of memory";
 	auth = p->data ? json_incref(p->data) : json_object();
+	if (take_resume(c, p->nsp, &auth, &resume) < 0) {
+		json_decref(auth);
+		free(steps);
+		return "out of memory";
+	}
+	/* skip_middleware: a socket taking its session over goes without the chain. */
+	if (json_is_true(json_object_get(resume, "skipped")))
+		n = 0;
 	req = sg_connect_req_new(p->nsp, auth, sio->cfg, steps, n, c->session, sio->ctx, req_end, c);
 	json_decref(auth);
 	free(steps);
+	if (req)
+		sg_connect_req_set_owner_data(req, resume);
+	else
+		json_decref(resume);
 	if (!req || reqs_add(c, req)) {
 		if (req)
 			sg_connect_req_cancel(req);

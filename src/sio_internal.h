@@ -2,7 +2,8 @@
  * and what its files call in each other. Only sio*.c include it. Who calls whom, top down:
  * sio_server.c (server, clients, packets) -> sio_connect.c (CONNECT and its middleware chain)
  * -> sio_rooms.c (room policy and events) / sio_nsp.c (namespaces and their sockets)
- * -> sio.c (frames, emits, acks, broadcasts); never upwards. */
+ * -> sio.c (frames, emits, acks, broadcasts) -> sio_recovery.c (connection state recovery:
+ * dropped sessions and the packets kept to replay to them); never upwards. */
 #ifndef SG_SIO_INTERNAL_H
 #define SG_SIO_INTERNAL_H
 
@@ -53,17 +54,21 @@ struct sg_socket {
 	long long connected_at;           /* ms since the epoch (lifecycle records, presence) */
 	unsigned long sent_epoch, except_epoch;
 	void *data;
+	struct sg_rec_ident *rec;         /* its private session id, when its namespace has recovery */
 	int gone;
+	int recovered;                    /* it took over a dropped socket's session */
 	struct sg_socket *client_next;    /* in client->sockets */
 	struct sg_list_node in_nsp;       /* in nsp->sockets */
 };
 
 struct sg_nsp {
+	struct sg_sio *sio;
 	char *name;
 	const struct sg_nsp_config *cfg;
 	struct sg_rooms rooms;
 	struct sg_list sockets;           /* of sg_socket.in_nsp, most recent first */
 	unsigned long epoch;
+	struct sg_recovery *rec;          /* when its config has `recovery` (sio_recovery.c) */
 	struct sg_nsp *next;
 };
 
@@ -119,10 +124,60 @@ void sg_ack_fire(struct pending_ack *a, json_t *args, const struct sg_bin *att, 
 struct sg_nsp *sg_nsp_get(struct sg_sio *sio, const char *name, int create);
 /* Frees a namespace the caller has already unlinked from sio->nsps. */
 void sg_nsp_free(struct sg_sio *sio, struct sg_nsp *n);
-/* A new socket of client c in nsp with a fresh id, linked in both (not in any room yet). */
-struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t *auth, json_t *claims);
+/* A new socket of client c in nsp with the id `id`, or a fresh one when NULL, linked in both
+ * (not in any room yet). */
+struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t *auth, json_t *claims,
+				const char *id);
 /* Takes a socket out of its namespace and client, and frees it. */
 void sg_socket_remove(struct sg_socket *s, const char *reason);
+
+/* ---- sio_recovery.c ---- */
+
+/* A socket's private session id (the CONNECT answer's `pid`), and where the namespace's
+ * packets stood when it connected (a client that got none replays from there). */
+struct sg_rec_ident {
+	uint64_t start_seq;
+	char pid[SG_SOCKET_ID_LEN + 1];
+};
+struct sg_rec_session;
+
+#define SG_REC_OFFSET_MAX 32 /* an offset string, NUL included */
+
+/* Makes the namespace's store agree with its config: created when `recovery` appeared,
+ * its limits applied, freed (with its sessions) when it went. -1 when out of memory. */
+int sg_recovery_sync(struct sg_nsp *nsp);
+void sg_recovery_free(struct sg_nsp *nsp);
+/* Sessions kept now: a namespace holding some is not swept. */
+size_t sg_recovery_held(const struct sg_nsp *nsp);
+/* Whether a broadcast is kept for replay (recovery on, not volatile); if so writes the
+ * offset it is sent with into `offset` and returns 1. */
+int sg_recovery_offset(struct sg_nsp *nsp, int is_volatile, char offset[SG_REC_OFFSET_MAX]);
+/* Keeps the frames of the broadcast that sg_recovery_offset just numbered. */
+void sg_recovery_keep(struct sg_nsp *nsp, struct sg_buf *const *frames, size_t n_frames,
+		      const struct sg_broadcast *b);
+/* Gives a new socket of a namespace with recovery its pid (a v2 client gets none).
+ * Returns 0, or -1 when out of memory. */
+int sg_recovery_attach(struct sg_socket *s, const struct sg_rec_session *from);
+/* A socket leaves for `reason`: its session is kept when the reason is one a client
+ * recovers from (transport close or error, ping timeout, server shutting down). */
+void sg_recovery_persist(struct sg_socket *s, const char *reason);
+/* The session a CONNECT names: `pid` of this namespace, not expired, and every packet after
+ * `offset` (NULL: after the session's start) still kept. NULL otherwise. Not taken. */
+const struct sg_rec_session *sg_recovery_find(struct sg_nsp *nsp, const char *pid, const char *offset);
+/* Counts a CONNECT whose pid found no session (sg_recovery_find said NULL). */
+void sg_recovery_missed(struct sg_nsp *nsp);
+const char *sg_rec_session_sid(const struct sg_rec_session *rs);
+json_t *sg_rec_session_claims(const struct sg_rec_session *rs); /* borrowed */
+/* The session's rooms (its own id room included), in join order, and the set of those its
+ * client chose (an object used as a set, or NULL). */
+void sg_rec_session_foreach_room(const struct sg_rec_session *rs, void (*fn)(void *ud, const char *room),
+				 void *ud);
+json_t *sg_rec_session_client_rooms(const struct sg_rec_session *rs); /* borrowed */
+/* Sends `s` every packet of its rooms kept after `offset` (NULL: after the session's start),
+ * in order, then forgets the session (counted as recovered). Call after the CONNECT answer. */
+void sg_recovery_replay(struct sg_socket *s, const struct sg_rec_session *rs, const char *offset);
+/* Frees the socket's pid (sg_socket_remove, after sg_recovery_persist). */
+void sg_recovery_detach(struct sg_socket *s);
 
 /* ---- sio_rooms.c ---- */
 

@@ -28,7 +28,8 @@ static void nsp_sweep(struct sg_sio *sio)
 	while (*pp) {
 		struct sg_nsp *n = *pp;
 
-		if (!n->sockets.count && n->cfg && n->cfg->match) {
+		/* Kept while it holds dropped sockets' sessions, which expire on their own. */
+		if (!n->sockets.count && n->cfg && n->cfg->match && !sg_recovery_held(n)) {
 			*pp = n->next;
 			sg_nsp_free(sio, n);
 			continue;
@@ -62,8 +63,15 @@ struct sg_nsp *sg_nsp_get(struct sg_sio *sio, const char *name, int create)
 		free(n);
 		return NULL;
 	}
+	n->sio = sio;
 	n->cfg = cfg;
 	sg_rooms_init(&n->rooms);
+	if (sg_recovery_sync(n)) {
+		sg_hmap_del(&sio->nsp_by_name, n->name, strlen(n->name));
+		free(n->name);
+		free(n);
+		return NULL;
+	}
 	n->next = sio->nsps;
 	sio->nsps = n;
 	sio->n_nsps++;
@@ -74,6 +82,7 @@ void sg_nsp_free(struct sg_sio *sio, struct sg_nsp *n)
 {
 	sg_hmap_del(&sio->nsp_by_name, n->name, strlen(n->name));
 	sio->n_nsps--;
+	sg_recovery_free(n);
 	sg_rooms_free(&n->rooms);
 	free(n->name);
 	free(n);
@@ -194,6 +203,7 @@ struct sg_nsp *sg_socket_nsp(const struct sg_socket *s) { return s->nsp; }
 json_t *sg_socket_auth(const struct sg_socket *s) { return s->auth; }
 json_t *sg_socket_claims(const struct sg_socket *s) { return s->claims; }
 long long sg_socket_connected_at(const struct sg_socket *s) { return s->connected_at; }
+int sg_socket_recovered(const struct sg_socket *s) { return s->recovered; }
 
 void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud)
 {
@@ -243,7 +253,8 @@ static void random_id(char *out, size_t n)
 	out[n] = '\0';
 }
 
-struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t *auth, json_t *claims)
+struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t *auth, json_t *claims,
+				const char *id)
 {
 	struct sg_socket *s = calloc(1, sizeof(*s));
 
@@ -263,6 +274,8 @@ struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t 
 		}
 		snprintf(s->id, n, "%s%s%s", strcmp(nsp->name, "/") ? nsp->name : "",
 			 strcmp(nsp->name, "/") ? "#" : "", eid);
+	} else if (id && strlen(id) == SG_SOCKET_ID_LEN) {
+		memcpy(s->id_buf, id, SG_SOCKET_ID_LEN + 1); /* a recovered session's */
 	} else {
 		random_id(s->id, SG_SOCKET_ID_LEN);
 	}
@@ -290,6 +303,8 @@ void sg_socket_remove(struct sg_socket *s, const char *reason)
 	s->gone = 1;
 	if (sio->app.on_disconnect)
 		sio->app.on_disconnect(sio->app_ud, s, reason);
+	sg_recovery_persist(s, reason);
+	sg_recovery_detach(s);
 	while (s->acks) {
 		struct pending_ack *a = s->acks;
 		s->acks = a->next;

@@ -66,6 +66,8 @@ void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg)
 			continue;
 		}
 		n->cfg = nc;
+		if (sg_recovery_sync(n))
+			sg_warn("sio", NULL, "out of memory: recovery of %s is off until the next reload", n->name);
 		pp = &n->next;
 	}
 }
@@ -82,6 +84,14 @@ void sg_sio_close_all(struct sg_sio *sio, const char *reason)
 	 * as "io server disconnect", which stops them for good. */
 	while (sio->clients.head)
 		client_close(sg_list_item(sio->clients.head, struct sg_client, in_sio), reason);
+}
+
+void sg_sio_release(struct sg_sio *sio)
+{
+	sg_sio_close_all(sio, "server shutting down");
+	/* The sessions those sockets left behind hold timers on the loop. */
+	for (struct sg_nsp *n = sio->nsps; n; n = n->next)
+		sg_recovery_free(n);
 }
 
 void sg_sio_destroy(struct sg_sio *sio)

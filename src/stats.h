@@ -35,6 +35,16 @@ struct sg_stats {
 	uint64_t delivery_count;
 	double delivery_seconds;        /* sum */
 	uint64_t connections_refused;   /* closed at accept: server.max_connections reached */
+	/* Connection state recovery (sio_recovery.c), summed over the namespaces that have it. */
+	uint64_t rec_kept;              /* sessions kept when their socket dropped */
+	uint64_t rec_recovered;         /* sessions restored to a reconnecting client */
+	uint64_t rec_expired;           /* sessions dropped unused (timed out, or the oldest when full) */
+	uint64_t rec_missed;            /* CONNECTs with a pid that could not be recovered */
+	uint64_t rec_replayed;          /* packets replayed to recovered sockets */
+	uint64_t rec_sessions;          /* gauge: sessions kept now */
+	uint64_t rec_packets;           /* gauge: packets kept for replay now */
+	uint64_t rec_bytes;             /* gauge: their bytes */
+	uint64_t rec_packets_dropped;   /* packets let go before their time (max_packets, max_bytes) */
 };
 
 #endif

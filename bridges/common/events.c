@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -186,6 +187,9 @@ int sgm_lifecycle_record(const struct sgm_events *e, const struct sg_bridge_life
 	switch (ev->type) {
 	case SG_BRIDGE_LC_CONNECT:
 		bad |= json_object_set_new(v, "rooms", string_array(s->rooms, s->n_rooms));
+		/* A client that took its dropped session over: the same sid as before, not a new socket. */
+		if (s->recovered)
+			bad |= json_object_set_new(v, "recovered", json_true());
 		if (e->handshake & SGM_HS_ADDRESS)
 			bad |= json_object_set_new(v, "address", json_string(s->address ? s->address : ""));
 		if (e->handshake & SGM_HS_QUERY)
@@ -471,7 +475,18 @@ void sgm_evdrv_lifecycle(struct sgm_evdrv *d, struct sgm_binding *b, const struc
 	}
 	if (!b || !(e = sgm_binding_events(b)))
 		return;
-	rc = sgm_lifecycle_record(e, ev, d->api->instance_id(d->h), sg_wall_ms(), &o);
+	if (d->api->abi_minor < 5 && ev->socket) {
+		/* A host before 1.5 has no `recovered` in its socket: a copy without it. */
+		struct sg_bridge_socket s;
+		struct sg_bridge_lifecycle ev2 = *ev;
+
+		memset(&s, 0, sizeof(s));
+		memcpy(&s, ev->socket, offsetof(struct sg_bridge_socket, recovered));
+		ev2.socket = &s;
+		rc = sgm_lifecycle_record(e, &ev2, d->api->instance_id(d->h), sg_wall_ms(), &o);
+	} else {
+		rc = sgm_lifecycle_record(e, ev, d->api->instance_id(d->h), sg_wall_ms(), &o);
+	}
 	if (rc < 0)
 		sgm_evdrv_result(d, 0, "out of memory");
 	else if (rc == 0)

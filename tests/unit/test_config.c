@@ -248,6 +248,15 @@ static char *dump_config(const struct sg_config *cfg)
 			r->leave_event);
 		fprintf(f, "%sallow=%s\n%smax_rooms=%zu\n", key, str_or_null(r->allow), key,
 			r->max_rooms);
+		if (n->recovery.enabled) {
+			const struct sg_recovery_config *rc = &n->recovery;
+
+			snprintf(key, sizeof key, "namespaces[%zu].recovery.", i);
+			fprintf(f, "%smax_disconnection_ms=%u\n%sskip_middleware=%s\n", key,
+				(unsigned)rc->max_disconnection_ms, key, rc->skip_middleware ? "true" : "false");
+			fprintf(f, "%smax_packets=%zu\n%smax_bytes=%zu\n%smax_sessions=%zu\n", key, rc->max_packets,
+				key, rc->max_bytes, key, rc->max_sessions);
+		}
 		snprintf(key, sizeof key, "namespaces[%zu].bridge", i);
 		dump_json(f, key, n->bridge);
 	}

@@ -17,6 +17,9 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.5  2026-12-06  connection state recovery: sg_bridge_socket.recovered (a connect that
+ *                    took a dropped socket's session over, with its sid). Read it only from
+ *                    a host whose abi_minor >= 5 (an older host's struct ends before it).
  *   1.4  2026-12-05  request and reply: sg_host_api.emit_ack (an emit whose every recipient's
  *                    answer, timeout or disconnect is reported, struct sg_bridge_answer) and
  *                    complete_args (an upstream message answered with the backend's
@@ -63,7 +66,7 @@ extern "C" {
 #endif
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 4
+#define SG_BRIDGE_ABI_MINOR 5
 
 /* The symbol every plugin exports: SG_BRIDGE_SYMBOL is its name as a string (for dlsym),
  * spelled from the identifier SG_BRIDGE_PLUGIN() defines, so the two cannot differ. */
@@ -156,6 +159,7 @@ struct sg_bridge_socket {
 	const json_t *auth;              /* the CONNECT auth object (may carry secrets) */
 	const json_t *headers;           /* the request headers the gateway kept (object) */
 	long long connected_at;          /* ms since the epoch */
+	int recovered;                   /* since 1.5: this connect recovered a dropped session */
 };
 
 /* Since 1.4. A client's answer to an emit with ack (emit_ack): its arguments, or an error. */
