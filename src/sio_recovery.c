@@ -460,13 +460,13 @@ int sg_recovery_attach(struct sg_socket *s, const struct sg_rec_session *from)
 		return 0;
 	if (!(s->rec = malloc(sizeof(*s->rec))))
 		return -1;
-	if (from) {
+	/* A recovered socket keeps its pid; what came before now is replayed to it right away,
+	 * so a later drop without an offset replays from here, not from its first start. */
+	if (from)
 		memcpy(s->rec->pid, from->pid, sizeof(s->rec->pid));
-		s->rec->start_seq = from->start_seq;
-	} else {
+	else
 		random_chars(s->rec->pid, SG_SOCKET_ID_LEN);
-		s->rec->start_seq = r->next_seq;
-	}
+	s->rec->start_seq = r->next_seq;
 	return 0;
 }
 

@@ -193,6 +193,26 @@ describe('connection state recovery (one gateway)', () => {
 		await until(() => got.length === 1, 'the missed message', ms(3000));
 	});
 
+	it('recovers again and again: each drop replays only what that drop missed', T(20000), async () => {
+		const a = reconnecting(`${gw.url}/chat`);
+		await connected(a);
+		const b = await connect(`${gw.url}/chat`);
+		await call(a, 'join', 'again');
+		await call(b, 'join', 'again');
+		const got = record(a, 'say');
+		const id = a.id;
+		for (let round = 0; round < 3; round++) {
+			await drop(gw, a, '/chat');
+			await call(b, 'say', { room: 'again', n: round });
+			await once(a, 'connect', ms(5000));
+			assert.equal(a.recovered, true, `round ${round}`);
+			assert.equal(a.id, id);
+			await until(() => got.length === round + 1, `round ${round}'s message`, ms(3000));
+		}
+		await sleep(ms(200));
+		assert.deepEqual(got.map((args) => args[0].n), [0, 1, 2], 'none twice');
+	});
+
 	it('an expired session gives a fresh one: new id, no rooms, nothing replayed', T(20000), async () => {
 		const a = reconnecting(`${gw.url}/short`, { autoConnect: true });
 		await connected(a);
