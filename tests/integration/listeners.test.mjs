@@ -59,7 +59,11 @@ const hasIPv6Loopback = () => {
 	}
 };
 
-/** Starts `siogate -c FILE` for `server` and waits (bounded) until `port` listens. */
+/**
+ * Starts `siogate -c FILE` for `server` and waits (bounded) until `port` listens and the
+ * daemon has said so: a port seen listening alone may be another program's, and a SIGTERM
+ * sent before the daemon is up (valgrind starts slowly) would kill it by the signal.
+ */
 async function startOn(server, port) {
 	const file = writeConfig({ server: { drain_timeout_ms: 1000, ...server }, log: { level: 'debug' } }, 'listen');
 	const argv = underValgrind([SIOGATE, '-c', file]);
@@ -67,7 +71,7 @@ async function startOn(server, port) {
 	let log = '';
 	child.stderr.on('data', (d) => (log += d));
 	const deadline = Date.now() + ms(10000);
-	while (listeners(port).length === 0) {
+	while (listeners(port).length === 0 || !/ listening on /.test(log)) {
 		if (child.exitCode !== null)
 			throw new Error(`siogate exited early (code ${child.exitCode}):\n${log}`);
 		if (Date.now() > deadline)
@@ -75,6 +79,22 @@ async function startOn(server, port) {
 		await sleep(25);
 	}
 	return { child, file, log: () => log };
+}
+
+/** A port that nothing listens on, IPv4 and IPv6 (freePort asks 127.0.0.1 only). */
+async function freeDualPort() {
+	for (let i = 0; i < 20; i++) {
+		const port = await freePort();
+		const free = await new Promise((resolve) => {
+			const srv = net.createServer();
+			srv.unref();
+			srv.once('error', () => resolve(false));
+			srv.listen({ port, host: '::', ipv6Only: false }, () => srv.close(() => resolve(true)));
+		});
+		if (free)
+			return port;
+	}
+	throw new Error('no port free on both IPv4 and IPv6');
 }
 
 async function stop(d) {
@@ -127,14 +147,14 @@ describe('listen addresses', () => {
 	it('"[::1]:PORT" binds ::1, "[::]:PORT" all IPv6 addresses and not IPv4', T(), async (t) => {
 		if (!hasIPv6Loopback())
 			return t.skip('no IPv6 loopback here');
-		let port = await freePort();
+		let port = await freeDualPort();
 		let d = await startOn({ listen: `[::1]:${port}` }, port);
 		try {
 			assert.deepEqual(listeners(port), ['::1']);
 		} finally {
 			await stop(d);
 		}
-		port = await freePort();
+		port = await freeDualPort();
 		d = await startOn({ listen: `[::]:${port}` }, port);
 		try {
 			assert.deepEqual(listeners(port), ['::']);
