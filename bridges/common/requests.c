@@ -549,6 +549,8 @@ static void on_answer(void *ud, const struct sg_bridge_answer *an)
 		count(r, RC_ASK_ANSWERS);
 		if (v)
 			json_object_set_new(v, "args", args ? args : json_array());
+		else
+			json_decref(args); /* no record to put them in (not UTF-8, or out of memory) */
 	}
 	ask_record(a, an->sid, v);
 	if (a->recipients >= 0 && a->replied + a->failed >= a->recipients)
