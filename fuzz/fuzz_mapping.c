@@ -265,6 +265,7 @@ static const struct sg_host_api api = {
 	f_is_member,
 	f_sockets, f_rooms, f_every, /* 1.3 presence */
 	f_emit_ack, f_complete_args, /* 1.4 request and reply */
+	NULL, NULL, /* 1.6 replays: the Kafka bridge's sessions */
 };
 
 /* What the events driver produces (presence answers): checked to be JSON, then dropped. */

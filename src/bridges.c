@@ -305,6 +305,15 @@ static struct plugin *bridge_plugin(struct sg_bridges *b, const json_t *bridge, 
 	return pl;
 }
 
+/* Whether the plugin keeps recovery sessions in its broker (ABI 1.6, all five members). */
+static int keeps_sessions(const struct plugin *pl)
+{
+	const struct sg_bridge_plugin *p = pl->p;
+
+	return p->abi_minor >= 6 && p->session_topic && p->session_save && p->session_drop && p->session_find &&
+	       p->session_replay;
+}
+
 struct sg_bridges *sg_bridges_load(const struct sg_config *cfg, const char *path,
 				   char err[SG_CONFIG_ERR_MAX])
 {
@@ -348,11 +357,22 @@ struct sg_bridges *sg_bridges_load(const struct sg_config *cfg, const char *path
 		const char *bname;
 		struct plugin *pl;
 
+		if (!bridge && cfg->namespaces[i].recovery.sessions_topic) {
+			set_err(err, "namespaces[%zu].recovery.sessions_topic: sessions are kept by the namespace's "
+				"bridge, and it has none (name a Kafka broker in \"bridge\", or remove the key)", i);
+			goto fail;
+		}
 		if (!bridge)
 			continue;
 		snprintf(where, sizeof(where), "namespaces[%zu].bridge", i);
 		if (!(pl = bridge_plugin(b, bridge, where, &broker, &bname, path, err)))
 			goto fail;
+		if (cfg->namespaces[i].recovery.sessions_topic && !keeps_sessions(pl)) {
+			set_err(err, "namespaces[%zu].recovery.sessions_topic: a '%s' bridge cannot keep sessions in "
+				"its broker (Kafka can; with this bridge recovery stays in memory: remove the key)",
+				i, pl->type);
+			goto fail;
+		}
 		rel[0] = '\0';
 		if (pl->p->check_binding(bridge, rel, sizeof(rel))) {
 			plugin_err(err, where, rel);
@@ -459,10 +479,51 @@ static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
 	bc.n_except = em->n_except;
 	bc.is_volatile = em->is_volatile;
 	bc.except_socket = em->except_sid ? sg_nsp_find_socket(nsp, em->except_sid) : NULL;
+	bc.position = h->pl->p->abi_minor >= 6 ? em->position : NULL;
 	/* The sg_bridge_bin and sg_bin layouts differ in constness only. */
 	n = sg_nsp_broadcast(nsp, &bc, em->event, em->args, (const struct sg_bin *)em->att, em->n_att);
 	observe_delivery(h->b->stats, start);
 	return n;
+}
+
+/* ---- sessions kept in the broker (1.6) */
+
+static long h_replay_emit(struct sg_host *h, const char *sid, const struct sg_bridge_emit *em)
+{
+	struct sg_nsp *nsp = em->nsp ? sg_sio_find_nsp(h->b->sio, em->nsp) : NULL;
+	struct sg_socket *s = nsp && sid ? sg_nsp_find_socket(nsp, sid) : NULL;
+	const char *own[1];
+	struct sg_broadcast bc;
+	int in = em->n_rooms == 0;
+
+	if (!s)
+		return -2;
+	if (!em->event || sg_event_reserved(em->event))
+		return -1;
+	if (em->is_volatile || (em->except_sid && !strcmp(em->except_sid, sid)))
+		return 0;
+	for (size_t i = 0; !in && i < em->n_rooms; i++)
+		in = sg_socket_in_room(s, em->rooms[i]);
+	for (size_t i = 0; in && i < em->n_except; i++)
+		in = !sg_socket_in_room(s, em->except[i]);
+	if (!in)
+		return 0;
+	own[0] = sid;
+	memset(&bc, 0, sizeof(bc));
+	bc.rooms = own;
+	bc.n_rooms = 1;
+	bc.position = em->position;
+	bc.replay = 1;
+	return sg_nsp_broadcast(nsp, &bc, em->event, em->args, (const struct sg_bin *)em->att, em->n_att);
+}
+
+static void h_replay_done(struct sg_host *h, const char *nsp_name, const char *sid)
+{
+	struct sg_nsp *nsp = nsp_name ? sg_sio_find_nsp(h->b->sio, nsp_name) : NULL;
+	struct sg_socket *s = nsp && sid ? sg_nsp_find_socket(nsp, sid) : NULL;
+
+	if (s)
+		sg_socket_replay_done(s);
 }
 
 static struct sg_socket **select_target(struct sg_host *h, const struct sg_bridge_target *t, size_t *n,
@@ -906,6 +967,8 @@ static const struct sg_host_api host_api = {
 	h_sockets, h_rooms, h_every,
 	/* 1.4: request and reply */
 	h_emit_ack, h_complete_args,
+	/* 1.6: sessions kept in the broker */
+	h_replay_emit, h_replay_done,
 };
 
 /* ---------------------------------------------------------------- the Socket.IO app */
@@ -1037,7 +1100,54 @@ static void app_leave(void *ud, struct sg_socket *s, const char *room, int by)
 	report(ud, s, SG_BRIDGE_LC_LEAVE, room, by_name(by), NULL);
 }
 
-static const struct sg_sio_app bridges_app = {app_connection, app_event, app_disconnect, app_join, app_leave};
+static struct binding *binding_of_nsp(struct sg_bridges *b, struct sg_nsp *nsp)
+{
+	const struct sg_nsp_config *nc = sg_nsp_config(nsp);
+
+	for (size_t i = 0; nc && i < b->n_bindings; i++)
+		if (b->bindings[i].nsp == nc && nc->recovery.sessions_topic && keeps_sessions(b->bindings[i].host->pl))
+			return &b->bindings[i];
+	return NULL;
+}
+
+static int app_rec_save(void *ud, struct sg_nsp *nsp, const json_t *session)
+{
+	struct sg_bridges *b = ud;
+	struct binding *bd = b->halted ? NULL : binding_of_nsp(b, nsp);
+
+	if (!bd)
+		return -1; /* the bridges stopped: sg_bridges_shutdown saved every session */
+	bd->host->pl->p->session_save(bd->host->inst, bd->id, session);
+	return 0;
+}
+
+static void app_rec_drop(void *ud, struct sg_nsp *nsp, const char *pid)
+{
+	struct sg_bridges *b = ud;
+	struct binding *bd = b->halted ? NULL : binding_of_nsp(b, nsp);
+
+	if (bd)
+		bd->host->pl->p->session_drop(bd->host->inst, bd->id, pid);
+}
+
+static json_t *app_rec_find(void *ud, struct sg_nsp *nsp, const char *pid)
+{
+	struct sg_bridges *b = ud;
+	struct binding *bd = b->stopped ? NULL : binding_of_nsp(b, nsp);
+
+	return bd ? bd->host->pl->p->session_find(bd->host->inst, bd->id, sg_nsp_name(nsp), pid) : NULL;
+}
+
+static int app_rec_replay(void *ud, struct sg_socket *s, const json_t *session, const char *offset)
+{
+	struct sg_bridges *b = ud;
+	struct binding *bd = b->stopped ? NULL : binding_of_nsp(b, sg_socket_nsp(s));
+
+	return bd ? bd->host->pl->p->session_replay(bd->host->inst, bd->id, sg_socket_id(s), session, offset) : -1;
+}
+
+static const struct sg_sio_app bridges_app = {app_connection, app_event, app_disconnect, app_join, app_leave,
+					      app_rec_save, app_rec_drop, app_rec_find, app_rec_replay};
 
 /* ---------------------------------------------------------------- lifecycle */
 
@@ -1120,6 +1230,10 @@ int sg_bridges_start(struct sg_bridges *b, struct sg_sio *sio, struct lws_contex
 				 e, sizeof(e));
 		if (id < 0)
 			return plugin_err(err, where, e[0] ? e : ": cannot bind");
+		if (nc->recovery.sessions_topic &&
+		    (!keeps_sessions(pl) || pl->p->session_topic(h->inst, id, nc->recovery.sessions_topic, e, sizeof(e))))
+			return set_err(err, "namespaces[%zu].recovery.sessions_topic: %s", i,
+				       e[0] ? e : "the bridge cannot keep sessions");
 		nb = realloc(b->bindings, (b->n_bindings + 1) * sizeof(*nb));
 		if (!nb)
 			return set_err(err, "%s: out of memory", where);
@@ -1166,6 +1280,12 @@ int sg_bridges_flushed(const struct sg_bridges *b)
 	return !b || !b->open_tickets;
 }
 
+static void save_sessions(void *ud, struct sg_nsp *nsp)
+{
+	(void)ud;
+	sg_nsp_save_sessions(nsp);
+}
+
 static void report_shutdown(void *ud, struct sg_nsp *nsp)
 {
 	struct sg_bridges *b = ud;
@@ -1183,6 +1303,11 @@ void sg_bridges_shutdown(struct sg_bridges *b)
 
 	if (!b || b->shut || b->halted)
 		return;
+	/* Sessions kept in the broker go with the flush that follows, before the clients are
+	 * closed (by then the bridges have stopped). */
+	for (size_t i = 0; i < b->n_bindings; i++)
+		if (b->bindings[i].nsp->recovery.sessions_topic)
+			sg_sio_foreach_nsp(b->sio, b->bindings[i].nsp, save_sessions, b);
 	for (size_t i = 0; i < b->n_bindings; i++)
 		if (lifecycle_fn(b->bindings[i].host->pl))
 			sg_sio_foreach_nsp(b->sio, b->bindings[i].nsp, report_shutdown, b);

@@ -31,7 +31,7 @@ struct sg_gateway {
 	volatile sig_atomic_t reload_requested;
 };
 
-static const struct sg_sio_app no_app = {NULL, NULL, NULL, NULL, NULL};
+static const struct sg_sio_app no_app = {0};
 
 static void reload(struct sg_gateway *gw);
 

@@ -108,6 +108,14 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 	metric(sb, "siogate_recovery_packets_dropped_total", "counter",
 	       "Packets let go before max_disconnection_ms because of max_packets or max_bytes.",
 	       (double)st->rec_packets_dropped);
+	metric(sb, "siogate_recovery_sessions_persisted_total", "counter",
+	       "Recovery sessions handed to the broker (recovery.sessions_topic).", (double)st->rec_persisted);
+	metric(sb, "siogate_recovery_sessions_restored_total", "counter",
+	       "Recovery sessions taken from the broker: kept by another process or an earlier one.",
+	       (double)st->rec_restored);
+	metric(sb, "siogate_recovery_replays_overflowed_total", "counter",
+	       "Recovered sockets closed because more than max_bytes of live packets waited behind "
+	       "their replay from the broker.", (double)st->rec_held_over);
 	if (sio) {
 		sg_strbuf_appendf(sb, "# HELP siogate_sockets Sockets connected now, by configured namespace "
 				      "(a dynamic namespace entry sums its namespaces under its match).\n"

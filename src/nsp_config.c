@@ -169,6 +169,7 @@ void sg_nsp_config_free_all(struct sg_nsp_config *nsps, size_t n)
 			sg_mw_config_free(&nsp->middleware[j]);
 		free(nsp->middleware);
 		sg_room_policy_free(&nsp->rooms);
+		sg_recovery_config_free(&nsp->recovery);
 		json_decref(nsp->bridge);
 	}
 	free(nsps);

@@ -15,6 +15,7 @@ struct sg_recovery_config {
 	size_t max_packets;            /* packets kept for replay, per namespace */
 	size_t max_bytes;              /* their encoded bytes, per namespace */
 	size_t max_sessions;           /* dropped sessions kept, per namespace */
+	char *sessions_topic;          /* the broker topic sessions are kept in, or NULL */
 };
 
 struct sg_cfg_ld;
@@ -24,5 +25,8 @@ void sg_recovery_config_init(struct sg_recovery_config *rc);
 /* Loads the optional object obj[key] (the namespace at `path`); present means enabled. */
 int sg_recovery_config_load(struct sg_cfg_ld *ld, json_t *obj, const char *path, const char *key,
 			    struct sg_recovery_config *rc);
+
+/* Frees what a load stored (sessions_topic). */
+void sg_recovery_config_free(struct sg_recovery_config *rc);
 
 #endif

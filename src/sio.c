@@ -184,7 +184,7 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 		json_array_append(data, json_array_get(args, i));
 	/* With recovery, the offset rides as the last argument (as Node sends it): the client
 	 * hands back the last one it got when it reconnects. */
-	if ((keep = sg_recovery_offset(nsp, b->is_volatile, offset)) &&
+	if ((keep = sg_recovery_offset(nsp, b->is_volatile, b->position, offset)) &&
 	    json_array_append_new(data, json_string(offset))) {
 		json_decref(data);
 		return -1;
@@ -220,6 +220,10 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 		t_->sent_epoch = epoch;                                                       \
 		if (!stats)                                                                   \
 			stats = t_->client->sio->stats;                                       \
+		if (t_->rec && t_->rec->holding && !b->replay) {                              \
+			sent += sg_recovery_hold(t_, frames, n_att + 1, b->is_volatile);      \
+			break;                                                                \
+		}                                                                             \
 		if (sg_eio_send_many(t_->client->session, frames, n_att + 1, b->is_volatile) == 0) \
 			sent++;                                                               \
 	} while (0)

@@ -37,6 +37,14 @@ struct sg_sio_app {
 	/* The socket left a room it was in (by SG_JOIN_CLIENT or SG_JOIN_CONTROL); not called
 	 * for the rooms a disconnecting socket leaves. */
 	void (*on_leave)(void *ud, struct sg_socket *s, const char *room, int by);
+	/* Connection state recovery kept in a broker (a namespace whose `recovery` has a
+	 * sessions_topic). rec_save hands over a dropped socket's session (borrowed JSON),
+	 * rec_drop forgets one, rec_find returns one (a new reference) or NULL, rec_replay
+	 * starts replaying to `s` what it missed (0: sg_sio_replay_done will follow; -1: none). */
+	int (*rec_save)(void *ud, struct sg_nsp *nsp, const json_t *session); /* 0: taken */
+	void (*rec_drop)(void *ud, struct sg_nsp *nsp, const char *pid);
+	json_t *(*rec_find)(void *ud, struct sg_nsp *nsp, const char *pid);
+	int (*rec_replay)(void *ud, struct sg_socket *s, const json_t *session, const char *offset);
 };
 
 struct sg_sio *sg_sio_create(const struct sg_config *cfg, struct sg_stats *stats);
@@ -87,6 +95,12 @@ int sg_socket_recovered(const struct sg_socket *s);                    /* took a
 void sg_socket_foreach_room(const struct sg_socket *s, void (*fn)(void *ud, const char *room), void *ud);
 /* Calls fn for every room of the namespace with its number of members. */
 void sg_nsp_foreach_room(const struct sg_nsp *nsp, void (*fn)(void *ud, const char *room, size_t n), void *ud);
+/* Hands the session of every socket of the namespace to its bridge (recovery with a
+ * sessions_topic), as if each dropped now: the shutdown does it before the bridges stop. */
+void sg_nsp_save_sessions(struct sg_nsp *nsp);
+/* Ends a recovery replay from the broker (rec_replay returned 0): the packets held back
+ * for the socket meanwhile are sent. */
+void sg_socket_replay_done(struct sg_socket *s);
 /* The socket with this id in the namespace, or NULL. */
 struct sg_socket *sg_nsp_find_socket(struct sg_nsp *nsp, const char *sid);
 /* Collects the sockets with an id in `sids` plus the members of `rooms`, minus members of
@@ -143,6 +157,8 @@ struct sg_broadcast {
 	size_t n_except;
 	const struct sg_socket *except_socket; /* e.g. the sender */
 	int is_volatile;
+	const char *position;        /* where it sits in the broker's log (recovery offsets), or NULL */
+	int replay;                  /* a recovery replay: not held back behind itself */
 };
 
 /* Encodes the event once and queues it to every target socket. Returns the number of

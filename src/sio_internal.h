@@ -135,13 +135,18 @@ void sg_socket_remove(struct sg_socket *s, const char *reason);
 
 /* A socket's private session id (the CONNECT answer's `pid`), and where the namespace's
  * packets stood when it connected (a client that got none replays from there). */
+struct sg_rec_held;
 struct sg_rec_ident {
 	uint64_t start_seq;
 	char pid[SG_SOCKET_ID_LEN + 1];
+	int holding;                  /* a replay from the broker runs: new packets wait */
+	struct sg_rec_held *held, **held_tail;
+	size_t held_bytes;
 };
 struct sg_rec_session;
 
-#define SG_REC_OFFSET_MAX 32 /* an offset string, NUL included */
+/* An offset string, NUL included: "<tag>.<seq>", then "~<position>" (<= 300 bytes). */
+#define SG_REC_OFFSET_MAX (9 + 13 + 1 + 300 + 1)
 
 /* Makes the namespace's store agree with its config: created when `recovery` appeared,
  * its limits applied, freed (with its sessions) when it went. -1 when out of memory. */
@@ -151,7 +156,11 @@ void sg_recovery_free(struct sg_nsp *nsp);
 size_t sg_recovery_held(const struct sg_nsp *nsp);
 /* Whether a broadcast is kept for replay (recovery on, not volatile); if so writes the
  * offset it is sent with into `offset` and returns 1. */
-int sg_recovery_offset(struct sg_nsp *nsp, int is_volatile, char offset[SG_REC_OFFSET_MAX]);
+int sg_recovery_offset(struct sg_nsp *nsp, int is_volatile, const char *position,
+		       char offset[SG_REC_OFFSET_MAX]);
+/* When a replay from the broker runs for `s`, keeps the frames to send after it and returns
+ * 1 (a volatile packet is dropped); else 0. */
+int sg_recovery_hold(struct sg_socket *s, struct sg_buf *const *frames, size_t n_frames, int is_volatile);
 /* Keeps the frames of the broadcast that sg_recovery_offset just numbered. */
 void sg_recovery_keep(struct sg_nsp *nsp, struct sg_buf *const *frames, size_t n_frames,
 		      const struct sg_broadcast *b);

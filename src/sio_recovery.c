@@ -8,7 +8,15 @@
  * Offsets are "<tag>.<n>": the store's random tag (so that an offset of another namespace or
  * process never names a packet here) and the packet's sequence number in base 36. Packets
  * are numbered without gaps and let go oldest first, so "every packet after n is still here"
- * is one comparison: n + 1 >= the oldest kept. */
+ * is one comparison: n + 1 >= the oldest kept.
+ *
+ * With a sessions_topic, a dropped socket's session is also handed to its bridge (the app's
+ * rec_save), which keeps it in the broker; a CONNECT whose pid is not known here asks the
+ * bridge (rec_find), and the session it returns is "imported": taken over like one of ours,
+ * but what it missed comes from the broker (rec_replay), with the socket's new packets held
+ * back until that replay is done. Packets from the broker carry their position there after
+ * the offset ("~topic/partition/offset"), so that the replay starts right after the last
+ * one the client got. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +49,7 @@ struct sg_rec_session {
 	char **rooms;            /* every room, its own id room first, in join order */
 	size_t n_rooms;
 	uint64_t start_seq;      /* the first packet it could have been sent */
+	json_t *persisted;       /* imported: the bridge's session (what to replay) */
 	struct sg_timer t_expire;
 	struct sg_list_node in_store; /* oldest first */
 };
@@ -149,7 +158,8 @@ static int ring_grow(struct sg_recovery *r)
 	return 0;
 }
 
-int sg_recovery_offset(struct sg_nsp *nsp, int is_volatile, char offset[SG_REC_OFFSET_MAX])
+int sg_recovery_offset(struct sg_nsp *nsp, int is_volatile, const char *position,
+		       char offset[SG_REC_OFFSET_MAX])
 {
 	struct sg_recovery *r = nsp->rec;
 	char digits[16];
@@ -168,18 +178,23 @@ int sg_recovery_offset(struct sg_nsp *nsp, int is_volatile, char offset[SG_REC_O
 	for (size_t i = 0; i < n; i++)
 		offset[9 + i] = digits[n - 1 - i];
 	offset[9 + n] = '\0';
+	if (position && strlen(position) <= 300 && !strchr(position, '~')) {
+		offset[9 + n] = '~';
+		memcpy(offset + 10 + n, position, strlen(position) + 1);
+	}
 	return 1;
 }
 
 /* The sequence number an offset names, or -1 when it is not one of this store's. */
 static int parse_offset(const struct sg_recovery *r, const char *offset, uint64_t *seq)
 {
+	size_t len = strcspn(offset, "~"); /* a broker position may follow */
 	uint64_t v = 0;
 	const char *p;
 
-	if (strncmp(offset, r->tag, 8) || offset[8] != '.' || !offset[9] || strlen(offset) > 9 + 13)
+	if (strncmp(offset, r->tag, 8) || offset[8] != '.' || len == 9 || len > 9 + 13)
 		return -1;
-	for (p = offset + 9; *p; p++) {
+	for (p = offset + 9; p < offset + len; p++) {
 		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'z' ? *p - 'a' + 10 : -1;
 
 		if (d < 0)
@@ -255,6 +270,19 @@ void sg_recovery_keep(struct sg_nsp *nsp, struct sg_buf *const *frames, size_t n
 
 /* ---------------------------------------------------------------- sessions */
 
+/* Frees a session that is in no list, map or timer (or never was). */
+static void session_discard(struct sg_rec_session *rs)
+{
+	for (size_t i = 0; i < rs->n_rooms; i++)
+		free(rs->rooms[i]);
+	free(rs->rooms);
+	free(rs->sid);
+	json_decref(rs->claims);
+	json_decref(rs->client_rooms);
+	json_decref(rs->persisted);
+	free(rs);
+}
+
 static void session_free(struct sg_rec_session *rs)
 {
 	struct sg_recovery *r = rs->rec;
@@ -263,13 +291,12 @@ static void session_free(struct sg_rec_session *rs)
 	sg_hmap_del(&r->by_pid, rs->pid, strlen(rs->pid));
 	sg_list_remove(&r->sessions, &rs->in_store);
 	stats(r)->rec_sessions--;
-	for (size_t i = 0; i < rs->n_rooms; i++)
-		free(rs->rooms[i]);
-	free(rs->rooms);
-	free(rs->sid);
-	json_decref(rs->claims);
-	json_decref(rs->client_rooms);
-	free(rs);
+	session_discard(rs);
+}
+
+static int in_broker(const struct sg_recovery *r)
+{
+	return rcfg(r)->sessions_topic != NULL;
 }
 
 static void on_expire(struct sg_timer *t)
@@ -303,6 +330,57 @@ static int add_room(struct sg_rec_session *rs, const char *room)
 		return -1;
 	rs->n_rooms++;
 	return 0;
+}
+
+/* Hands a session to the bridge, which keeps it in the broker for another process. `rooms`
+ * (an array, stolen) lists every room, the socket's own id room first. */
+static void save(struct sg_recovery *r, const char *pid, const char *sid, json_t *rooms, json_t *claims,
+		 json_t *client_rooms)
+{
+	long long now = sg_wall_ms();
+	json_t *v;
+
+	if (!r->sio->app.rec_save) {
+		json_decref(rooms);
+		return;
+	}
+	v = json_pack("{si s:s s:s s:s s:o s:O s:O s:I s:I}", "v", 1, "namespace", r->nsp->name, "pid", pid,
+		      "sid", sid, "rooms", rooms ? rooms : json_array(), "claims", claims ? claims : json_null(),
+		      "client_rooms", client_rooms ? client_rooms : json_null(),
+		      "time", (json_int_t)now, "expires", (json_int_t)(now + rcfg(r)->max_disconnection_ms));
+	if (!v) {
+		sg_warn("sio", sid, "its recovery session in %s cannot be kept in the broker (out of memory "
+			"or not UTF-8)", r->nsp->name);
+		return;
+	}
+	if (!r->sio->app.rec_save(r->sio->app_ud, r->nsp, v))
+		stats(r)->rec_persisted++;
+	json_decref(v);
+}
+
+void sg_nsp_save_sessions(struct sg_nsp *nsp)
+{
+	struct sg_recovery *r = nsp->rec;
+
+	if (!r || !in_broker(r))
+		return;
+	for (struct sg_list_node *n = nsp->sockets.head; n; n = n->next) {
+		struct sg_socket *s = sg_list_item(n, struct sg_socket, in_nsp);
+		json_t *rooms;
+
+		if (!s->rec || s->gone || !(rooms = json_array()))
+			continue;
+		/* Its own id room first, then the others in join order (the set keeps the most
+		 * recent first), as a dropped session lists them. */
+		json_array_append_new(rooms, json_string(s->id));
+		for (struct sg_list_node *m = s->rooms.members.tail; m; m = m->prev) {
+			const struct sg_membership *ms = sg_list_item(m, struct sg_membership, in_set);
+
+			if (strcmp(ms->room->name, s->id))
+				json_array_append_new(rooms, json_string(ms->room->name));
+		}
+		save(r, s->rec->pid, s->id, rooms, s->claims, s->client_rooms);
+	}
 }
 
 void sg_recovery_persist(struct sg_socket *s, const char *reason)
@@ -350,15 +428,16 @@ void sg_recovery_persist(struct sg_socket *s, const char *reason)
 		goto oom;
 	}
 	stats(r)->rec_kept++;
+	if (in_broker(r)) {
+		json_t *rooms = json_array();
+
+		for (size_t i = 0; rooms && i < rs->n_rooms; i++)
+			json_array_append_new(rooms, json_string(rs->rooms[i]));
+		save(r, rs->pid, rs->sid, rooms, rs->claims, rs->client_rooms);
+	}
 	return;
 oom_rs:
-	for (size_t i = 0; i < rs->n_rooms; i++)
-		free(rs->rooms[i]);
-	free(rs->rooms);
-	free(rs->sid);
-	json_decref(rs->claims);
-	json_decref(rs->client_rooms);
-	free(rs);
+	session_discard(rs);
 oom:
 	sg_warn("sio", s->id, "out of memory: its recovery session in %s is not kept", r->nsp->name);
 }
@@ -384,6 +463,10 @@ static int replay_from(const struct sg_recovery *r, const struct sg_rec_session 
 {
 	uint64_t oldest = r->next_seq - r->count, seq;
 
+	if (rs->persisted) { /* another process's: what it missed comes from the broker */
+		*from = r->next_seq;
+		return 0;
+	}
 	if (offset) {
 		if (parse_offset(r, offset, &seq) || seq >= r->next_seq)
 			return -1;
@@ -397,14 +480,76 @@ static int replay_from(const struct sg_recovery *r, const struct sg_rec_session 
 	return 0;
 }
 
+/* The session the bridge kept in the broker for `pid`, taken in as one of ours (to be
+ * recovered now, or expired when its time is up), or NULL. */
+static struct sg_rec_session *import(struct sg_recovery *r, const char *pid)
+{
+	json_t *v = r->sio->app.rec_find(r->sio->app_ud, r->nsp, pid), *rooms, *room;
+	const char *sid = json_string_value(json_object_get(v, "sid"));
+	json_t *claims = json_object_get(v, "claims"), *chosen = json_object_get(v, "client_rooms");
+	json_int_t expires = json_integer_value(json_object_get(v, "expires"));
+	long long left = (long long)expires - sg_wall_ms();
+	struct sg_rec_session *rs;
+	size_t i;
+
+	rooms = json_object_get(v, "rooms");
+	if (!v || !sid || strlen(sid) != SG_SOCKET_ID_LEN || !json_is_array(rooms) || left <= 0 ||
+	    strlen(pid) != SG_SOCKET_ID_LEN || (claims && !json_is_object(claims) && !json_is_null(claims)) ||
+	    (chosen && !json_is_object(chosen) && !json_is_null(chosen))) {
+		if (v)
+			sg_dbg("sio", NULL, "a session of %s from the broker is unusable (expired or malformed)",
+			       r->nsp->name);
+		json_decref(v);
+		return NULL;
+	}
+	if (left > (long long)rcfg(r)->max_disconnection_ms)
+		left = rcfg(r)->max_disconnection_ms;
+	if (!(rs = calloc(1, sizeof(*rs))))
+		goto oom;
+	rs->rec = r;
+	memcpy(rs->pid, pid, SG_SOCKET_ID_LEN + 1);
+	rs->persisted = v;
+	rs->start_seq = r->next_seq;
+	if (!(rs->sid = strdup(sid)) || add_room(rs, sid))
+		goto oom_rs;
+	json_array_foreach(rooms, i, room)
+		if (json_is_string(room) && strcmp(json_string_value(room), sid) && add_room(rs, json_string_value(room)))
+			goto oom_rs;
+	rs->claims = json_is_object(claims) ? json_incref(claims) : json_object();
+	rs->client_rooms = json_is_object(chosen) ? json_deep_copy(chosen) : NULL;
+	if (!rs->claims || sg_hmap_put(&r->by_pid, rs->pid, strlen(rs->pid), rs))
+		goto oom_rs;
+	sg_list_push_back(&r->sessions, &rs->in_store);
+	stats(r)->rec_sessions++;
+	if (sg_timer_set(&r->sio->timers, r->sio->ctx, &rs->t_expire, (unsigned)left, on_expire)) {
+		session_free(rs);
+		return NULL;
+	}
+	stats(r)->rec_restored++;
+	return rs;
+oom_rs:
+	session_discard(rs); /* and v, its persisted */
+	v = NULL;
+oom:
+	json_decref(v);
+	sg_warn("sio", NULL, "out of memory: a session of %s from the broker is not recovered", r->nsp->name);
+	return NULL;
+}
+
 const struct sg_rec_session *sg_recovery_find(struct sg_nsp *nsp, const char *pid, const char *offset)
 {
 	struct sg_recovery *r = nsp->rec;
 	struct sg_rec_session *rs;
 	uint64_t from;
 
-	if (!r || !pid || !(rs = sg_hmap_get(&r->by_pid, pid, strlen(pid))))
+	if (!r || !pid)
 		return NULL;
+	if (!(rs = sg_hmap_get(&r->by_pid, pid, strlen(pid)))) {
+		/* The bridge is asked for a pid that looks like one: a forged one costs a lookup. */
+		if (!in_broker(r) || !r->sio->app.rec_find || r->sessions.count >= rcfg(r)->max_sessions ||
+		    !(rs = import(r, pid)))
+			return NULL;
+	}
 	return replay_from(r, rs, offset, &from) ? NULL : rs;
 }
 
@@ -446,8 +591,89 @@ void sg_recovery_replay(struct sg_socket *s, const struct sg_rec_session *crs, c
 	}
 	stats(r)->rec_recovered++;
 	stats(r)->rec_replayed += sent;
-	sg_dbg("sio", s->id, "recovered in %s: %llu packets replayed", r->nsp->name, (unsigned long long)sent);
+	sg_dbg("sio", s->id, "recovered in %s: %llu packets replayed%s", r->nsp->name, (unsigned long long)sent,
+	       rs->persisted ? "; the rest comes from the broker" : "");
+	/* Another process's session: the broker has what it missed. New packets wait behind
+	 * that replay (set first: the bridge may end it at once). */
+	if (rs->persisted && s->rec && s->client->session && r->sio->app.rec_replay) {
+		s->rec->holding = 1;
+		if (r->sio->app.rec_replay(r->sio->app_ud, s, rs->persisted, offset))
+			sg_socket_replay_done(s);
+	}
+	/* Taken: no other process may take it too. */
+	if (in_broker(r) && r->sio->app.rec_drop)
+		r->sio->app.rec_drop(r->sio->app_ud, r->nsp, rs->pid);
 	session_free(rs);
+}
+
+/* ---------------------------------------------------------------- packets held back */
+
+struct sg_rec_held {
+	struct sg_rec_held *next;
+	int is_volatile;
+	size_t n_frames;
+	struct sg_buf *frames[];
+};
+
+int sg_recovery_hold(struct sg_socket *s, struct sg_buf *const *frames, size_t n_frames, int is_volatile)
+{
+	struct sg_rec_ident *id = s->rec;
+	struct sg_rec_held *h;
+	size_t bytes = 0;
+
+	if (!id || !id->holding)
+		return 0;
+	if (is_volatile)
+		return 1; /* may be dropped for a slow client: this one is not reading yet */
+	for (size_t i = 0; i < n_frames; i++)
+		bytes += frames[i]->len;
+	if (id->held_bytes + bytes > rcfg(s->nsp->rec)->max_bytes ||
+	    !(h = malloc(sizeof(*h) + n_frames * sizeof(h->frames[0])))) {
+		/* Too much waits behind a replay that does not end: the client starts over. */
+		s->client->sio->stats->rec_held_over++;
+		sg_warn("sio", s->id, "more than max_bytes waited behind its replay from the broker: closed");
+		id->holding = 0;
+		if (s->client->session)
+			sg_eio_session_close(s->client->session, "recovery replay overflow");
+		return 1;
+	}
+	h->next = NULL;
+	h->is_volatile = is_volatile;
+	h->n_frames = n_frames;
+	for (size_t i = 0; i < n_frames; i++)
+		h->frames[i] = sg_buf_ref(frames[i]);
+	if (!id->held)
+		id->held_tail = &id->held;
+	*id->held_tail = h;
+	id->held_tail = &h->next;
+	id->held_bytes += bytes;
+	return 1;
+}
+
+/* Frees what is held back; sends it first when the socket can still take it. */
+static void release(struct sg_socket *s, int send)
+{
+	struct sg_rec_ident *id = s->rec;
+	struct sg_rec_held *h;
+
+	id->holding = 0;
+	while ((h = id->held)) {
+		id->held = h->next;
+		if (send && s->client->session && !s->gone &&
+		    sg_eio_send_many(s->client->session, h->frames, h->n_frames, h->is_volatile) < 0)
+			send = 0; /* its queue overflowed: the session is being closed */
+		for (size_t i = 0; i < h->n_frames; i++)
+			sg_buf_unref(h->frames[i]);
+		free(h);
+	}
+	id->held_tail = &id->held;
+	id->held_bytes = 0;
+}
+
+void sg_socket_replay_done(struct sg_socket *s)
+{
+	if (s->rec && s->rec->holding)
+		release(s, 1);
 }
 
 /* ---------------------------------------------------------------- sockets */
@@ -458,8 +684,9 @@ int sg_recovery_attach(struct sg_socket *s, const struct sg_rec_session *from)
 
 	if (!r || sg_eio_session_protocol(s->client->session) == 3)
 		return 0;
-	if (!(s->rec = malloc(sizeof(*s->rec))))
+	if (!(s->rec = calloc(1, sizeof(*s->rec))))
 		return -1;
+	s->rec->held_tail = &s->rec->held;
 	/* A recovered socket keeps its pid; what came before now is replayed to it right away,
 	 * so a later drop without an offset replays from here, not from its first start. */
 	if (from)
@@ -472,6 +699,8 @@ int sg_recovery_attach(struct sg_socket *s, const struct sg_rec_session *from)
 
 void sg_recovery_detach(struct sg_socket *s)
 {
+	if (s->rec)
+		release(s, 0);
 	free(s->rec);
 	s->rec = NULL;
 }

@@ -45,6 +45,9 @@ struct sg_stats {
 	uint64_t rec_packets;           /* gauge: packets kept for replay now */
 	uint64_t rec_bytes;             /* gauge: their bytes */
 	uint64_t rec_packets_dropped;   /* packets let go before their time (max_packets, max_bytes) */
+	uint64_t rec_persisted;         /* sessions handed to the broker (sessions_topic) */
+	uint64_t rec_restored;          /* sessions taken from the broker (another process's) */
+	uint64_t rec_held_over;         /* recoveries given up: too much held back during a replay */
 };
 
 #endif

@@ -186,7 +186,7 @@ static enum sg_mw_result async_mw(void *ud, struct sg_connect_req *req)
 
 int main(int argc, char **argv)
 {
-	static const struct sg_sio_app app = {on_connection, on_event, NULL, NULL, NULL};
+	static const struct sg_sio_app app = {.on_connection = on_connection, .on_event = on_event};
 	char text[1024], err[SG_CONFIG_ERR_MAX];
 	const char *host = getenv("SG_CONFORMANCE_HOST");
 	int port = argc > 1 ? atoi(argv[1]) : 3000;

@@ -1052,13 +1052,17 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 			return sgm_errf(why, whylen, "bad request headers (sio-reply-to and sio-ack-id go together; "
 				    "sio-ack-timeout-ms is a number of ms)");
 		}
-		if (reply_to) {
+		em.position = m->position;
+		if (reply_to && m->replay) {
+			rc = 0; /* a question was for those there at the time: not replayed */
+		} else if (reply_to) {
 			rc = ask(b, &em, reply_to, ack_id, timeout, why, whylen);
 			json_decref(args);
 			bins_free(&bs);
 			return rc; /* -1: why says it */
+		} else {
+			rc = m->replay ? m->replay(m->replay_ud, &em) : api->emit(h, &em);
 		}
-		rc = api->emit(h, &em);
 	}
 	json_decref(args);
 	bins_free(&bs);

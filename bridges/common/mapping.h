@@ -44,6 +44,11 @@ struct sgm_msg {
 	size_t n_headers;
 	const void *value;
 	size_t value_len;
+	const char *position;  /* where it sits in the broker's log (sg_bridge_emit.position), or NULL */
+	/* A replay (connection state recovery): the event goes to this instead of the host's
+	 * emit, and a record that asks clients for answers is left out. NULL: live. */
+	long (*replay)(void *ud, const struct sg_bridge_emit *em);
+	void *replay_ud;
 };
 
 /* A message the mapping asks the plugin to produce (owned; free with sgm_out_clear). */

@@ -10,13 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
-#include "mapping.h"
 #include "events.h"
+#include "instance.h"
+#include "record.h"
 #include "requests.h"
-#include "siogate/bridge.h"
+#include "sessions.h"
 #include "util/clock.h"
 
 #define CONSUME_BATCH 2000       /* messages handled per loop turn before yielding */
@@ -28,41 +26,12 @@
 #define DEFAULT_REPLY_TOPIC "siogate.replies"
 #define MAX_DELIVERY_TIMEOUT_MS 3600000
 
-/* The counters counted per message: handles looked up once (ABI 1.2), then lock-free. */
-enum kctr { KC_CONSUMED, KC_PRODUCED, KC_FAILED, KC_MALFORMED, KC_DEAD, KC_DEAD_FAILED, KC_N };
 static const char *const kctr_names[KC_N] = {
 	"messages_consumed", "messages_produced", "messages_failed", "messages_malformed",
 	"dead_letters", "dead_letters_failed",
 };
 
-struct kafka {
-	const struct sg_host_api *api;
-	struct sg_host *host;
-	char *name;
-	rd_kafka_t *producer;
-	rd_kafka_t *consumer;        /* NULL when nothing is consumed */
-	rd_kafka_queue_t *pq, *cq;   /* producer main queue, consumer queue */
-	struct sgm_binding **bindings;
-	size_t n_bindings;
-	json_t *broker;              /* the broker object (a reference) */
-	char *bootstrap;             /* bootstrap.servers in use (the mock cluster's when embedded) */
-	rd_kafka_t *mock_rk;         /* embedded: the handle that owns the mock cluster */
-	rd_kafka_mock_cluster_t *mock;
-	atomic_int p_posted, c_posted;
-	int stopped;
-	int assigned;                /* the consumer has its partitions */
-	int skip_close;              /* destroy the consumer without leaving its group */
-	int fetching;                /* every assigned partition is fetching (statistics) */
-	int producer_up, consumer_up;
-	char down_reason[200];
-	unsigned long malformed, malformed_logged;
-	time_t malformed_last_log;
-	long long delivery_timeout_ms;
-	struct sg_bridge_counter *ctr[KC_N]; /* host-owned; NULL (refused) counts nothing */
-	struct sgm_evdrv *ev;        /* lifecycle records, heartbeats, presence answers */
-	struct sgm_reqs *reqs;       /* requests waiting for a backend's or a client's answer */
-	int wants_replies;           /* some binding waits for backends: consume the reply topic */
-};
+
 
 /* The opaque of records the events driver produced (no ticket: nobody waits for them). */
 static char event_tag;
@@ -244,9 +213,10 @@ static int apply_props(rd_kafka_conf_t *conf, const json_t *o, char *err, size_t
 	return 0;
 }
 
-static void update_ready(struct kafka *k)
+static void kafka_update_ready(struct kafka *k)
 {
-	int ready = k->producer_up && (!k->consumer || (k->consumer_up && k->assigned && k->fetching));
+	int ready = k->producer_up && (!k->consumer || (k->consumer_up && k->assigned && k->fetching)) &&
+		    (!k->sess || ksess_loaded(k->sess));
 
 	if (ready)
 		k->api->set_ready(k->host, 1, NULL);
@@ -255,6 +225,7 @@ static void update_ready(struct kafka *k)
 				  k->down_reason[0] ? k->down_reason
 				  : !k->producer_up ? "connecting to Kafka"
 				  : !k->assigned    ? "waiting for the consumer's partitions"
+				  : k->consumer_up && k->fetching ? "loading the recovery sessions (sessions_topic)"
 						    : "waiting for the consumer's start offsets");
 }
 
@@ -318,7 +289,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		k->consumer_up = up;
 	if (up)
 		k->down_reason[0] = '\0';
-	update_ready(k);
+	kafka_update_ready(k);
 	return 0;
 }
 
@@ -332,7 +303,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
 			k->producer_up = k->consumer_up = 0;
 			snprintf(k->down_reason, sizeof(k->down_reason), "all Kafka brokers are down");
-			update_ready(k);
+			kafka_update_ready(k);
 		}
 		k->api->log(k->host, SG_BRIDGE_LOG_DEBUG, "%s", reason);
 		return;
@@ -369,6 +340,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	const char *topic = rd_kafka_topic_name(m->rkt);
 
 	(void)rk;
+	if (m->_private == KAFKA_SESSION_TAG) {
+		ksess_produced(k->sess, m);
+		return;
+	}
 	if (m->_private == EVENT_TAG) {
 		sgm_evdrv_result(k->ev, !m->err, m->err ? rd_kafka_err2str(m->err) : NULL);
 		return;
@@ -537,32 +512,21 @@ static void malformed(struct kafka *k, struct sgm_binding *b, const rd_kafka_mes
 static void handle_message(struct kafka *k, const rd_kafka_message_t *m)
 {
 	struct sgm_header h[SGM_MAX_HEADERS];
-	rd_kafka_headers_t *hdrs = NULL;
 	struct sgm_binding *first = NULL, *bad = NULL;
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	struct sgm_msg msg;
-	char bad_why[256] = "";
+	char bad_why[256] = "", pos[300];
 	int delivered = 0, subscribed = 0;
-	size_t idx = 0;
 
-	memset(&msg, 0, sizeof(msg));
-	msg.topic = topic;
-	msg.key = m->key;
-	msg.key_len = m->key_len;
-	msg.value = m->payload;
-	msg.value_len = m->len;
-	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		const void *v;
-		size_t l;
-		while (msg.n_headers < SGM_MAX_HEADERS &&
-		       rd_kafka_header_get_all(hdrs, idx++, &h[msg.n_headers].name, &v, &l) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			h[msg.n_headers].value = v ? v : "";
-			h[msg.n_headers].len = v ? l : 0;
-			msg.n_headers++;
-		}
-	}
-	msg.headers = h;
+	kafka_msg_of(m, &msg, h);
 	k->api->counter_add(k->ctr[KC_CONSUMED], 1);
+	if (k->sess) {
+		/* Where this record sits goes into the offset clients get, and the namespace's
+		 * position here into the sessions it keeps. */
+		snprintf(pos, sizeof(pos), "%s/%d/%lld", topic, (int)m->partition, (long long)m->offset);
+		msg.position = pos;
+		ksess_seen(k->sess, m);
+	}
 	if (k->wants_replies && !strcmp(topic, sgm_reqs_reply_topic(k->reqs))) {
 		sgm_reqs_reply(k->reqs, &msg, NULL, 0);
 		return;
@@ -613,7 +577,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		k->assigned = 0;
 		k->fetching = 0;
 	}
-	update_ready(k);
+	kafka_update_ready(k);
 }
 
 static void drain_consumer(void *ud);
@@ -674,20 +638,7 @@ static void drain_consumer(void *ud)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-/* The client for `conf` (which it then owns); NULL with "what: reason" in err, `conf` freed. */
-static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what, char *err, size_t len)
-{
-	char e[512];
-	rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof(e));
-
-	if (!rk) {
-		snprintf(err, len, "%s: %s", what, e);
-		rd_kafka_conf_destroy(conf);
-	}
-	return rk;
-}
-
-static rd_kafka_conf_t *base_conf(struct kafka *k, const char *section, char *err, size_t len)
+static rd_kafka_conf_t *kafka_base_conf(struct kafka *k, const char *section, char *err, size_t len)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char e[256];
@@ -738,6 +689,12 @@ static int init_requests(struct kafka *k, const json_t *broker)
 	return 0;
 }
 
+/* A configuration for another consumer of this broker (sessions.c's), as the main one's. */
+static rd_kafka_conf_t *consumer_conf(struct kafka *k, char *err, size_t len)
+{
+	return kafka_base_conf(k, "consumer", err, len);
+}
+
 static void *init(const struct sg_host_api *api, struct sg_host *host, const char *broker_name,
 		  const json_t *broker, char *err, size_t len)
 {
@@ -757,6 +714,8 @@ static void *init(const struct sg_host_api *api, struct sg_host *host, const cha
 	}
 	k->api = api;
 	k->host = host;
+	k->consumer_conf = consumer_conf;
+	k->ready_changed = kafka_update_ready;
 	if (!(k->ev = sgm_evdrv_new(api, host, produce_event, k))) {
 		free(k->name);
 		free(k);
@@ -866,7 +825,7 @@ static int start(void *inst, char *err, size_t len)
 	}
 
 	/* Producer: idempotent, acks from every in-sync replica, a bounded delivery time. */
-	conf = base_conf(k, "producer", err, len);
+	conf = kafka_base_conf(k, "producer", err, len);
 	if (!conf)
 		return -1;
 	snprintf(tmo, sizeof(tmo), "%lld", k->delivery_timeout_ms);
@@ -885,7 +844,7 @@ static int start(void *inst, char *err, size_t len)
 		return -1;
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-	k->producer = new_client(RD_KAFKA_PRODUCER, conf, "producer", err, len);
+	k->producer = kafka_new_client(RD_KAFKA_PRODUCER, conf, "producer", err, len);
 	if (!k->producer)
 		return -1;
 	k->pq = rd_kafka_queue_get_main(k->producer);
@@ -901,7 +860,7 @@ static int start(void *inst, char *err, size_t len)
 			snprintf(group, sizeof(group), "siogate-%s", k->api->instance_id(k->host));
 			gid = group;
 		}
-		conf = base_conf(k, "consumer", err, len);
+		conf = kafka_base_conf(k, "consumer", err, len);
 		/* A group of its own is never resumed, so committing offsets to it is pointless,
 		 * and a commit waiting for a dead coordinator would hold up the shutdown. */
 		if (conf && own_group &&
@@ -926,7 +885,7 @@ static int start(void *inst, char *err, size_t len)
 			return -1;
 		}
 		rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-		k->consumer = new_client(RD_KAFKA_CONSUMER, conf, "consumer", err, len);
+		k->consumer = kafka_new_client(RD_KAFKA_CONSUMER, conf, "consumer", err, len);
 		if (!k->consumer) {
 			rd_kafka_topic_partition_list_destroy(subs);
 			return -1;
@@ -945,7 +904,9 @@ static int start(void *inst, char *err, size_t len)
 	} else {
 		rd_kafka_topic_partition_list_destroy(subs);
 	}
-	update_ready(k);
+	if (k->sess && ksess_start(k->sess, err, len))
+		return -1;
+	kafka_update_ready(k);
 	if (sgm_evdrv_start(k->ev) || sgm_reqs_start(k->reqs)) {
 		snprintf(err, len, "out of memory");
 		return -1;
@@ -1003,6 +964,8 @@ static void stop(void *inst, unsigned drain_ms)
 		rd_kafka_flush(k->producer, (int)drain_ms);
 		/* Requests still waiting for a backend will not get it now. */
 		sgm_reqs_stop(k->reqs);
+		if (k->sess)
+			ksess_stop(k->sess);
 		rd_kafka_queue_cb_event_enable(k->pq, NULL, NULL);
 		/* What is left will not make it: fail it (its tickets get an error). */
 		rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -1078,6 +1041,7 @@ static void fini(void *inst)
 		rd_kafka_destroy(k->consumer);
 	else if (k->consumer)
 		destroy_bounded(k->consumer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+	ksess_free(k->sess); /* its consumers, before the producer it produced with */
 	if (k->pq)
 		rd_kafka_queue_destroy(k->pq);
 	if (k->producer) /* purged by stop(): nothing is left to wait for but its threads */
@@ -1096,6 +1060,19 @@ static void fini(void *inst)
 	free(k);
 }
 
+static int session_topic(void *inst, int binding, const char *topic, char *err, size_t len)
+{
+	struct kafka *k = inst;
+
+	if (!k->sess && !(k->sess = ksess_new(k))) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	return ksess_topic(k->sess, binding, topic, err, len);
+}
+
 SG_BRIDGE_PLUGIN(.name = "kafka", .version = PACKAGE_VERSION, .check_broker = check_broker,
 		 .check_binding = check_binding, .init = init, .bind = kbind, .start = start,
-		 .publish = publish, .stop = stop, .fini = fini, .on_lifecycle = on_lifecycle);
+		 .publish = publish, .stop = stop, .fini = fini, .on_lifecycle = on_lifecycle,
+		 .session_topic = session_topic, .session_save = ksess_save, .session_drop = ksess_drop,
+		 .session_find = ksess_find, .session_replay = ksess_replay);

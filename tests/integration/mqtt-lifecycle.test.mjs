@@ -194,8 +194,10 @@ for (const { protocol, v311 } of [{ protocol: '5', v311: false }, { protocol: '3
 		/** The instance id of replica `g` (its pid is in it) and its first "up" record. */
 		async function instanceOf(g, s = sub) {
 			const re = new RegExp(`^.+-${g.child.pid}-[0-9a-f]{12}$`);
+			// The first "up" goes out once the MQTT connection is up, which after a broker that
+			// was just stopped and continued (the drain test) can take a reconnect or two.
 			const first = await waitEvent(s, (x) => x.type === 'instance' && x.state === 'up' && re.test(x.instance),
-				`an "up" record of ${g.name} (pid ${g.child.pid})`);
+				`an "up" record of ${g.name} (pid ${g.child.pid})`, ms(15000));
 			instanceMeta(first, 1); // the first "up" is kept (QoS 1): it may wait for the connection
 			return { id: first.r.instance, first: first.r };
 		}

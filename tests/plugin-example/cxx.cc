@@ -13,4 +13,5 @@ static void fini(void *) {}
 // g++ 12 -Wextra wants every member named in a designated initializer, optional ones too.
 SG_BRIDGE_PLUGIN(.name = "cxx", .version = "1.0", .check_broker = nullptr, .check_binding = check_binding,
 		 .init = init, .bind = bind_nsp, .start = start, .publish = publish, .on_join = nullptr,
-		 .stop = stop, .fini = fini, .on_lifecycle = nullptr);
+		 .stop = stop, .fini = fini, .on_lifecycle = nullptr, .session_topic = nullptr,
+		 .session_save = nullptr, .session_drop = nullptr, .session_find = nullptr, .session_replay = nullptr);

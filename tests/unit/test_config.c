@@ -256,6 +256,7 @@ static char *dump_config(const struct sg_config *cfg)
 				(unsigned)rc->max_disconnection_ms, key, rc->skip_middleware ? "true" : "false");
 			fprintf(f, "%smax_packets=%zu\n%smax_bytes=%zu\n%smax_sessions=%zu\n", key, rc->max_packets,
 				key, rc->max_bytes, key, rc->max_sessions);
+			fprintf(f, "%ssessions_topic=%s\n", key, str_or_null(rc->sessions_topic));
 		}
 		snprintf(key, sizeof key, "namespaces[%zu].bridge", i);
 		dump_json(f, key, n->bridge);

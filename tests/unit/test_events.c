@@ -134,6 +134,7 @@ static const struct sg_host_api api = {
 	.log = f_log, .foreach_nsp = f_foreach_nsp, .instance_id = f_instance_id,
 	.counter_handle = f_counter_handle, .counter_add = f_counter_add,
 	.sockets = f_sockets, .rooms = f_rooms, .every = f_every,
+	NULL, NULL, /* 1.6 replays: the Kafka bridge's sessions */
 };
 
 /* The driver's produce: keeps a copy of each record. */

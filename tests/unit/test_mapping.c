@@ -198,6 +198,7 @@ static const struct sg_host_api api = {
 	f_is_member,
 	NULL, NULL, NULL, /* 1.3 presence: tests/unit/test_events.c */
 	NULL, NULL, /* 1.4 request and reply: tests/unit/test_requests.c */
+	NULL, NULL, /* 1.6 replays: the Kafka bridge's sessions */
 };
 
 static struct sg_host host;
@@ -767,6 +768,57 @@ START_TEST(deliver_except_event_volatile_sender)
 	ck_assert_str_eq(why, "the event could not be encoded");
 	host.rc = 0;
 	ck_assert_int_eq(deliver(b, "auto", "r", "1", NULL), 0);
+	sgm_binding_free(b);
+}
+END_TEST
+
+/* A replay (connection state recovery from the broker): the event goes to the replay
+ * function, with the record's position, instead of the host's emit; a record that asks
+ * clients for answers is left out (its question was for those there at the time). */
+static int replayed;
+static char replayed_pos[64], replayed_rooms[64];
+
+static long f_replay(void *ud, const struct sg_bridge_emit *em)
+{
+	ck_assert_ptr_eq(ud, &replayed);
+	replayed++;
+	snprintf(replayed_pos, sizeof(replayed_pos), "%s", em->position ? em->position : "(none)");
+	join_list(replayed_rooms, sizeof(replayed_rooms), em->rooms, em->n_rooms);
+	return 1;
+}
+
+static long deliver_replay(struct sgm_binding *b, const char *position, ...)
+{
+	struct msgbuf mb;
+	va_list ap;
+	long rc;
+
+	va_start(ap, position);
+	vmsg(&mb, "auto", "r", "1", 1, ap);
+	va_end(ap);
+	mb.m.position = position;
+	mb.m.replay = f_replay;
+	mb.m.replay_ud = &replayed;
+	rc = deliver_m(b, &mb.m);
+	return rc;
+}
+
+START_TEST(deliver_replay_mode)
+{
+	struct sgm_binding *b = down_binding();
+
+	reset_host();
+	replayed = 0;
+	ck_assert_int_eq(deliver_replay(b, "auto/0/7", NULL), 1);
+	ck_assert_int_eq(replayed, 1);
+	ck_assert_str_eq(replayed_pos, "auto/0/7");
+	ck_assert_str_eq(replayed_rooms, "r");
+	ck_assert_uint_eq(host.n, 0); /* not the host's emit */
+
+	/* Asking for answers: skipped, neither emitted nor asked. */
+	ck_assert_int_eq(deliver_replay(b, "auto/0/8", "sio-reply-to", "answers", "sio-ack-id", "q1", NULL), 0);
+	ck_assert_int_eq(replayed, 1);
+	ck_assert_uint_eq(host.n, 0);
 	sgm_binding_free(b);
 }
 END_TEST
@@ -1672,6 +1724,7 @@ static Suite *mapping_suite(void)
 	tcase_add_test(tc, deliver_rooms_modes);
 	tcase_add_test(tc, deliver_bad_rooms);
 	tcase_add_test(tc, deliver_except_event_volatile_sender);
+	tcase_add_test(tc, deliver_replay_mode);
 	tcase_add_test(tc, deliver_args_modes);
 	tcase_add_test(tc, deliver_dollar_binary);
 	tcase_add_test(tc, deliver_namespace_header);

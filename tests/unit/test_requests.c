@@ -151,6 +151,7 @@ static const struct sg_host_api api = {
 	.counter_handle = f_counter_handle, .counter_add = f_counter_add,
 	.is_member = f_is_member, .every = f_every,
 	.emit_ack = f_emit_ack, .complete_args = f_complete_args,
+	NULL, NULL, /* 1.6 replays: the Kafka bridge's sessions */
 };
 
 static int produce(void *ud, const struct sgm_out *o, char *why, size_t whylen)

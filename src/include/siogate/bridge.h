@@ -17,6 +17,13 @@
  * change bumps the major.
  *
  * ABI changelog (newest first)
+ *   1.6  2026-12-06  recovery across restarts and replicas: sg_bridge_emit.position (where
+ *                    the event sits in the broker's log: it rides in the recovery offset),
+ *                    sg_bridge_plugin.session_topic, session_save, session_drop,
+ *                    session_find and session_replay (a plugin that keeps dropped sockets'
+ *                    sessions in its broker and replays what they missed), and
+ *                    sg_host_api.replay_emit and replay_done (the replay's events to one
+ *                    socket, ahead of the live ones held back meanwhile).
  *   1.5  2026-12-06  connection state recovery: sg_bridge_socket.recovered (a connect that
  *                    took a dropped socket's session over, with its sid). Read it only from
  *                    a host whose abi_minor >= 5 (an older host's struct ends before it).
@@ -66,7 +73,7 @@ extern "C" {
 #endif
 
 #define SG_BRIDGE_ABI_MAJOR 1
-#define SG_BRIDGE_ABI_MINOR 5
+#define SG_BRIDGE_ABI_MINOR 6
 
 /* The symbol every plugin exports: SG_BRIDGE_SYMBOL is its name as a string (for dlsym),
  * spelled from the identifier SG_BRIDGE_PLUGIN() defines, so the two cannot differ. */
@@ -118,6 +125,11 @@ struct sg_bridge_emit {
 	const struct sg_bridge_bin *att;
 	size_t n_att;
 	int is_volatile;                 /* may be dropped for a slow client */
+	/* Since 1.6 (the host reads it only from a plugin whose abi_minor >= 6): where the
+	 * event sits in the broker's log, e.g. Kafka's "topic/partition/offset", or NULL. With
+	 * connection state recovery it is part of the offset clients hand back, so that a
+	 * session_replay can resume from it. At most 300 bytes, without '~'. */
+	const char *position;
 };
 
 /* Sockets a control command applies to: those with an id in `sids`, plus the members of
@@ -301,6 +313,18 @@ struct sg_host_api {
 	 * (an array; binary arguments are placeholders into `att`) instead of one result. */
 	void (*complete_args)(struct sg_host *h, struct sg_bridge_ticket *t, const json_t *args,
 			      const struct sg_bridge_bin *att, size_t n_att);
+
+	/* ---- Since 1.6 (2026-12-06): sessions kept in the broker. ---- */
+
+	/* During a session_replay: delivers `em` (rooms, except and position as a live emit
+	 * would have them) to socket `sid` alone, if it is in one of em's rooms and in none
+	 * of its except rooms, ahead of the live events held back for it. Returns 1 when
+	 * queued, 0 when not for that socket, -2 when the socket or namespace is gone, -1 when
+	 * it could not be encoded. Volatile events are not replayed (0). */
+	long (*replay_emit)(struct sg_host *h, const char *sid, const struct sg_bridge_emit *em);
+	/* Ends a session_replay: the events held back for socket `sid` meanwhile follow. Exactly
+	 * once per session_replay that returned 0 (also when the socket has gone). */
+	void (*replay_done)(struct sg_host *h, const char *nsp, const char *sid);
 };
 
 /* The plugin descriptor, exported as `siogate_bridge`: declare it with SG_BRIDGE_PLUGIN(). */
@@ -351,6 +375,29 @@ struct sg_bridge_plugin {
 	 * socket's disconnect was reported. Per socket in order: CONNECT, its JOINs and LEAVEs,
 	 * exactly one DISCONNECT. Not called during a reload (sockets stay connected). */
 	void (*on_lifecycle)(void *inst, int binding, const struct sg_bridge_lifecycle *ev);
+
+	/* ---- Since 1.6: sessions kept in the broker (connection state recovery across
+	 * restarts and replicas). All optional, all or none; loop thread. ---- */
+
+	/* The binding's namespace keeps its sessions in `topic` (its recovery.sessions_topic);
+	 * called after bind(), before start(). Returns 0, or -1 with err set. */
+	int (*session_topic)(void *inst, int binding, const char *topic, char *err, size_t errlen);
+	/* Keeps a dropped socket's session, a JSON object the host builds: {"v":1,"namespace",
+	 * "pid","sid","rooms","claims","client_rooms","time","expires"} (ms since the epoch);
+	 * the plugin adds where the namespace's consumption stands ("positions") and the
+	 * instance. Borrowed. */
+	void (*session_save)(void *inst, int binding, const json_t *session);
+	/* Forgets session `pid` everywhere (it was recovered, or it expired). */
+	void (*session_drop)(void *inst, int binding, const char *pid);
+	/* The kept session `pid` of namespace `nsp` (a new reference), or NULL when there is
+	 * none, it expired, or it is another namespace's. */
+	json_t *(*session_find)(void *inst, int binding, const char *nsp, const char *pid);
+	/* Replays to socket `sid` (which has just taken `session` over) the events of its rooms
+	 * it missed: those after `offset` (the last one it got, as the client hands it back;
+	 * NULL: none) with replay_emit, then replay_done. Returns 0 when started (replay_done
+	 * will follow, maybe at once), -1 when it cannot (nothing is held back then). */
+	int (*session_replay)(void *inst, int binding, const char *sid, const json_t *session,
+			      const char *offset);
 };
 
 /* Defines the exported descriptor from designated initializers, with abi_major and abi_minor
