@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "eio3_codec.h"
@@ -183,6 +184,14 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 			continue;
 		snprintf(name, sizeof(name), "%s:", h);
 		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), name, (int)strlen(name));
+		/* A header libwebsockets parses itself (accept-language, referer, ...) is not a
+		 * custom one: it sits under its token. */
+		for (int t = 0; n <= 0 && t < WSI_TOKEN_COUNT; t++) {
+			const unsigned char *tn = lws_token_to_string((enum lws_token_indexes)t);
+
+			if (tn && !strcasecmp((const char *)tn, name))
+				n = sg_eio_copy_header(wsi, (enum lws_token_indexes)t, buf, sizeof(buf));
+		}
 		if (n > 0)
 			json_object_set_new(s->headers, h, json_string(buf));
 	}
