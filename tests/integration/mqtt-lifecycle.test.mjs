@@ -196,9 +196,16 @@ for (const { protocol, v311 } of [{ protocol: '5', v311: false }, { protocol: '3
 			const re = new RegExp(`^.+-${g.child.pid}-[0-9a-f]{12}$`);
 			// The first "up" goes out once the MQTT connection is up, which after a broker that
 			// was just stopped and continued (the drain test) can take a reconnect or two.
-			const first = await waitEvent(s, (x) => x.type === 'instance' && x.state === 'up' && re.test(x.instance),
-				`an "up" record of ${g.name} (pid ${g.child.pid})`, ms(15000));
-			instanceMeta(first, 1); // the first "up" is kept (QoS 1): it may wait for the connection
+			const isUp = (x) => x.type === 'instance' && x.state === 'up' && re.test(x.instance);
+			await waitEvent(s, isUp, `an "up" record of ${g.name} (pid ${g.child.pid})`, ms(15000));
+			// The first "up" is kept (QoS 1): it may wait for the connection, and a heartbeat
+			// (QoS 0) published once the connection is up may overtake it on the wire. So it is
+			// the QoS 1 one, and no "up" of this replica was produced before it.
+			const ups = () => events(s).filter((x) => isUp(x.r));
+			await until(() => ups().some((x) => x.m.qos === 1), `the QoS 1 "up" of ${g.name}`, ms(5000));
+			const first = ups().find((x) => x.m.qos === 1);
+			instanceMeta(first, 1);
+			assert.ok(ups().every((x) => x.r.time >= first.r.time), 'the QoS 1 "up" is the first produced');
 			return { id: first.r.instance, first: first.r };
 		}
 
