@@ -332,6 +332,31 @@ static int add_room(struct sg_rec_session *rs, const char *room)
 	return 0;
 }
 
+/* Calls fn for every room of `s` but its own id room, in join order (the set keeps the most
+ * recent first: walked from its end); stops at the first non-zero return, which it returns. */
+static int each_other_room(const struct sg_socket *s, int (*fn)(void *ud, const char *room), void *ud)
+{
+	for (struct sg_list_node *n = s->rooms.members.tail; n; n = n->prev) {
+		const struct sg_membership *m = sg_list_item(n, struct sg_membership, in_set);
+		int rc;
+
+		if (strcmp(m->room->name, s->id) && (rc = fn(ud, m->room->name)))
+			return rc;
+	}
+	return 0;
+}
+
+static int add_room_cb(void *ud, const char *room)
+{
+	return add_room(ud, room);
+}
+
+static int append_room_cb(void *ud, const char *room)
+{
+	json_array_append_new(ud, json_string(room));
+	return 0;
+}
+
 /* Hands a session to the bridge, which keeps it in the broker for another process. `rooms`
  * (an array, stolen) lists every room, the socket's own id room first. */
 static void save(struct sg_recovery *r, const char *pid, const char *sid, json_t *rooms, json_t *claims,
@@ -370,15 +395,9 @@ void sg_nsp_save_sessions(struct sg_nsp *nsp)
 
 		if (!s->rec || s->gone || !(rooms = json_array()))
 			continue;
-		/* Its own id room first, then the others in join order (the set keeps the most
-		 * recent first), as a dropped session lists them. */
+		/* Its own id room first, then the others, as a dropped session lists them. */
 		json_array_append_new(rooms, json_string(s->id));
-		for (struct sg_list_node *m = s->rooms.members.tail; m; m = m->prev) {
-			const struct sg_membership *ms = sg_list_item(m, struct sg_membership, in_set);
-
-			if (strcmp(ms->room->name, s->id))
-				json_array_append_new(rooms, json_string(ms->room->name));
-		}
+		each_other_room(s, append_room_cb, rooms);
 		save(r, s->rec->pid, s->id, rooms, s->claims, s->client_rooms);
 	}
 }
@@ -410,13 +429,8 @@ void sg_recovery_persist(struct sg_socket *s, const char *reason)
 	rs->start_seq = s->rec->start_seq;
 	if (!(rs->sid = strdup(s->id)) || add_room(rs, s->id))
 		goto oom_rs;
-	/* The set keeps the most recent first: from its end, in join order. */
-	for (struct sg_list_node *n = s->rooms.members.tail; n; n = n->prev) {
-		const struct sg_membership *m = sg_list_item(n, struct sg_membership, in_set);
-
-		if (strcmp(m->room->name, s->id) && add_room(rs, m->room->name))
-			goto oom_rs;
-	}
+	if (each_other_room(s, add_room_cb, rs))
+		goto oom_rs;
 	rs->claims = json_incref(s->claims);
 	rs->client_rooms = json_incref(s->client_rooms);
 	if (sg_hmap_put(&r->by_pid, rs->pid, strlen(rs->pid), rs))

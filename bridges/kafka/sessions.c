@@ -79,6 +79,14 @@ static const struct sg_host_api *api(const struct ksess *s)
 	return s->k->api;
 }
 
+/* librdkafka thread: a consumer's queue has work. Asks the loop to run `fn` once; `posted`
+ * stays set until fn runs, so a burst of records costs one post. */
+static void post_once(struct ksess *s, atomic_int *posted, void (*fn)(void *ud))
+{
+	if (!atomic_exchange(posted, 1) && api(s)->post(s->k->host, fn, s))
+		atomic_store(posted, 0);
+}
+
 static void tp_key(char *out, size_t len, const char *topic, int32_t partition)
 {
 	snprintf(out, len, "%s/%d", topic, (int)partition);
@@ -381,8 +389,7 @@ static void loader_event(rd_kafka_t *rk, void *opaque)
 	struct ksess *s = ((struct kafka *)opaque)->sess;
 
 	(void)rk;
-	if (!atomic_exchange(&s->l_posted, 1) && api(s)->post(s->k->host, drain_loader, s))
-		atomic_store(&s->l_posted, 0);
+	post_once(s, &s->l_posted, drain_loader);
 }
 
 static void loader_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -599,8 +606,7 @@ static void replayer_event(rd_kafka_t *rk, void *opaque)
 	struct ksess *s = ((struct kafka *)opaque)->sess;
 
 	(void)rk;
-	if (!atomic_exchange(&s->r_posted, 1) && api(s)->post(s->k->host, drain_replayer, s))
-		atomic_store(&s->r_posted, 0);
+	post_once(s, &s->r_posted, drain_replayer);
 }
 
 static void tick(void *ud)
