@@ -63,7 +63,7 @@ build fuzz_eio3 "$top/fuzz/fuzz_eio3.c" "$top/src/eio3_codec.c" "$top/src/strbuf
 build fuzz_sio "$top/fuzz/fuzz_sio.c" "$top/src/sio_codec.c" "$top/src/strbuf.c"
 build fuzz_config "$top/fuzz/fuzz_config.c" "$top/src/config.c" "$top/src/config_core.c" \
 	"$top/src/server_config.c" "$top/src/nsp_config.c" "$top/src/middleware_config.c" \
-	"$top/src/rooms_config.c" "$top/src/recovery_config.c" "$top/src/bridges_config.c" "$top/src/log.c" \
+	"$top/src/rooms_config.c" "$top/src/recovery_config.c" "$top/src/admin_ui_config.c" "$top/src/bridges_config.c" "$top/src/log.c" \
 	"$top/src/template.c" "$top/src/strbuf.c" "$top/src/util/regex.c" "$top/src/util/suggest.c"
 # The sources of bridges/common/libsgmap.la (bridges/Makefile.inc), which the replay links.
 build fuzz_mapping "$top/fuzz/fuzz_mapping.c" "$top/bridges/common/mapping.c" \

@@ -1147,7 +1147,8 @@ static int app_rec_replay(void *ud, struct sg_socket *s, const json_t *session, 
 }
 
 static const struct sg_sio_app bridges_app = {app_connection, app_event, app_disconnect, app_join, app_leave,
-					      app_rec_save, app_rec_drop, app_rec_find, app_rec_replay};
+					      app_rec_save, app_rec_drop, app_rec_find, app_rec_replay, NULL,
+					      NULL};
 
 /* ---------------------------------------------------------------- lifecycle */
 

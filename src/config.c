@@ -50,12 +50,22 @@ static int load_namespaces(struct sg_cfg_ld *ld, json_t *obj, const char *path, 
 					  &cfg->n_namespaces) : 0;
 }
 
+static int load_admin_ui(struct sg_cfg_ld *ld, json_t *obj, const char *path, const char *key,
+			 void *base)
+{
+	struct sg_config *cfg = base;
+
+	(void)path;
+	return sg_admin_ui_config_load(ld, obj, key, cfg->namespaces, cfg->n_namespaces, &cfg->admin_ui);
+}
+
 /* The sections, in load order: brokers before the namespaces whose bridges name them. */
 static const struct sg_cfg_key root_keys[] = {
 	SG_CFG_KEY_CUSTOM("server", load_server, NULL, 0),
 	SG_CFG_KEY_CUSTOM("log", load_log, NULL, 0),
 	SG_CFG_KEY_CUSTOM("brokers", load_brokers, NULL, 0),
 	SG_CFG_KEY_CUSTOM("namespaces", load_namespaces, NULL, 0),
+	SG_CFG_KEY_CUSTOM("admin_ui", load_admin_ui, NULL, 0),
 	SG_CFG_KEY_END
 };
 
@@ -224,6 +234,7 @@ void sg_config_destroy(const struct sg_config *ccfg)
 	sg_server_config_free(&cfg->server);
 	json_decref(cfg->brokers);
 	sg_nsp_config_free_all(cfg->namespaces, cfg->n_namespaces);
+	sg_admin_ui_config_free(&cfg->admin_ui);
 	free(cfg);
 }
 

@@ -4,6 +4,7 @@
 #ifndef SG_CONFIG_H
 #define SG_CONFIG_H
 
+#include "admin_ui_config.h"
 #include <stddef.h>
 #include <jansson.h>
 
@@ -19,6 +20,7 @@ struct sg_config {
 	json_t *brokers;     /* owned reference; object of named broker settings, may be empty */
 	struct sg_nsp_config *namespaces; /* owned array */
 	size_t n_namespaces;
+	struct sg_admin_ui_config admin_ui; /* the Socket.IO Admin UI (admin_ui.c), or disabled */
 	unsigned refs;       /* sg_config_ref / sg_config_destroy; loop thread only */
 };
 

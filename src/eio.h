@@ -27,6 +27,8 @@ struct sg_eio_handlers {
 	void (*on_message)(void *ud, struct sg_eio_session *s, const unsigned char *data,
 			   size_t len, int binary);
 	void (*on_close)(void *ud, struct sg_eio_session *s, const char *reason);
+	/* The session moved from long-polling to WebSocket (may be NULL). */
+	void (*on_upgrade)(void *ud, struct sg_eio_session *s);
 };
 
 /* Settings of one Engine.IO endpoint (from the server config). */

@@ -103,6 +103,8 @@ static int probe_message(struct sg_eio_session *s, struct lws *wsi, const unsign
 			lws_callback_on_writable(s->poll_wsi); /* ends with a noop */
 		}
 		sg_dbg("eio", s->sid, "upgraded to websocket");
+		if (e->h.on_upgrade)
+			e->h.on_upgrade(e->ud, s);
 		lws_callback_on_writable(wsi);
 		return 0;
 	}

@@ -1,4 +1,5 @@
 /* gateway.c - wires the layers together and owns the shutdown sequence. */
+#include "admin_ui.h"
 #include "gateway.h"
 
 #include <signal.h>
@@ -29,6 +30,7 @@ struct sg_gateway {
 	int stopping;
 	char *config_path;             /* what SIGHUP reloads, or NULL */
 	volatile sig_atomic_t reload_requested;
+	struct sg_admin_ui *admin;     /* the Socket.IO Admin UI (admin_ui section) */
 };
 
 static const struct sg_sio_app no_app = {0};
@@ -49,6 +51,7 @@ static void wake(void *ud)
 			reload(gw);
 	}
 	sg_bridges_run_posted(gw->bridges);
+	sg_admin_ui_run_done(gw->admin);
 }
 
 /* The probes live on the admin listener when there is one, else on the main one; the main
@@ -127,6 +130,9 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 	if (!gw->server || sg_server_add_endpoint(gw->server, gw->eio))
 		goto fail;
 	sg_sio_set_context(gw->sio, sg_server_context(gw->server));
+	if (!(gw->admin = sg_admin_ui_create(gw->sio, sg_server_context(gw->server), &gw->stats, cfg)))
+		goto fail;
+	sg_sio_set_observer(gw->sio, sg_admin_ui_observer(), gw->admin);
 	sg_server_set_wake_handler(gw->server, wake, gw);
 	sg_server_set_stats(gw->server, &gw->stats);
 	sg_server_set_http_handler(gw->server, admin_http, gw);
@@ -151,6 +157,7 @@ void sg_gateway_destroy(struct sg_gateway *gw)
 	sg_bridges_destroy(gw->bridges);
 	if (gw->sio)
 		sg_sio_release(gw->sio);
+	sg_admin_ui_destroy(gw->admin); /* its pending logins' clients are gone: their steps end */
 	for (size_t i = 0; i < gw->n_extra; i++)
 		sg_eio_release(gw->extra[i]);
 	sg_eio_release(gw->eio);
@@ -240,6 +247,7 @@ static void reload(struct sg_gateway *gw)
 	/* The sockets of removed namespaces leave first, while the old bridges still follow
 	 * them: their disconnects go out with the old bridges' flush. */
 	sg_sio_set_config(gw->sio, ncfg);
+	sg_admin_ui_set_config(gw->admin, ncfg);
 	sg_sio_set_app(gw->sio, &no_app, NULL);
 	sg_bridges_stop(ob, old->server.drain_timeout_ms);
 	sg_eio_opts_from_config(ncfg, &eo, gw->headers, MAX_CAPTURED_HEADERS);

@@ -116,6 +116,18 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 	metric(sb, "siogate_recovery_replays_overflowed_total", "counter",
 	       "Recovered sockets closed because more than max_bytes of live packets waited behind "
 	       "their replay from the broker.", (double)st->rec_held_over);
+	sg_strbuf_appendf(sb, "# HELP siogate_admin_ui_logins_total Logins to the Socket.IO Admin UI's namespace "
+			      "(admin_ui), by result: ok, or refused (wrong or missing credentials, or throttled).\n"
+			      "# TYPE siogate_admin_ui_logins_total counter\n"
+			      "siogate_admin_ui_logins_total{result=\"ok\"} %llu\n"
+			      "siogate_admin_ui_logins_total{result=\"refused\"} %llu\n"
+			      "# HELP siogate_admin_ui_operations_total Operations sent by the Admin UI (join, leave, "
+			      "_disconnect, emit), by result: applied, or refused (read_only, or unknown).\n"
+			      "# TYPE siogate_admin_ui_operations_total counter\n"
+			      "siogate_admin_ui_operations_total{result=\"applied\"} %llu\n"
+			      "siogate_admin_ui_operations_total{result=\"refused\"} %llu\n",
+			  (unsigned long long)st->admin_logins_ok, (unsigned long long)st->admin_logins_failed,
+			  (unsigned long long)st->admin_ops, (unsigned long long)st->admin_ops_refused);
 	if (sio) {
 		sg_strbuf_appendf(sb, "# HELP siogate_sockets Sockets connected now, by configured namespace "
 				      "(a dynamic namespace entry sums its namespaces under its match).\n"

@@ -129,6 +129,8 @@ int sg_socket_emit(struct sg_socket *s, const char *event, const json_t *args,
 		id = s->next_ack_id++;
 	}
 	rc = sg_client_send(s->client, SG_SIO_EVENT, s->nsp->name, id, data, att, n_att);
+	if (rc >= 0 && s->client->sio->obs_sent)
+		s->client->sio->obs.on_sent(s->client->sio->obs_ud, s, data);
 	json_decref(data);
 	data = NULL;
 	if (rc < 0)
@@ -171,6 +173,7 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	struct sg_buf *stack[8], **frames = stack;
 	json_t *data = json_array();
 	unsigned long epoch = ++nsp->epoch;
+	struct sg_sio *sio = nsp->sio;
 	struct sg_stats *stats = NULL;
 	char offset[SG_REC_OFFSET_MAX];
 	int keep;
@@ -200,7 +203,6 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 			free(frames);
 		return -1;
 	}
-	json_decref(data);
 	if (keep)
 		sg_recovery_keep(nsp, frames, n_att + 1, b);
 
@@ -226,6 +228,8 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 		}                                                                             \
 		if (sg_eio_send_many(t_->client->session, frames, n_att + 1, b->is_volatile) == 0) \
 			sent++;                                                               \
+		if (sio->obs_sent)                                                            \
+			sio->obs.on_sent(sio->obs_ud, t_, data);                              \
 	} while (0)
 
 	/* A send can close a slow client, which removes its socket from the lists being
@@ -252,5 +256,6 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	frames_unref(frames, n_att + 1);
 	if (frames != stack)
 		free(frames);
+	json_decref(data); /* kept for the observer's on_sent */
 	return sent;
 }

@@ -45,12 +45,22 @@ struct sg_sio_app {
 	void (*rec_drop)(void *ud, struct sg_nsp *nsp, const char *pid);
 	json_t *(*rec_find)(void *ud, struct sg_nsp *nsp, const char *pid);
 	int (*rec_replay)(void *ud, struct sg_socket *s, const json_t *session, const char *offset);
+	/* An event was queued to `s` (`data`: the event name, then its arguments); told only
+	 * to an observer that asked (sg_sio_observe_sent), for every recipient of a broadcast. */
+	void (*on_sent)(void *ud, struct sg_socket *s, const json_t *data);
+	/* The socket's connection moved from long-polling to WebSocket. */
+	void (*on_upgrade)(void *ud, struct sg_socket *s);
 };
 
 struct sg_sio *sg_sio_create(const struct sg_config *cfg, struct sg_stats *stats);
 /* Closes every client and frees everything. NULL is a no-op. */
 void sg_sio_destroy(struct sg_sio *sio);
 void sg_sio_set_app(struct sg_sio *sio, const struct sg_sio_app *app, void *ud);
+/* An observer told before the app (the Admin UI): of connections, and of events, which it
+ * takes (on_event returns 1: the app is not told) or leaves to the app. */
+void sg_sio_set_observer(struct sg_sio *sio, const struct sg_sio_app *obs, void *ud);
+/* Whether the observer's on_sent is called (it costs a call per recipient). */
+void sg_sio_observe_sent(struct sg_sio *sio, int on);
 /* The loop the timers (connect timeout, ack timeouts) run on. Required before clients. */
 void sg_sio_set_context(struct sg_sio *sio, struct lws_context *ctx);
 /* Engine.IO handlers to create the endpoint with (their user data is the sio). */

@@ -194,6 +194,8 @@ static void req_accept(struct sg_client *c, struct sg_connect_req *req)
 		sg_recovery_replay(s, rs, offset);
 	sio->stats->sockets_connected++;
 	sg_dbg("sio", s->id, "%s namespace %s", s->recovered ? "recovered its session in" : "joined", nsp->name);
+	if (sio->obs.on_connection)
+		sio->obs.on_connection(sio->obs_ud, s);
 	if (sio->app.on_connection)
 		sio->app.on_connection(sio->app_ud, s);
 	return;

@@ -91,6 +91,9 @@ struct sg_sio {
 	struct sg_prog_mw *mws;
 	struct sg_sio_app app;
 	void *app_ud;
+	struct sg_sio_app obs;         /* sg_sio_set_observer: told first (the Admin UI) */
+	void *obs_ud;
+	int obs_sent;                  /* call obs.on_sent for every recipient */
 	struct lws_context *ctx;
 	struct sg_timers timers;
 	time_t join_refused_logged;

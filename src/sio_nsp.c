@@ -49,8 +49,11 @@ struct sg_nsp *sg_nsp_get(struct sg_sio *sio, const char *name, int create)
 	if (!create)
 		return NULL;
 	cfg = sio->cfg ? sg_config_find_nsp(sio->cfg, name) : NULL;
-	if (!cfg && strcmp(name, "/"))
-		return NULL; /* "/" is always served; others only when configured */
+	/* "/" is always served, and the Admin UI's namespace when it is on; others only when
+	 * configured. */
+	if (!cfg && strcmp(name, "/") &&
+	    !(sio->cfg && sio->cfg->admin_ui.enabled && !strcmp(sio->cfg->admin_ui.nsp, name)))
+		return NULL;
 	if (cfg && cfg->match)
 		nsp_sweep(sio);
 	n = calloc(1, sizeof(*n));
@@ -301,6 +304,8 @@ void sg_socket_remove(struct sg_socket *s, const char *reason)
 	if (s->gone)
 		return;
 	s->gone = 1;
+	if (sio->obs.on_disconnect)
+		sio->obs.on_disconnect(sio->obs_ud, s, reason);
 	if (sio->app.on_disconnect)
 		sio->app.on_disconnect(sio->app_ud, s, reason);
 	sg_recovery_persist(s, reason);

@@ -46,6 +46,8 @@ int sg_socket_join(struct sg_socket *s, const char *room, enum sg_join_by by)
 	}
 	rc = sg_rooms_join(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
 
+	if (rc == 1 && sio->obs.on_join && strcmp(room, s->id))
+		sio->obs.on_join(sio->obs_ud, s, room, by);
 	if (rc == 1 && sio->app.on_join && strcmp(room, s->id))
 		sio->app.on_join(sio->app_ud, s, room, by);
 	return rc;
@@ -58,6 +60,8 @@ int sg_socket_leave(struct sg_socket *s, const char *room, enum sg_join_by by)
 
 	json_object_del(s->client_rooms, room); /* frees a max_rooms slot if the client chose it */
 	rc = sg_rooms_leave(&s->nsp->rooms, &s->rooms, s, room, strlen(room));
+	if (rc == 1 && sio->obs.on_leave)
+		sio->obs.on_leave(sio->obs_ud, s, room, by);
 	if (rc == 1 && sio->app.on_leave)
 		sio->app.on_leave(sio->app_ud, s, room, by);
 	return rc;

@@ -19,7 +19,17 @@ static void on_eio_message(void *ud, struct sg_eio_session *session, const unsig
 			   size_t len, int binary);
 static void on_eio_close(void *ud, struct sg_eio_session *session, const char *reason);
 
-static const struct sg_eio_handlers eio_handlers = {on_eio_open, on_eio_message, on_eio_close};
+/* The session now speaks WebSocket: the observer hears it for each of its sockets. */
+static void on_eio_upgrade(void *ud, struct sg_eio_session *session)
+{
+	struct sg_sio *sio = ud;
+	struct sg_client *c = sg_eio_session_user(session);
+
+	for (struct sg_socket *s = c ? c->sockets : NULL; s && sio->obs.on_upgrade; s = s->client_next)
+		sio->obs.on_upgrade(sio->obs_ud, s);
+}
+
+static const struct sg_eio_handlers eio_handlers = {on_eio_open, on_eio_message, on_eio_close, on_eio_upgrade};
 
 const struct sg_eio_handlers *sg_sio_eio_handlers(void)
 {
@@ -46,6 +56,17 @@ void sg_sio_set_app(struct sg_sio *sio, const struct sg_sio_app *app, void *ud)
 {
 	sio->app = *app;
 	sio->app_ud = ud;
+}
+
+void sg_sio_set_observer(struct sg_sio *sio, const struct sg_sio_app *obs, void *ud)
+{
+	sio->obs = *obs;
+	sio->obs_ud = ud;
+}
+
+void sg_sio_observe_sent(struct sg_sio *sio, int on)
+{
+	sio->obs_sent = on && sio->obs.on_sent;
 }
 
 void sg_sio_set_config(struct sg_sio *sio, const struct sg_config *cfg)
@@ -136,11 +157,18 @@ static void dispatch_event(struct sg_socket *s, struct sg_sio_packet *p)
 		return;
 	json_array_extend(args, p->data);
 	json_array_remove(args, 0);
+	/* The observer first: it sees every event (the Admin UI reports room requests too) and
+	 * takes its own. */
+	if (sio->obs.on_event &&
+	    sio->obs.on_event(sio->obs_ud, s, event, args, p->attachments, p->n_attachments, p->id)) {
+		json_decref(args);
+		return;
+	}
 	if (sg_room_event(s, event, args, p->id)) {
 		json_decref(args);
 		return;
 	}
-	if (sio->app.on_event)
+	if (!handled && sio->app.on_event)
 		handled = sio->app.on_event(sio->app_ud, s, event, args, p->attachments,
 					    p->n_attachments, p->id);
 	if (!handled && p->id >= 0 && !s->gone) {

@@ -48,6 +48,9 @@ struct sg_stats {
 	uint64_t rec_persisted;         /* sessions handed to the broker (sessions_topic) */
 	uint64_t rec_restored;          /* sessions taken from the broker (another process's) */
 	uint64_t rec_held_over;         /* recoveries given up: too much held back during a replay */
+	/* The Admin UI (admin_ui.c). */
+	uint64_t admin_logins_ok, admin_logins_failed;
+	uint64_t admin_ops, admin_ops_refused; /* its operations applied; refused (read_only, unknown) */
 };
 
 #endif

@@ -61,7 +61,7 @@ static void echo_close(void *ud, struct sg_eio_session *s, const char *reason)
 	(void)reason;
 }
 
-static const struct sg_eio_handlers echo_handlers = {echo_open, echo_message, echo_close};
+static const struct sg_eio_handlers echo_handlers = {echo_open, echo_message, echo_close, NULL};
 
 /* ---- /socket.io/ */
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import {
 	SRCDIR, BUILDDIR, HOST, VALGRIND, ms, T, sleep, startDaemon, waitReady, readyz, httpGet, tempDir,
-	serverHooks, connect, call, once, collect, until, which,
+	serverHooks, connect, call, once, collect, until, which, chromiumSkipReason, launchChromium,
 } from './harness.mjs';
 import { PLUGIN_PATH, kafkaSkipReason, produce, waitRecord, checkConfig } from './kafka-harness.mjs';
 
@@ -216,15 +216,8 @@ describe('static files (server.static)', () => {
 
 // ---------------------------------------------------------------- the browser
 
-const CHROMIUM = process.env.SG_CHROMIUM || '/usr/bin/chromium';
-
 function browserSkipReason() {
-	const k = kafkaSkipReason();
-	if (k)
-		return k;
-	if (!fs.existsSync(CHROMIUM))
-		return `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
-	return false;
+	return kafkaSkipReason() || chromiumSkipReason();
 }
 
 describe('the demo page in chromium', { skip: browserSkipReason() }, () => {
@@ -232,14 +225,7 @@ describe('the demo page in chromium', { skip: browserSkipReason() }, () => {
 	let browser;
 	serverHooks(async () => {
 		gw = await startDemo();
-		const { chromium } = await import('playwright-core');
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			headless: true,
-			// Root in a container has no user namespaces for the sandbox.
-			args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
-			timeout: ms(30000),
-		});
+		browser = await launchChromium();
 	}, async () => {
 		await browser?.close();
 		await gw?.stop();

@@ -798,3 +798,27 @@ export async function metricValue(gw, name) {
 	const m = body.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
 	return m ? Number(m[1]) : NaN;
 }
+
+// ---------------------------------------------------------------- the browser
+
+/** Debian's chromium (SG_CHROMIUM overrides), driven by playwright-core (which downloads nothing). */
+export const CHROMIUM = process.env.SG_CHROMIUM || '/usr/bin/chromium';
+
+/** Why a browser test cannot run here, or false. */
+export function chromiumSkipReason() {
+	if (!fs.existsSync(CHROMIUM))
+		return `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser test`;
+	return false;
+}
+
+/** A headless chromium (bounded start). */
+export async function launchChromium() {
+	const { chromium } = await import('playwright-core');
+	return chromium.launch({
+		executablePath: CHROMIUM,
+		headless: true,
+		// Root in a container has no user namespaces for the sandbox.
+		args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
+		timeout: ms(30000),
+	});
+}

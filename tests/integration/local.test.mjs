@@ -186,7 +186,8 @@ describe('local bridge', () => {
 			return;
 		}
 		const r = spawnSync(SIOGATE, ['--check-config', '-c', path.join(SRCDIR, 'etc', 'siogate.example.json')], {
-			env: { ...process.env, SIOGATE_PLUGIN_PATH: dirs.join(':'), SIOGATE_TOKEN: 'example' },
+			env: { ...process.env, SIOGATE_PLUGIN_PATH: dirs.join(':'), SIOGATE_TOKEN: 'example',
+				SIOGATE_ADMIN_UI_HASH: '$2b$10$heqvAkYMez.Va6Et2uXInOnkCT6/uQj1brkrbyG3LpopDklcq7ZOS' },
 			encoding: 'utf8', timeout: ms(10000),
 		});
 		assert.equal(r.status, 0, r.stderr);

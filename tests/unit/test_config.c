@@ -25,6 +25,7 @@ static const char *const fake_env[][2] = {
 	{ "LEVEL", "debug" },
 	{ "KAFKA_SERVERS", "kafka-1:9092,kafka-2:9092" },
 	{ "SIOGATE_TOKEN", "example-secret" },
+	{ "SIOGATE_ADMIN_UI_HASH", "$2b$10$heqvAkYMez.Va6Et2uXInOnkCT6/uQj1brkrbyG3LpopDklcq7ZOS" },
 	{ NULL, NULL },
 };
 
@@ -260,6 +261,17 @@ static char *dump_config(const struct sg_config *cfg)
 		}
 		snprintf(key, sizeof key, "namespaces[%zu].bridge", i);
 		dump_json(f, key, n->bridge);
+	}
+	if (cfg->admin_ui.enabled) {
+		const struct sg_admin_ui_config *a = &cfg->admin_ui;
+
+		fprintf(f, "admin_ui.namespace=%s\nadmin_ui.auth=%s\n", a->nsp, a->auth_off ? "false" : "on");
+		fprintf(f, "admin_ui.auth.username=%s\nadmin_ui.auth.password_hash=%s\n", str_or_null(a->username),
+			str_or_null(a->password_hash));
+		fprintf(f, "admin_ui.mode=%s\nadmin_ui.read_only=%s\nadmin_ui.stats_interval_ms=%u\n",
+			a->mode == SG_ADMIN_UI_PRODUCTION ? "production" : "development", a->read_only ? "true" : "false",
+			(unsigned)a->stats_interval_ms);
+		fprintf(f, "admin_ui.server_id=%s\n", a->server_id ? "(set)" : "(null)");
 	}
 	fclose(f);
 	return buf;
