@@ -11,6 +11,7 @@
 #include "admin_ui_login.h"
 
 #include <crypt.h>
+#include <dlfcn.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -67,6 +68,8 @@ struct sg_ui_login {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct job *todo, *done;      /* guarded by mu */
+	char crypt_err[256];          /* guarded by mu: why libcrypt is unusable, "" when it is */
+	int crypt_err_logged;
 	size_t n_todo;
 	struct session sessions[MAX_SESSIONS];
 	size_t n_sessions;
@@ -75,10 +78,35 @@ struct sg_ui_login {
 	unsigned long failures;
 };
 
+typedef char *(*crypt_r_fn)(const char *, const char *, struct crypt_data *);
+
+/* libcrypt is opened by the worker at its first login, not linked: a gateway without the Admin
+ * UI never maps it (each library mapped into every process is one more thing to trust). Debian's
+ * libcrypt1 is an essential package; should it be missing, every login is refused, and the
+ * loop logs why (ERR, filled here, is read under the lock). */
+static crypt_r_fn open_crypt(void **dl, char *err, size_t n)
+{
+	crypt_r_fn f = NULL;
+	const char *e;
+
+	*dl = dlopen("libcrypt.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (*dl)
+		*(void **)&f = dlsym(*dl, "crypt_r");
+	if (!f) {
+		e = dlerror();
+		snprintf(err, n, "cannot load crypt_r from libcrypt.so.1 (%s): every login is refused",
+			 e ? e : "no such symbol");
+	}
+	return f;
+}
+
 static void *worker_run(void *arg)
 {
 	struct sg_ui_login *a = arg;
 	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	crypt_r_fn crypt_fn = NULL;
+	void *dl = NULL;
+	int opened = 0;
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
@@ -101,7 +129,16 @@ static void *worker_run(void *arg)
 			if (hash[0])
 				snprintf(h, sizeof(h), "%s", hash);
 			pthread_mutex_unlock(&a->mu);
-			out = cd && h[0] ? crypt_r(j->password, h, cd) : NULL;
+			if (!opened) {
+				char err[sizeof(a->crypt_err)] = "";
+
+				crypt_fn = open_crypt(&dl, err, sizeof(err));
+				opened = 1;
+				pthread_mutex_lock(&a->mu);
+				memcpy(a->crypt_err, err, sizeof(err));
+				pthread_mutex_unlock(&a->mu);
+			}
+			out = cd && h[0] && crypt_fn ? crypt_fn(j->password, h, cd) : NULL;
 			/* Compared in full whatever differs: no early exit to time. */
 			if (out && strlen(out) == strlen(h)) {
 				unsigned char diff = 0;
@@ -119,6 +156,8 @@ static void *worker_run(void *arg)
 	}
 	pthread_mutex_unlock(&a->mu);
 	free(cd);
+	if (dl)
+		dlclose(dl);
 	return NULL;
 }
 
@@ -269,8 +308,16 @@ enum sg_mw_result sg_ui_login_step(void *ud, struct sg_connect_req *req)
 		refuse(a, req, address, "no username or password");
 		return SG_MW_REJECT;
 	}
+	/* The worker starts at the first login: a gateway whose Admin UI nobody logs in to (or
+	 * that has none) runs no extra thread. */
+	if (!a->worker_up && pthread_create(&a->worker, NULL, worker_run, a) == 0)
+		a->worker_up = 1;
+	if (!a->worker_up) {
+		refuse(a, req, address, "cannot start the login worker thread");
+		return SG_MW_REJECT;
+	}
 	pthread_mutex_lock(&a->mu);
-	if (a->n_todo >= MAX_JOBS || !a->worker_up || !(j = calloc(1, sizeof(*j))) || !(j->password = strdup(pass))) {
+	if (a->n_todo >= MAX_JOBS || !(j = calloc(1, sizeof(*j))) || !(j->password = strdup(pass))) {
 		pthread_mutex_unlock(&a->mu);
 		if (j)
 			free(j);
@@ -297,6 +344,10 @@ void sg_ui_login_run_done(struct sg_ui_login *a)
 	pthread_mutex_lock(&a->mu);
 	j = a->done;
 	a->done = NULL;
+	if (a->crypt_err[0] && !a->crypt_err_logged) {
+		a->crypt_err_logged = 1;
+		sg_err("admin_ui", NULL, "%s", a->crypt_err);
+	}
 	pthread_mutex_unlock(&a->mu);
 	while (j) {
 		struct job *next = j->next;
@@ -346,8 +397,6 @@ struct sg_ui_login *sg_ui_login_create(struct lws_context *ctx, struct sg_stats 
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	sg_hmap_init(&a->strikes);
-	if (pthread_create(&a->worker, NULL, worker_run, a) == 0)
-		a->worker_up = 1;
 	return a;
 }
 

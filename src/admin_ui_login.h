@@ -13,8 +13,8 @@ struct sg_admin_ui_config;
 struct sg_stats;
 struct lws_context;
 
-/* Starts its worker thread (NULL when out of memory; without the thread every login is
- * refused). Off until sg_ui_login_set gives it a config. */
+/* NULL when out of memory. Off until sg_ui_login_set gives it a config; its worker thread
+ * starts at the first login that needs a password checked (if it cannot, logins are refused). */
 struct sg_ui_login *sg_ui_login_create(struct lws_context *ctx, struct sg_stats *stats);
 /* The credentials and namespace to judge by, copied (a reload calls it again). */
 void sg_ui_login_set(struct sg_ui_login *l, const struct sg_admin_ui_config *c);
