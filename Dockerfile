@@ -34,7 +34,7 @@ RUN ./autogen.sh \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libwebsockets17 libjansson4 libjwt0 librdkafka1 libmosquitto1 ca-certificates \
+      libwebsockets17 libwebsockets-evlib-uv libjansson4 libjwt0 librdkafka1 libmosquitto1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin siogate
 COPY --from=build /out/usr/ /usr/

@@ -447,18 +447,10 @@ void sg_bridges_run_posted(void *ud)
 static void observe_delivery(struct sg_stats *st, double start)
 {
 	static const double bounds[SG_DELIVERY_BUCKETS] = SG_DELIVERY_BOUNDS;
-	double d = sg_mono_seconds() - start;
-	size_t i = 0;
 
-	if (!st)
-		return;
-	if (d < 0)
-		d = 0;
-	while (i < SG_DELIVERY_BUCKETS && d > bounds[i])
-		i++;
-	st->delivery_buckets[i]++;
-	st->delivery_count++;
-	st->delivery_seconds += d;
+	if (st)
+		sg_hist_observe(st->delivery_buckets, bounds, SG_DELIVERY_BUCKETS, &st->delivery_count,
+				&st->delivery_seconds, sg_mono_seconds() - start);
 }
 
 static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
@@ -480,6 +472,7 @@ static long h_emit(struct sg_host *h, const struct sg_bridge_emit *em)
 	bc.is_volatile = em->is_volatile;
 	bc.except_socket = em->except_sid ? sg_nsp_find_socket(nsp, em->except_sid) : NULL;
 	bc.position = h->pl->p->abi_minor >= 6 ? em->position : NULL;
+	bc.start = start;
 	/* The sg_bridge_bin and sg_bin layouts differ in constness only. */
 	n = sg_nsp_broadcast(nsp, &bc, em->event, em->args, (const struct sg_bin *)em->att, em->n_att);
 	observe_delivery(h->b->stats, start);

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stats.h"
+#include "util/clock.h"
+
 #define SG_BUF_MAGIC 0x5b0f5b0fu
 
 /* Layout: [struct sg_buf][LWS_PRE][bytes][NUL]; the header sits in front of the headroom. */
@@ -19,6 +22,9 @@ struct sg_buf *sg_buf_new(const void *p, size_t n, int binary)
 	b->refs = 1;
 	b->len = n;
 	b->binary = binary;
+	b->t0 = 0;
+	b->pending = 0;
+	b->fanout = NULL;
 	b->data = (unsigned char *)(b + 1) + LWS_PRE;
 	if (n)
 		memcpy(b->data, p, n);
@@ -52,6 +58,9 @@ struct sg_buf *sg_buf_from_strbuf(struct sg_strbuf *sb, int binary)
 	e->b.refs = 1;
 	e->b.len = len;
 	e->b.binary = binary;
+	e->b.t0 = 0;
+	e->b.pending = 0;
+	e->b.fanout = NULL;
 	e->b.data = (unsigned char *)e->block + LWS_PRE;
 	return &e->b;
 }
@@ -79,4 +88,33 @@ void sg_buf_unref(struct sg_buf *b)
 	}
 	b->magic = 0;
 	free(b);
+}
+
+void sg_buf_track(struct sg_buf *b, double t0, struct sg_stats *st)
+{
+	if (!st || t0 <= 0)
+		return;
+	b->t0 = t0;
+	b->pending = 1;
+	b->fanout = st;
+}
+
+void sg_buf_fanout_done(struct sg_buf *b)
+{
+	static const double bounds[SG_FANOUT_BUCKETS] = SG_FANOUT_BOUNDS;
+	struct sg_stats *st = b->fanout;
+
+	if (b->t0 <= 0 || !b->pending || --b->pending)
+		return;
+	sg_hist_observe(st->fanout_buckets, bounds, SG_FANOUT_BUCKETS, &st->fanout_count, &st->fanout_seconds,
+			sg_mono_seconds() - b->t0);
+	b->t0 = 0;
+}
+
+void sg_buf_fanout_end(struct sg_buf *b, unsigned long recipients)
+{
+	if (b->t0 <= 0)
+		return;
+	b->fanout->fanout_recipients += recipients;
+	sg_buf_fanout_done(b);
 }

@@ -19,11 +19,8 @@
 
 static void session_free(struct sg_eio_session *s)
 {
-	while (s->q_len) {
-		sg_buf_unref(s->q[s->q_head].buf);
-		s->q_head = (s->q_head + 1) % s->q_cap;
-		s->q_len--;
-	}
+	while (s->q_len)
+		sg_buf_unref(sg_eio_queue_pop(s));
 	free(s->q);
 	json_decref(s->query);
 	json_decref(s->headers);
@@ -299,11 +296,8 @@ fail:
 /* Drops every queued frame (a closed polling session nobody will fetch). */
 static void queue_clear(struct sg_eio_session *s)
 {
-	while (s->q_len) {
-		sg_buf_unref(s->q[s->q_head].buf);
-		s->q_head = (s->q_head + 1) % s->q_cap;
-		s->q_len--;
-	}
+	while (s->q_len)
+		sg_buf_unref(sg_eio_queue_pop(s));
 	s->q_bytes = 0;
 }
 
@@ -432,6 +426,7 @@ static int queue_push(struct sg_eio_session *s, struct sg_buf *b, int is_volatil
 		s->q_head = 0;
 	}
 	s->q[(s->q_head + s->q_len) % s->q_cap].buf = sg_buf_ref(b);
+	sg_buf_queued(b);
 	s->q[(s->q_head + s->q_len) % s->q_cap].is_volatile = is_volatile;
 	s->q_len++;
 	s->q_bytes += b->len;
@@ -464,6 +459,7 @@ int sg_eio_send_many(struct sg_eio_session *s, struct sg_buf *const *frames, siz
 			while (i--) {
 				size_t last = (s->q_head + s->q_len - 1) % s->q_cap;
 				s->q_bytes -= s->q[last].buf->len;
+				sg_buf_dequeued(s->q[last].buf);
 				sg_buf_unref(s->q[last].buf);
 				s->q_len--;
 			}

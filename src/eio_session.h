@@ -100,7 +100,8 @@ void sg_eio_conn_detach(struct sg_eio_conn *c);
 void sg_eio_conn_reset_http(struct sg_eio_conn *c);
 
 /* The next queued frame (its reference passes to the caller), or NULL. Inline: the
- * WebSocket writer calls it once per frame. */
+ * WebSocket writer calls it once per frame, after the frame has been written (so a measured
+ * broadcast's fan-out time ends at its last write: sg_buf_dequeued). */
 static inline struct sg_buf *sg_eio_queue_pop(struct sg_eio_session *s)
 {
 	struct sg_buf *b;
@@ -111,6 +112,7 @@ static inline struct sg_buf *sg_eio_queue_pop(struct sg_eio_session *s)
 	s->q_head = (s->q_head + 1) % s->q_cap;
 	s->q_len--;
 	s->q_bytes -= b->len;
+	sg_buf_dequeued(b);
 	return b;
 }
 

@@ -190,7 +190,7 @@ static size_t ws_frame_header(unsigned char *h, const struct sg_buf *b)
 /* Writes the binary frame at the head of a v3 session's queue, in the v3 form. */
 static int ws_write_v3_binary(struct sg_eio *e, struct lws *wsi, struct sg_eio_session *s)
 {
-	struct sg_buf *b = sg_eio_queue_pop(s);
+	struct sg_buf *b = s->q[s->q_head].buf;
 	struct sg_strbuf sb;
 	int n, bin = !s->b64;
 
@@ -198,12 +198,8 @@ static int ws_write_v3_binary(struct sg_eio *e, struct lws *wsi, struct sg_eio_s
 	sg_eio3_frame_append(&sb, b->data, b->len, 1, s->b64);
 	e->stats->frames_out++;
 	e->stats->bytes_out += b->len;
-	sg_buf_unref(b);
-	if (sb.oom) {
-		sg_strbuf_free(&sb);
-		return -1;
-	}
-	n = lws_write(wsi, (unsigned char *)sb.data, sb.len, bin ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	n = sb.oom ? -1 : lws_write(wsi, (unsigned char *)sb.data, sb.len, bin ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	sg_buf_unref(sg_eio_queue_pop(s));
 	sg_strbuf_free(&sb);
 	return n < 0 ? -1 : 0;
 }
@@ -215,12 +211,14 @@ static int ws_write_v3_binary(struct sg_eio *e, struct lws *wsi, struct sg_eio_s
  * this again, so frames are never interleaved or reordered. */
 static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_session *s)
 {
-	size_t used = 0;
+	size_t used = 0, k = 0;
+	int rc = 0;
 
 	if (!e->wbuf && !(e->wbuf = malloc(LWS_PRE + WBUF_MAX)))
 		return -1;
-	while (s->q_len) {
-		struct sg_buf *b = s->q[s->q_head].buf;
+	/* Frames leave the queue once written (k of them), not when copied. */
+	while (k < s->q_len) {
+		struct sg_buf *b = s->q[(s->q_head + k) % s->q_cap].buf;
 
 		if (s->protocol == 3 && b->binary) {
 			/* v3 binary frames carry their type byte (or go as "b4<base64>" text):
@@ -233,24 +231,24 @@ static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_sess
 			if (used)
 				break; /* it goes first next time */
 			/* Too big to coalesce: framed in place (sg_buf has LWS_PRE headroom). */
-			sg_eio_queue_pop(s);
 			int n = lws_write(wsi, b->data, b->len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 			e->stats->frames_out++;
 			e->stats->bytes_out += b->len;
-			sg_buf_unref(b);
+			sg_buf_unref(sg_eio_queue_pop(s));
 			return n < 0 ? -1 : 0;
 		}
-		sg_eio_queue_pop(s);
 		used += ws_frame_header(e->wbuf + LWS_PRE + used, b);
 		memcpy(e->wbuf + LWS_PRE + used, b->data, b->len);
 		used += b->len;
 		e->stats->frames_out++;
 		e->stats->bytes_out += b->len;
-		sg_buf_unref(b);
+		k++;
 	}
 	if (used && lws_write(wsi, e->wbuf + LWS_PRE, used, LWS_WRITE_RAW) < (int)used)
-		return -1;
-	return 0;
+		rc = -1;
+	while (k--)
+		sg_buf_unref(sg_eio_queue_pop(s));
+	return rc;
 }
 
 int sg_eio_ws_writeable(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)

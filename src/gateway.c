@@ -135,6 +135,7 @@ struct sg_gateway *sg_gateway_create(struct sg_config *cfg)
 	sg_sio_set_observer(gw->sio, sg_admin_ui_observer(), gw->admin);
 	sg_server_set_wake_handler(gw->server, wake, gw);
 	sg_server_set_stats(gw->server, &gw->stats);
+	gw->stats.event_loop = sg_server_event_loop(gw->server);
 	sg_server_set_http_handler(gw->server, admin_http, gw);
 	sg_bridges_set_metrics(gw->bridges, gw->metrics);
 	if (sg_bridges_start(gw->bridges, gw->sio, sg_server_context(gw->server), &gw->stats, err)) {

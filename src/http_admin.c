@@ -28,22 +28,37 @@ static void nsp_gauge(void *ud, const char *label, size_t sockets, size_t rooms)
 	sg_strbuf_appendf(g->sb, "\"} %zu\n", g->rooms ? rooms : sockets);
 }
 
-static void delivery_histogram(const struct sg_stats *st, struct sg_strbuf *sb)
+/* A histogram: BUCKETS[n] counts (not cumulative, +Inf last) for the N upper BOUNDS. */
+static void histogram(struct sg_strbuf *sb, const char *name, const char *help, const double *bounds,
+		      const uint64_t *buckets, size_t n, double sum, uint64_t count)
 {
-	static const double bounds[SG_DELIVERY_BUCKETS] = SG_DELIVERY_BOUNDS;
-	const char *name = "siogate_delivery_latency_seconds";
 	uint64_t cum = 0;
 
-	sg_strbuf_appendf(sb, "# HELP %s Time from a bridge handing a broker message to the gateway "
-			      "until it is queued to every target client.\n# TYPE %s histogram\n", name, name);
-	for (size_t i = 0; i < SG_DELIVERY_BUCKETS; i++) {
-		cum += st->delivery_buckets[i];
+	sg_strbuf_appendf(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i < n; i++) {
+		cum += buckets[i];
 		sg_strbuf_appendf(sb, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], (unsigned long long)cum);
 	}
-	cum += st->delivery_buckets[SG_DELIVERY_BUCKETS];
+	cum += buckets[n];
 	sg_strbuf_appendf(sb, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n%s_count %llu\n", name,
-			  (unsigned long long)cum, name, st->delivery_seconds, name,
-			  (unsigned long long)st->delivery_count);
+			  (unsigned long long)cum, name, sum, name, (unsigned long long)count);
+}
+
+static void delivery_histograms(const struct sg_stats *st, struct sg_strbuf *sb)
+{
+	static const double delivery[SG_DELIVERY_BUCKETS] = SG_DELIVERY_BOUNDS;
+	static const double fanout[SG_FANOUT_BUCKETS] = SG_FANOUT_BOUNDS;
+
+	histogram(sb, "siogate_delivery_latency_seconds", "Time from a bridge handing a broker message "
+		  "to the gateway until it is queued to every target client.", delivery, st->delivery_buckets,
+		  SG_DELIVERY_BUCKETS, st->delivery_seconds, st->delivery_count);
+	histogram(sb, "siogate_fanout_seconds", "Time from a bridge's message arriving on the event loop "
+		  "until its frame has been written to the last recipient's socket.", fanout,
+		  st->fanout_buckets, SG_FANOUT_BUCKETS, st->fanout_seconds, st->fanout_count);
+	sg_strbuf_appendf(sb, "# HELP siogate_fanout_recipients_total Sockets the broadcasts of "
+			      "siogate_fanout_seconds were queued to.\n# TYPE siogate_fanout_recipients_total "
+			      "counter\nsiogate_fanout_recipients_total %llu\n",
+			  (unsigned long long)st->fanout_recipients);
 }
 
 void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_bridges *b,
@@ -138,7 +153,11 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 				      "room), by configured namespace.\n# TYPE siogate_rooms gauge\n");
 		sg_sio_nsp_gauges(sio, nsp_gauge, &g);
 	}
-	delivery_histogram(st, sb);
+	delivery_histograms(st, sb);
+	if (st->event_loop)
+		sg_strbuf_appendf(sb, "# HELP siogate_event_loop_info The event loop under libwebsockets "
+				      "(server.event_loop).\n# TYPE siogate_event_loop_info gauge\n"
+				      "siogate_event_loop_info{loop=\"%s\"} 1\n", st->event_loop);
 	sg_bridges_metrics(b, sb);
 }
 

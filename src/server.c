@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evloop.h"
 #include "log.h"
 #include "middleware.h"
 #include "util/clock.h"
@@ -25,6 +26,7 @@
 
 struct sg_server {
 	struct lws_context *ctx;
+	struct sg_evloop *loop;        /* the loop under ctx (evloop.c) */
 	struct lws_vhost *vhost;
 	struct lws_vhost *admin_vhost; /* server.admin_listen, or NULL */
 	struct sg_eio *endpoints[MAX_ENDPOINTS];
@@ -294,6 +296,66 @@ static size_t connection_limit(size_t configured)
 	return configured;
 }
 
+/* What server.event_loop "auto" picks, in order: the fastest in the measurements of
+ * docs/performance.md that is installed, else lws's poll(2). */
+static const enum sg_event_loop auto_order[] = {SG_EVENT_LOOP_LIBUV, SG_EVENT_LOOP_POLL};
+
+/* The context on the configured event loop; a missing plugin falls back to poll, logged. */
+static int create_context(struct sg_server *srv, const struct sg_server_config *cfg)
+{
+	enum sg_event_loop want = cfg->event_loop;
+	const enum sg_event_loop *order = auto_order, one[] = {want, SG_EVENT_LOOP_POLL};
+	size_t n = sizeof(auto_order) / sizeof(auto_order[0]);
+	struct lws_context_creation_info info;
+	char why[512] = "";
+
+	if (want != SG_EVENT_LOOP_AUTO) {
+		order = one;
+		n = want == SG_EVENT_LOOP_POLL ? 1 : 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memset(&info, 0, sizeof(info));
+		info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
+		if (cfg->tls_cert)
+			info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.fd_limit_per_thread = 0; /* the process limit */
+		info.pcontext = &srv->ctx; /* NULL again once lws has freed it (evloop.c) */
+		if (!(srv->loop = sg_evloop_open(order[i], &info, why, sizeof(why))))
+			goto next;
+		if ((srv->ctx = lws_create_context(&info))) {
+			sg_info("server", NULL, "event loop: %s%s", sg_evloop_kind_name(order[i]),
+				want == SG_EVENT_LOOP_AUTO ? " (server.event_loop auto)" : "");
+			return 0;
+		}
+		snprintf(why, sizeof(why), "libwebsockets could not start on it");
+		sg_evloop_close(srv->loop);
+		srv->loop = NULL;
+next:
+		if (i + 1 < n) {
+			if (want == SG_EVENT_LOOP_AUTO)
+				sg_info("server", NULL, "event loop %s not used: %s", sg_evloop_kind_name(order[i]), why);
+			else
+				sg_warn("server", NULL, "server.event_loop \"%s\": %s; using %s instead",
+					sg_evloop_kind_name(order[i]), why, sg_evloop_kind_name(order[i + 1]));
+		}
+	}
+	sg_err("server", NULL, "cannot create the libwebsockets context%s%s", why[0] ? ": " : "", why);
+	return -1;
+}
+
+const char *sg_server_event_loop(const struct sg_server *srv)
+{
+	return sg_evloop_kind_name(sg_evloop_kind(srv->loop));
+}
+
+/* The context, then its loop (which lws finishes closing on), then srv. */
+static void destroy_context(struct sg_server *srv)
+{
+	sg_evloop_destroy_context(srv->loop, &srv->ctx);
+	sg_evloop_close(srv->loop);
+	free(srv);
+}
+
 struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 {
 	struct lws_context_creation_info info;
@@ -304,21 +366,13 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	srv->max_conns = connection_limit(cfg->max_connections);
 	lws_set_log_level(LLL_ERR | (sg_log_enabled(SG_LOG_DEBUG) ? LLL_WARN : 0), lws_log_emit);
 
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (cfg->tls_cert)
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.fd_limit_per_thread = 0; /* the process limit */
-	srv->ctx = lws_create_context(&info);
-	if (!srv->ctx) {
-		sg_err("server", NULL, "cannot create the libwebsockets context");
+	if (create_context(srv, cfg) < 0) {
 		free(srv);
 		return NULL;
 	}
 
 	if (listener_info(&info, srv, cfg->host, cfg->port, "siogate", srv->addr) < 0) {
-		lws_context_destroy(srv->ctx);
-		free(srv);
+		destroy_context(srv);
 		return NULL;
 	}
 	info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
@@ -337,15 +391,13 @@ struct sg_server *sg_server_create(const struct sg_server_config *cfg)
 	if (!srv->vhost) {
 		sg_err("server", NULL, "cannot listen on %s%s%s:%d (address in use, not an address of this "
 		       "host, or bad TLS files?)", BRACKETS(cfg->host), cfg->port);
-		lws_context_destroy(srv->ctx);
-		free(srv);
+		destroy_context(srv);
 		return NULL;
 	}
 	if (cfg->admin_host && !(srv->admin_vhost = create_admin_vhost(srv, cfg))) {
 		sg_err("server", NULL, "cannot listen on %s%s%s:%d for server.admin_listen (address in use, "
 		       "or not an address of this host?)", BRACKETS(cfg->admin_host), cfg->admin_port);
-		lws_context_destroy(srv->ctx);
-		free(srv);
+		destroy_context(srv);
 		return NULL;
 	}
 	return srv;
@@ -355,9 +407,8 @@ void sg_server_destroy(struct sg_server *srv)
 {
 	if (!srv)
 		return;
-	lws_context_destroy(srv->ctx);
+	destroy_context(srv);
 	sg_mw_http_cleanup();
-	free(srv);
 }
 
 int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e)
@@ -403,7 +454,7 @@ int sg_server_admin_port(struct sg_server *srv)
 int sg_server_run(struct sg_server *srv)
 {
 	while (!srv->stop)
-		if (lws_service(srv->ctx, 0) < 0)
+		if (sg_evloop_run_once(srv->loop, srv->ctx) < 0)
 			break;
 	return 0;
 }
@@ -416,7 +467,7 @@ void sg_server_stop(struct sg_server *srv)
 
 static void on_drain_tick(lws_sorted_usec_list_t *sul)
 {
-	(void)sul; /* only here to wake lws_service() up */
+	(void)sul; /* only here to end the loop's turn */
 }
 
 void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), void *ud)
@@ -428,7 +479,7 @@ void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), 
 	while (sg_mono_ms() < end && !(done && done(ud))) {
 		/* A short timer bounds each wait, so the deadline is honoured on a quiet loop. */
 		lws_sul_schedule(srv->ctx, 0, &tick, on_drain_tick, 20 * LWS_US_PER_MS);
-		if (lws_service(srv->ctx, 0) < 0)
+		if (sg_evloop_run_once(srv->loop, srv->ctx) < 0)
 			break;
 	}
 	lws_sul_cancel(&tick);

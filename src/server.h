@@ -30,6 +30,8 @@ void sg_server_destroy(struct sg_server *srv); /* NULL is a no-op; call before f
 int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e);
 void sg_server_set_http_handler(struct sg_server *srv, sg_http_handler_fn fn, void *ud);
 struct lws_context *sg_server_context(struct sg_server *srv);
+/* The event loop the context runs on: "poll", "libuv" or "glib". */
+const char *sg_server_event_loop(const struct sg_server *srv);
 /* Where refused connections are counted (borrowed; it must outlive the server). */
 void sg_server_set_stats(struct sg_server *srv, struct sg_stats *stats);
 /* Called on the loop thread after lws_cancel_service() woke the loop (bridge posts). */

@@ -316,6 +316,8 @@ static int same_path(const void *a, const void *b)
 			((const struct sg_server_config *)b)->path);
 }
 
+static const char *const event_loop_names[] = {"auto", "poll", "libuv", "glib", NULL};
+
 #define S struct sg_server_config
 /* Half a TLS setup is a mistake, never a request for plain HTTP: both keys are required.
  * Its fields are the server's own (the section's offset is 0). */
@@ -341,6 +343,8 @@ static const struct sg_cfg_key server_keys[] = {
 	SG_CFG_KEY_U32("header_timeout_ms", S, header_timeout_ms, 1000, 3600000, 10000,
 		       SG_CFG_RESTART),
 	SG_CFG_KEY_SIZE("max_connections", S, max_connections, 0, 10000000, 0, SG_CFG_RESTART),
+	SG_CFG_KEY_ENUM("event_loop", S, event_loop, event_loop_names, "event loop", SG_EVENT_LOOP_AUTO,
+			SG_CFG_RESTART),
 	SG_CFG_KEY_SIZE("max_payload", S, max_payload, 1, SG_CFG_PAYLOAD_MAX, 1000000, 0),
 	SG_CFG_KEY_SIZE("max_send_queue", S, max_send_queue, 1024, SG_CFG_PAYLOAD_MAX, 4u << 20, 0),
 	SG_CFG_KEY_SIZE("max_namespaces_per_client", S, max_namespaces_per_client, 1, 100000, 32, 0),

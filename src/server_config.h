@@ -18,6 +18,14 @@ struct sg_static_mount {
 	char *index;         /* owned; file served for a folder; "" = none; default "index.html" */
 };
 
+/* The event loop under libwebsockets (server.event_loop; evloop.c). */
+enum sg_event_loop {
+	SG_EVENT_LOOP_AUTO,  /* the fastest one installed (libuv), else poll */
+	SG_EVENT_LOOP_POLL,  /* lws's own poll(2) backend: always there */
+	SG_EVENT_LOOP_LIBUV, /* libwebsockets-evlib-uv */
+	SG_EVENT_LOOP_GLIB,  /* libwebsockets-evlib-glib (not libev: see evloop.c) */
+};
+
 struct sg_server_config {
 	char *host;          /* owned; from listen "host:port"; default "0.0.0.0" */
 	int port;            /* default 3000 */
@@ -35,6 +43,7 @@ struct sg_server_config {
 	uint32_t drain_timeout_ms;   /* default 10000 */
 	uint32_t header_timeout_ms;  /* complete HTTP request headers within; default 10000 */
 	size_t max_connections;      /* open at once; 0 (default) = the open-file limit - 64 */
+	int event_loop;              /* enum sg_event_loop; default AUTO */
 	char **cors_origins; /* owned; empty = no CORS headers; "*" = reflect any origin */
 	size_t n_cors_origins;
 	char *tls_cert;      /* owned; PEM path or NULL (plain HTTP) */

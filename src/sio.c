@@ -205,6 +205,8 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 	}
 	if (keep)
 		sg_recovery_keep(nsp, frames, n_att + 1, b);
+	/* The last frame: a recipient has the whole message once it is written. */
+	sg_buf_track(frames[n_att], b->start, sio->stats);
 
 	for (i = 0; i < b->n_except; i++) {
 		struct sg_room *r = sg_rooms_get(&nsp->rooms, b->except[i], strlen(b->except[i]));
@@ -253,6 +255,7 @@ long sg_nsp_broadcast(struct sg_nsp *nsp, const struct sg_broadcast *b, const ch
 #undef DELIVER
 	if (stats)
 		stats->broadcasts++;
+	sg_buf_fanout_end(frames[n_att], (unsigned long)sent);
 	frames_unref(frames, n_att + 1);
 	if (frames != stack)
 		free(frames);

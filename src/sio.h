@@ -169,6 +169,8 @@ struct sg_broadcast {
 	int is_volatile;
 	const char *position;        /* where it sits in the broker's log (recovery offsets), or NULL */
 	int replay;                  /* a recovery replay: not held back behind itself */
+	double start;                /* when the message arrived on the loop (sg_mono_seconds), for
+	                                siogate_fanout_seconds; 0: not measured */
 };
 
 /* Encodes the event once and queues it to every target socket. Returns the number of

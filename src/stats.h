@@ -2,6 +2,7 @@
 #ifndef SG_STATS_H
 #define SG_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Upper bounds (seconds) of the downstream delivery latency histogram's buckets; +Inf is
@@ -10,6 +11,13 @@
 #define SG_DELIVERY_BOUNDS { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, \
 			     0.0025, 0.005, 0.01, 0.025, 0.1 }
 #define SG_DELIVERY_BUCKETS 12
+
+/* Upper bounds (seconds) of the fan-out histogram (siogate_fanout_seconds): from a broadcast's
+ * arrival on the loop until its frame has been written to the last recipient's socket (or
+ * dropped with a closing one). Larger rooms need the upper buckets. */
+#define SG_FANOUT_BOUNDS { 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, \
+			   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1 }
+#define SG_FANOUT_BUCKETS 16
 
 struct sg_stats {
 	uint64_t sessions_opened;       /* Engine.IO sessions */
@@ -35,6 +43,11 @@ struct sg_stats {
 	uint64_t delivery_count;
 	double delivery_seconds;        /* sum */
 	uint64_t connections_refused;   /* closed at accept: server.max_connections reached */
+	uint64_t fanout_buckets[SG_FANOUT_BUCKETS + 1]; /* per bucket (not cumulative), +Inf last */
+	uint64_t fanout_count;
+	double fanout_seconds;          /* sum */
+	uint64_t fanout_recipients;     /* sockets the measured broadcasts were queued to */
+	const char *event_loop;         /* "poll", "libuv"...: the server's (static string) */
 	/* Connection state recovery (sio_recovery.c), summed over the namespaces that have it. */
 	uint64_t rec_kept;              /* sessions kept when their socket dropped */
 	uint64_t rec_recovered;         /* sessions restored to a reconnecting client */
@@ -52,5 +65,21 @@ struct sg_stats {
 	uint64_t admin_logins_ok, admin_logins_failed;
 	uint64_t admin_ops, admin_ops_refused; /* its operations applied; refused (read_only, unknown) */
 };
+
+/* One observation D (seconds, negative taken as 0) into a histogram of N upper BOUNDS with
+ * BUCKETS[N + 1] (not cumulative, +Inf last), its COUNT and SUM. */
+static inline void sg_hist_observe(uint64_t *buckets, const double *bounds, size_t n, uint64_t *count, double *sum,
+				   double d)
+{
+	size_t i = 0;
+
+	if (d < 0)
+		d = 0;
+	while (i < n && d > bounds[i])
+		i++;
+	buckets[i]++;
+	(*count)++;
+	*sum += d;
+}
 
 #endif

@@ -15,6 +15,9 @@
 /* ---- fixtures ---------------------------------------------------------------------- */
 
 /* The environment every case sees, so results never depend on the machine. */
+/* server.event_loop as written (enum sg_event_loop order). */
+static const char *const event_loops[] = {"auto", "poll", "libuv", "glib"};
+
 static const char *const fake_env[][2] = {
 	{ "PORT", "4000" },
 	{ "HOST", "127.0.0.1" },
@@ -184,6 +187,7 @@ static char *dump_config(const struct sg_config *cfg)
 	fprintf(f, "server.drain_timeout_ms=%u\n", (unsigned)s->drain_timeout_ms);
 	fprintf(f, "server.header_timeout_ms=%u\n", (unsigned)s->header_timeout_ms);
 	fprintf(f, "server.max_connections=%zu\n", s->max_connections);
+	fprintf(f, "server.event_loop=%s\n", event_loops[s->event_loop]);
 	fprintf(f, "server.max_payload=%zu\nserver.max_send_queue=%zu\n", s->max_payload,
 		s->max_send_queue);
 	fprintf(f, "server.max_namespaces_per_client=%zu\n", s->max_namespaces_per_client);

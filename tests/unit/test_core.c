@@ -3,8 +3,10 @@
 #include "../../src/buf.h"
 #include "../../src/log.h"
 #include "../../src/middleware.h"
+#include "../../src/stats.h"
 #include "../../src/strbuf.h"
 #include "../../src/template.h"
+#include "../../src/util/clock.h"
 
 #include <check.h>
 #include <libwebsockets.h>
@@ -359,6 +361,49 @@ START_TEST(buf_new_binary_and_empty)
 }
 END_TEST
 
+/* The fan-out measurement ends when the last send queue lets go of the frame, and only then;
+ * the broadcaster's own hold keeps it open while recipients are still being queued. */
+START_TEST(buf_fanout_tracking)
+{
+	struct sg_stats st;
+	struct sg_buf *b = sg_buf_new("x", 1, 0), *u = sg_buf_new("y", 1, 0);
+
+	memset(&st, 0, sizeof(st));
+	sg_buf_track(b, sg_mono_seconds() - 0.002, &st); /* arrived 2 ms ago */
+	sg_buf_queued(b);
+	sg_buf_dequeued(b); /* written to the first recipient before the fan-out ended */
+	ck_assert_uint_eq(st.fanout_count, 0);
+	sg_buf_queued(b);
+	sg_buf_queued(b);
+	sg_buf_fanout_end(b, 3);
+	ck_assert_uint_eq(st.fanout_count, 0);
+	ck_assert_uint_eq(st.fanout_recipients, 3);
+	sg_buf_dequeued(b);
+	ck_assert_uint_eq(st.fanout_count, 0);
+	sg_buf_dequeued(b); /* the last write */
+	ck_assert_uint_eq(st.fanout_count, 1);
+	ck_assert(st.fanout_seconds >= 0.002 && st.fanout_seconds < 1);
+	/* 2 ms is above the 1 ms bound and within 2.5 ms: bucket 7 (bounds start at 10 us). */
+	ck_assert_uint_eq(st.fanout_buckets[7], 1);
+	/* Queued again afterwards (a recovery hold released): not measured twice. */
+	sg_buf_queued(b);
+	sg_buf_dequeued(b);
+	ck_assert_uint_eq(st.fanout_count, 1);
+	/* No recipient at all: measured when the broadcaster lets go. */
+	sg_buf_track(u, sg_mono_seconds(), &st);
+	sg_buf_fanout_end(u, 0);
+	ck_assert_uint_eq(st.fanout_count, 2);
+	/* Untracked frames never count. */
+	sg_buf_queued(u);
+	sg_buf_dequeued(u);
+	sg_buf_fanout_end(u, 5);
+	ck_assert_uint_eq(st.fanout_count, 2);
+	ck_assert_uint_eq(st.fanout_recipients, 3);
+	sg_buf_unref(b);
+	sg_buf_unref(u);
+}
+END_TEST
+
 START_TEST(buf_refcount)
 {
 	struct sg_buf *b = sg_buf_new("abc", 3, 0);
@@ -471,6 +516,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, buf_new_copy);
 	tcase_add_test(tc, buf_new_binary_and_empty);
 	tcase_add_test(tc, buf_refcount);
+	tcase_add_test(tc, buf_fanout_tracking);
 	tcase_add_test(tc, buf_from_strbuf);
 	tcase_add_test(tc, buf_from_strbuf_empty);
 	tcase_add_test(tc, buf_from_strbuf_oom);
