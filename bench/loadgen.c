@@ -8,7 +8,9 @@
 // Modes (one JSON object on stdout):
 //   idle   connect N clients, measure server RSS before/after (--pid), hold --hold seconds.
 //   bcast  N clients join room "r"; one extra sender emits --msgs "bcast" events (ack
-//          window --window); deliveries/s = received / (last delivery - first send).
+//          window --window, and with --gap-ms at least that long between two sends: the
+//          fan-out scenario sends one at a time so that broadcasts do not overlap);
+//          deliveries/s = received / (last delivery - first send).
 //   echo   --n clients each join their own room and do --msgs sequential emit-with-ack
 //          round trips; p50/p99 of the ack RTT.
 //   recv   N clients join room "r" and only receive "bcast" events produced elsewhere
@@ -51,10 +53,10 @@ struct conn {
 
 static struct {
 	const char *host;
-	int port, n, msgs, window, hold, timeout, pad, inflight, pid, per_src;
+	int port, n, msgs, window, hold, timeout, pad, inflight, pid, per_src, gap_ms;
 	const char *mode;
 	const char *go_file;
-} o = { "127.0.0.1", 0, 1000, 300, 16, 0, 60, 100, 128, 0, 20000, "idle", NULL };
+} o = { "127.0.0.1", 0, 1000, 300, 16, 0, 60, 100, 128, 0, 20000, 0, "idle", NULL };
 
 static struct conn *cs;
 static int ncs, epfd;
@@ -534,7 +536,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--mode idle|bcast|echo|recv] [--n N] [--msgs M]\n"
 			"               [--window W] [--hold S] [--timeout S] [--pad BYTES] [--inflight K] [--pid PID]\n"
-			"               [--go-file PATH (recv)]\n");
+			"               [--go-file PATH (recv)] [--gap-ms MS (bcast)]\n");
 	exit(2);
 }
 
@@ -570,11 +572,13 @@ int main(int argc, char **argv)
 			o.per_src = atoi(v);
 		else if (!strcmp(a, "--go-file"))
 			o.go_file = v;
+		else if (!strcmp(a, "--gap-ms"))
+			o.gap_ms = atoi(v);
 		else
 			usage();
 	}
 	if (o.port <= 0 || o.n <= 0 || o.n > 200000 || o.pad < 0 || o.pad >= (int)sizeof padbuf || o.window < 1 ||
-	    o.inflight < 1 || o.per_src < 1 || (strcmp(o.mode, "idle") && strcmp(o.mode, "bcast") && strcmp(o.mode, "echo") &&
+	    o.inflight < 1 || o.per_src < 1 || o.gap_ms < 0 || (strcmp(o.mode, "idle") && strcmp(o.mode, "bcast") && strcmp(o.mode, "echo") &&
 	     strcmp(o.mode, "recv")) || (!strcmp(o.mode, "recv") && !o.go_file))
 		usage();
 	memset(padbuf, 'x', (size_t)o.pad);
@@ -657,9 +661,12 @@ int main(int argc, char **argv)
 		first_send_us = now_us();
 		int64_t end = first_send_us + (int64_t)o.timeout * 1000000;
 		int sent = 0, acked_total = 0;
+		int64_t last_send = 0;
 		// Ack window: at most --window broadcasts the server has not acknowledged yet.
 		while (now_us() < end && deliveries < expect && snd->st == S_READY) {
-			while (sent < o.msgs && sent - acks_got < o.window && snd->st == S_READY) {
+			while (sent < o.msgs && sent - acks_got < o.window && snd->st == S_READY &&
+			       (!o.gap_ms || now_us() - last_send >= (int64_t)o.gap_ms * 1000)) {
+				last_send = now_us();
 				emit_bcast(snd, "r", 1);
 				sent++;
 			}

@@ -17,6 +17,30 @@ const median = (xs) => {
 	const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
 	return v.length ? v[Math.floor((v.length - 1) / 2)] : NaN;
 };
+/** name value pairs of a /metrics scrape saved by run.sh (NaN when missing). */
+const scrape = (tag) => {
+	let text = '';
+	try {
+		text = fs.readFileSync(path.join(dir, `${tag}.metrics`), 'utf8');
+	} catch {
+		return () => NaN;
+	}
+	return (name) => {
+		const m = text.match(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)`, 'm'));
+		return m ? Number(m[1]) : NaN;
+	};
+};
+/** siogate's fan-out between two scrapes: broadcasts, recipients, seconds. */
+const fanout = (tag) => {
+	const a = scrape(`${tag}.before`), b = scrape(`${tag}.after`);
+	const d = (n) => b(n) - a(n);
+	return { count: d('siogate_fanout_seconds_count'), recipients: d('siogate_fanout_recipients_total'),
+		seconds: d('siogate_fanout_seconds_sum') };
+};
+const spread = (xs) => {
+	const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+	return v.length ? { min: v[0], median: v[Math.floor((v.length - 1) / 2)], max: v[v.length - 1] } : null;
+};
 const bcast = (kind, key) => {
 	const runs = [];
 	for (let r = 1; r <= 20; r++) {
@@ -52,6 +76,16 @@ add('1. connect errors, N=1,000 + N=10,000', get('siogate-idle1k', 'setup_errors
 	get('node-idle1k', 'setup_errors') + get('node-idle10k', 'setup_errors'), '', 0);
 add(`2. room broadcast, 1,000 clients, ~100-byte event (deliveries/s, median of ${bcast('siogate', 'all').length})`,
 	bcast('siogate', 'deliveries_per_s'), bcast('node', 'deliveries_per_s'), '', 0, (s, n, r) => cmp(r, (x) => x >= 5, '≥ 5'));
+{
+	// Each rep of siogate against the same rep of Node: the goal holds for every pair.
+	const sg = bcast('siogate', 'all'), nd = bcast('node', 'all');
+	const ok = (j) => j && !j.error && !j.missing;
+	const ratios = sg.map((j, i) => (ok(j) && ok(nd[i]) ? j.deliveries_per_s / nd[i].deliveries_per_s : NaN));
+	const s = spread(sg.map((j) => (ok(j) ? j.deliveries_per_s : NaN))), n = spread(nd.map((j) => (ok(j) ? j.deliveries_per_s : NaN)));
+	const r = spread(ratios);
+	const mm = (x, d = 0) => (x ? `${fmt(x.min, '', d)} / ${fmt(x.median, '', d)} / ${fmt(x.max, '', d)}` : 'n/a');
+	rows.push(`| 2. same, min / median / max of the reps (ratio: each rep against the same rep of Node) | ${mm(s)} | ${mm(n)} | ${mm(r, 2)} | ${check(r ? r.min >= 5 : undefined, 'every rep ≥ 5')} |`);
+}
 add('2. broadcast delivery latency p50 (send → receipt, queued burst)', bcast('siogate', 'lat_p50_ms'), bcast('node', 'lat_p50_ms'), ' ms', 1);
 add('2. broadcast delivery latency p99', bcast('siogate', 'lat_p99_ms'), bcast('node', 'lat_p99_ms'), ' ms', 1);
 add('2. server CPU during the broadcast (cores)', bcast('siogate', 'server_cpu_frac'), bcast('node', 'server_cpu_frac'), '', 2);
@@ -92,12 +126,71 @@ if (meta.quick !== '1') {
 	add(`5. ${hn} connections: connect rate (clients/s)`, get('siogate-hold', 'connect_rate'), get('node-hold', 'connect_rate'), '', 0);
 } else rows.push('| 5. 20,000 connections held | skipped (BENCH_QUICK=1) | | | |');
 
+// Event loops (server.event_loop): each one's run of scenarios 1-3 (and 5), against the same
+// Node run. "auto" is what the main table measured.
+const loopRows = [];
+const loops = (meta.loops || '').split(/\s+/).filter(Boolean);
+if (loops.length) {
+	const pfx = (loop) => (loop === meta.auto_loop ? 'siogate' : `siogate@${loop}`);
+	const cell = (loop, f, unit, d) => {
+		const v = f(pfx(loop)), nv = f('node');
+		return `${fmt(v, unit, d)}${Number.isFinite(v) && Number.isFinite(nv) && nv ? ` (${(v / nv).toFixed(2)}×)` : ''}`;
+	};
+	const line = (label, f, unit, d) => loopRows.push(`| ${label} | ${loops.map((l) => cell(l, f, unit, d)).join(' | ')} | ${fmt(f('node'), unit, d)} |`);
+	loopRows.push(`| Scenario (ratio to Node) | ${loops.map((l) => `${l}${l === meta.auto_loop ? ' (auto)' : ''}`).join(' | ')} | Node |`);
+	loopRows.push(`|---|${loops.map(() => '---:').join('|')}|---:|`);
+	line('connect rate, N=1,000 (clients/s)', (p) => get(`${p}-idle1k`, 'connect_rate'), '', 0);
+	line('connect rate, N=10,000 (clients/s)', (p) => get(`${p}-idle10k`, 'connect_rate'), '', 0);
+	if (meta.quick !== '1')
+		line(`connect rate, N=${Number(meta.hold_n).toLocaleString('en-US')} (clients/s)`, (p) => get(`${p}-hold`, 'connect_rate'), '', 0);
+	line('idle memory per client, N=1,000', (p) => kb(get(`${p}-idle1k`, 'bytes_per_client')), ' KB', 1);
+	line('idle memory per client, N=10,000', (p) => kb(get(`${p}-idle10k`, 'bytes_per_client')), ' KB', 1);
+	line('broadcast deliveries/s (median of reps)', (p) => bcast(p, 'deliveries_per_s'), '', 0);
+	line('echo round trip p50', (p) => get(`${p}-echo`, 'rtt_p50_ms'), ' ms', 3);
+	line('echo round trip p99', (p) => get(`${p}-echo`, 'rtt_p99_ms'), ' ms', 3);
+	for (const l of loops)
+		if (!fs.existsSync(path.join(dir, `${pfx(l)}-idle1k.json`)))
+			loopRows.push(`\n${l}: not measured (see the run's output)`);
+}
+
+// 6. Fan-out against the floor.
+const fanRows = [];
+{
+	const f = fanout('siogate-fanout'), fl = load('floor');
+	const sgUs = f.recipients > 0 ? (f.seconds / f.recipients) * 1e6 : NaN;
+	const flUs = fl && !fl.error ? fl.per_recipient_us : NaN;
+	const r = sgUs / flUs;
+	fanRows.push('| Fan-out, 1,000 clients, one broadcast at a time | siogate | raw floor | ratio | goal |');
+	fanRows.push('|---|---:|---:|---:|---|');
+	fanRows.push(`| per-recipient cost (µs) | ${fmt(sgUs, ' µs', 2)} | ${fmt(flUs, ' µs', 2)} | ${Number.isFinite(r) ? r.toFixed(2) : 'n/a'} | ${check(Number.isFinite(r) ? r <= 1.3 : undefined, '≤ 1.3')} |`);
+	fanRows.push(`| per broadcast, mean (ms) | ${fmt(f.count > 0 ? (f.seconds / f.count) * 1e3 : NaN, ' ms', 3)} | ${fmt(fl?.fanout_mean_ms, ' ms', 3)} | | |`);
+	fanRows.push(`| broadcasts measured | ${fmt(f.count, '', 0)} | ${fmt(fl?.msgs, '', 0)} | | |`);
+}
+
+// 4b. Broker → client latency curve (Kafka), 1,000 clients.
+const curveRows = [];
+if (!meta.kafka_skip) {
+	const fl = load('floor');
+	const floorMs = fl && !fl.error ? fl.fanout_mean_ms : NaN; // the floor for a room of 1,000
+	curveRows.push('| records/s | client p50 | client p99 | plain consumer p50 / p99 | gateway-added p50 | gateway-added p99 | server fan-out mean | goal: added p99 ≤ 1 ms + floor |');
+	curveRows.push('|---:|---:|---:|---:|---:|---:|---:|---|');
+	for (const rate of (meta.kafka_curve || '').split(/\s+/).filter(Boolean)) {
+		const t = `siogate-kafka-curve-${rate}`;
+		const c50 = get(t, 'lat_p50_ms'), c99 = get(t, 'lat_p99_ms');
+		const p50 = get(`${t}.kafka`, 'consumer_p50_ms'), p99 = get(`${t}.kafka`, 'consumer_p99_ms');
+		const f = fanout(t);
+		const goal = 1 + floorMs;
+		curveRows.push(`| ${rate} | ${fmt(c50, ' ms', 2)} | ${fmt(c99, ' ms', 2)} | ${fmt(p50, '', 2)} / ${fmt(p99, ' ms', 2)} | ${fmt(c50 - p50, ' ms', 2)} | ${fmt(c99 - p99, ' ms', 2)} | ${fmt(f.count > 0 ? (f.seconds / f.count) * 1e3 : NaN, ' ms', 2)} | ${check(Number.isFinite(c99 - p99) && Number.isFinite(goal) ? c99 - p99 <= goal : undefined, `≤ ${fmt(goal, ' ms', 2)}`)} |`);
+	}
+}
+
 const cpu = (os.cpus()[0]?.model ?? 'unknown').trim();
 const out = [];
 out.push(`# siogate benchmark: ${new Date().toISOString()}`);
 out.push('');
 out.push(`Machine: ${os.cpus().length} CPUs (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}.`);
 out.push(`Versions: siogate ${meta.siogate}, Node ${meta.node}, socket.io ${meta['socket.io']}, libwebsockets ${meta.lws}. ulimit -n ${meta.nofile}.`);
+out.push(`Pinning: ${meta.pin || 'none (BENCH_PIN=0 or fewer than 2 CPUs)'}.`);
 out.push(`Machine busy before the run: ${meta.busy}% of all CPUs${Number(meta.busy) >= 15 ? ' (**WARNING: other load; numbers skewed**)' : ''}. Scenarios took ${meta.elapsed} s.`);
 out.push('Ratio = siogate / Node (lower is better for memory and latency, higher for rates).');
 out.push('');
@@ -105,6 +198,22 @@ out.push('| Scenario | siogate | Node | ratio | target |');
 out.push('|---|---:|---:|---:|---|');
 out.push(...rows);
 out.push('');
+if (loopRows.length) {
+	out.push('Event loops (server.event_loop), same run, same load generator:');
+	out.push('');
+	out.push(...loopRows);
+	out.push('');
+}
+out.push('Fan-out against the floor (siogate_fanout_seconds: from the event\'s arrival on the loop to its frame written to the last of 1,000 sockets; the floor: bench/floor.c writes the same frame to 1,000 loopback sockets with one send() each, nothing else):');
+out.push('');
+out.push(...fanRows);
+out.push('');
+if (curveRows.length) {
+	out.push('Kafka → 1,000 clients, latency against the record rate (5 s of records per rate; gateway-added = client − plain consumer, per percentile):');
+	out.push('');
+	out.push(...curveRows);
+	out.push('');
+}
 if (!meta.kafka_skip)
 	out.push(`Kafka: librdkafka's mock cluster (tests/kafka-mock), one partition; bench/kbench.c produces records {"ts","pad"} (linger.ms 0) keyed "r", the gateway delivers each to room "r" (bench/siogate.kafka.json); the gateway's consumer and kbench's plain consumer both use fetch.wait.max.ms 10. Latencies share one clock (CLOCK_MONOTONIC). All processes share the 2 CPUs.`);
 out.push(`Broadcast: one sender emits ${meta.bcast_msgs} events with an ack window of 16 to a room of 1,000 clients; rate = deliveries / (last delivery − first send). Echo: one client, ${meta.echo_msgs} sequential emits with ack (after 100 warm-up round trips).`);

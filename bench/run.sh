@@ -10,6 +10,10 @@
 #   BENCH_KAFKA_MSGS=1000, BENCH_KAFKA_RATE=200 (records/s, paced run; the burst run sends
 #   BENCH_KAFKA_MSGS/4 as fast as it can). Scenario 4 needs the Kafka bridge (librdkafka);
 #   without it the row says why. Node has no Kafka bridge: n/a there.
+#   BENCH_KAFKA_CURVE="10 50 100 200" (records/s: the latency curve, 5 s of records each)
+#   BENCH_LOOPS="poll libuv glib" (server.event_loop values compared; the main table runs
+#   siogate on its default, "auto"; a loop whose plugin is missing is reported as such)
+#   BENCH_PIN=1 (servers on CPU 0, load generators on CPU 1, when there are 2 CPUs or more)
 # Everything listens on 127.0.0.1; every wait is bounded; servers are stopped by PID.
 set -euo pipefail
 
@@ -23,6 +27,9 @@ BCAST_REPS=${BENCH_BCAST_REPS:-3}
 ECHO_MSGS=${BENCH_ECHO_MSGS:-5000}
 KAFKA_MSGS=${BENCH_KAFKA_MSGS:-1000}
 KAFKA_RATE=${BENCH_KAFKA_RATE:-200}
+KAFKA_CURVE=${BENCH_KAFKA_CURVE:-10 50 100 200}
+LOOPS=${BENCH_LOOPS:-poll libuv glib}
+FANOUT_MSGS=${BENCH_FANOUT_MSGS:-300}
 SIOGATE=$BUILDDIR/src/siogate
 PLUGINS=$BUILDDIR/bridges/local/.libs
 
@@ -43,9 +50,27 @@ if [ "$NOFILE" -ge 20300 ]; then HOLD_N=20000; else HOLD_N=$((NOFILE - 300)); fi
 mkdir -p "$OUT" "$RESULTS"
 rm -f "$OUT"/*.json "$OUT"/*.log
 
-echo "bench: building the load generator"
+echo "bench: building the load generator and the fan-out floor"
 gcc -O2 -Wall -Wextra -o "$OUT/loadgen" "$SRCDIR/bench/loadgen.c" || die "cannot build bench/loadgen.c"
+gcc -O2 -Wall -Wextra -o "$OUT/floor" "$SRCDIR/bench/floor.c" || die "cannot build bench/floor.c"
 LOADGEN=$OUT/loadgen
+
+# Pinning: the server (and the floor's sender) on one CPU, the load generators on another, so
+# that runs are comparable and the load generator never takes the server's CPU.
+NCPU=$(nproc 2>/dev/null || echo 1)
+SERVER_CPU=
+LOAD_CPU=
+if [ "${BENCH_PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+	SERVER_CPU=0
+	LOAD_CPU=1
+fi
+# Command prefixes (arrays, so that $! is the server's own PID and timeout can run them).
+ON_SERVER_CPU=()
+ON_LOAD_CPU=()
+if [ -n "$SERVER_CPU" ]; then
+	ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
+	ON_LOAD_CPU=(taskset -c "$LOAD_CPU")
+fi
 
 # Scenario 4 needs the Kafka bridge, the mock cluster (tests/kafka-mock) and kbench.c.
 KAFKA_SKIP=
@@ -78,13 +103,14 @@ start_server() { # kind tag -> sets SERVER_PID, PORT
 	# A free port can be taken by someone else before the server binds it: try three.
 	for attempt in 1 2 3; do
 		PORT=$(free_port)
+		# EVENT_LOOP (server.event_loop, via the configs' ${EVENT_LOOP:-auto}) is the caller's.
 		if [ "$kind" = siogate ]; then
-			PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
+			PORT=$PORT SIOGATE_PLUGIN_PATH=$PLUGINS "${ON_SERVER_CPU[@]}" "$SIOGATE" -c "$SRCDIR/bench/siogate.json" >"$OUT/$tag.server.log" 2>&1 &
 		elif [ "$kind" = siogate-kafka ]; then
 			PORT=$PORT KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP SIOGATE_PLUGIN_PATH=$BUILDDIR/bridges/kafka/.libs \
-				"$SIOGATE" -c "$SRCDIR/bench/siogate.kafka.json" >"$OUT/$tag.server.log" 2>&1 &
+				"${ON_SERVER_CPU[@]}" "$SIOGATE" -c "$SRCDIR/bench/siogate.kafka.json" >"$OUT/$tag.server.log" 2>&1 &
 		else
-			PORT=$PORT node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
+			PORT=$PORT "${ON_SERVER_CPU[@]}" node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
 		fi
 		SERVER_PID=$!
 		for _ in $(seq 1 100); do
@@ -153,10 +179,14 @@ kafka_run() {
 	fi
 	start_server siogate-kafka "$tag"
 	rm -f "$OUT/$tag.go"
-	"$OUT/kbench" --brokers "$KAFKA_BOOTSTRAP" --go-file "$OUT/$tag.go" --msgs "$msgs" --rate "$rate" \
+	# kbench (producer and plain consumer) shares the load generator's CPU; the mock cluster
+	# is not pinned (it is the broker: neither side's cost).
+	"${ON_LOAD_CPU[@]}" "$OUT/kbench" --brokers "$KAFKA_BOOTSTRAP" --go-file "$OUT/$tag.go" --msgs "$msgs" --rate "$rate" \
 		--timeout 90 >"$OUT/$tag.kafka.json" 2>"$OUT/$tag.kafka.log" &
 	kpid=$!
+	metrics "$tag.before"
 	run_lg "$tag" 120 --mode recv --n "$clients" --msgs "$msgs" --go-file "$OUT/$tag.go" --timeout 90
+	metrics "$tag.after"
 	if ! wait "$kpid"; then
 		echo "bench: $tag: kbench failed (see $OUT/$tag.kafka.log)" >&2
 		grep -q '^{' "$OUT/$tag.kafka.json" || echo '{"error":"failed"}' >"$OUT/$tag.kafka.json"
@@ -170,11 +200,44 @@ kafka_run() {
 run_lg() {
 	local tag=$1 t=$2
 	shift 2
-	if ! timeout -k 5 "$t" "$LOADGEN" --port "$PORT" --pid "$SERVER_PID" "$@" >"$OUT/$tag.json" 2>"$OUT/$tag.log"; then
+	if ! timeout -k 5 "$t" "${ON_LOAD_CPU[@]}" "$LOADGEN" --port "$PORT" --pid "$SERVER_PID" "$@" >"$OUT/$tag.json" 2>"$OUT/$tag.log"; then
 		echo "bench: $tag: load generator failed or timed out (see $OUT/$tag.log)" >&2
 		echo '{"error":"failed"}' >"$OUT/$tag.json"
 	fi
 	echo "  $tag: $(cut -c1-160 "$OUT/$tag.json")"
+}
+
+# metrics name: siogate's /metrics now, as $OUT/name.metrics (for the fan-out histogram and the
+# event loop in use). Bounded; an empty file when the server does not answer.
+metrics() {
+	timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n" >&3 && cat <&3' \
+		_ "$PORT" >"$OUT/$1.metrics" 2>/dev/null || true
+}
+
+# server_scenarios kind prefix: scenarios 1-3 (and 5 unless quick) against one server (siogate
+# runs on $EVENT_LOOP, unset: auto); results in $OUT/prefix-*.json.
+server_scenarios() {
+	local kind=$1 p=$2
+	start_server "$kind" "$p-idle1k"
+	[ "$kind" = siogate ] && metrics "$p-idle1k"
+	run_lg "$p-idle1k" 60 --mode idle --n 1000 --timeout 40
+	stop_server
+	start_server "$kind" "$p-idle10k"
+	run_lg "$p-idle10k" 120 --mode idle --n 10000 --timeout 90
+	stop_server
+	start_server "$kind" "$p-bcast"
+	for r in $(seq 1 "$BCAST_REPS"); do
+		run_lg "$p-bcast-$r" 120 --mode bcast --n 1000 --msgs "$BCAST_MSGS" --window 16 --timeout 90
+	done
+	stop_server
+	start_server "$kind" "$p-echo"
+	run_lg "$p-echo" 120 --mode echo --n 1 --msgs "$ECHO_MSGS" --timeout 90
+	stop_server
+	if [ "${BENCH_QUICK:-0}" != 1 ]; then
+		start_server "$kind" "$p-hold"
+		run_lg "$p-hold" $((HOLD_S + 200)) --mode idle --n "$HOLD_N" --hold "$HOLD_S" --timeout 150
+		stop_server
+	fi
 }
 
 # How busy the machine is before we start (another job skews every number).
@@ -191,33 +254,50 @@ BUSY=$(cpu_busy)
 [ "$BUSY" -lt 15 ] || echo "bench: WARNING: the machine is already ${BUSY}% busy; the numbers will be skewed" >&2
 
 START=$(date +%s)
-for kind in siogate node; do
-	echo "bench: $kind"
-	start_server "$kind" "$kind-idle1k"
-	run_lg "$kind-idle1k" 60 --mode idle --n 1000 --timeout 40
-	stop_server
-	start_server "$kind" "$kind-idle10k"
-	run_lg "$kind-idle10k" 120 --mode idle --n 10000 --timeout 90
-	stop_server
-	start_server "$kind" "$kind-bcast"
-	for r in $(seq 1 "$BCAST_REPS"); do
-		run_lg "$kind-bcast-$r" 120 --mode bcast --n 1000 --msgs "$BCAST_MSGS" --window 16 --timeout 90
-	done
-	stop_server
-	start_server "$kind" "$kind-echo"
-	run_lg "$kind-echo" 120 --mode echo --n 1 --msgs "$ECHO_MSGS" --timeout 90
-	stop_server
-	if [ "${BENCH_QUICK:-0}" != 1 ]; then
-		start_server "$kind" "$kind-hold"
-		run_lg "$kind-hold" $((HOLD_S + 200)) --mode idle --n "$HOLD_N" --hold "$HOLD_S" --timeout 150
-		stop_server
-	fi
+# Node and siogate alternate scenario by scenario... within each server's block: one block
+# each, the default loop first, then Node, then the other event loops.
+echo "bench: siogate (server.event_loop auto)"
+unset EVENT_LOOP
+server_scenarios siogate siogate
+AUTO_LOOP=$(sed -n 's/^siogate_event_loop_info{loop="\([a-z]*\)"} 1.*/\1/p' "$OUT/siogate-idle1k.metrics" | tr -d '\r')
+echo "bench: node"
+server_scenarios node node
+for loop in $LOOPS; do
+	[ "$loop" = "$AUTO_LOOP" ] && continue # measured above
+	echo "bench: siogate, server.event_loop $loop"
+	export EVENT_LOOP=$loop
+	server_scenarios siogate "siogate@$loop"
+	unset EVENT_LOOP
 done
+
+# 6. Fan-out against the floor: 1,000 clients, one broadcast at a time (5 ms apart, so they do
+# not overlap); siogate's per-recipient cost is siogate_fanout_seconds' sum over the recipients
+# it counted; the floor (bench/floor.c) sends the same frame to 1,000 sockets with nothing else.
+echo "bench: fan-out against the floor"
+start_server siogate siogate-fanout
+run_lg siogate-fanout-warm 60 --mode bcast --n 1000 --msgs 20 --window 1 --gap-ms 5 --timeout 40
+metrics siogate-fanout.before
+run_lg siogate-fanout 120 --mode bcast --n 1000 --msgs "$FANOUT_MSGS" --window 1 --gap-ms 5 --timeout 90
+metrics siogate-fanout.after
+stop_server
+if timeout -k 5 120 "$OUT/floor" --n 1000 --msgs "$FANOUT_MSGS" --gap-ms 5 --timeout 90 \
+	${SERVER_CPU:+--sender-cpu "$SERVER_CPU"} ${LOAD_CPU:+--receiver-cpu "$LOAD_CPU"} >"$OUT/floor.json" 2>"$OUT/floor.log"; then
+	echo "  floor: $(cat "$OUT/floor.json")"
+else
+	echo "bench: the fan-out floor failed (see $OUT/floor.log)" >&2
+	grep -q '^{' "$OUT/floor.json" || echo '{"error":"failed"}' >"$OUT/floor.json"
+fi
+
 if [ -z "$KAFKA_SKIP" ]; then
 	echo "bench: siogate, Kafka -> clients"
 	kafka_run siogate-kafka-paced "$KAFKA_RATE" "$KAFKA_MSGS" 1000
 	kafka_run siogate-kafka-burst 0 $((KAFKA_MSGS / 4)) 1000
 	kafka_run siogate-kafka-small "$KAFKA_RATE" "$KAFKA_MSGS" 10 # the bridge path without the fan-out
+	for rate in $KAFKA_CURVE; do # the latency curve: 5 s of records at each rate
+		msgs=$((rate * 5))
+		[ "$msgs" -ge 50 ] || msgs=50
+		kafka_run "siogate-kafka-curve-$rate" "$rate" "$msgs" 1000
+	done
 else
 	echo "bench: scenario 4 skipped: $KAFKA_SKIP" >&2
 fi
@@ -230,6 +310,8 @@ node "$SRCDIR/bench/report.mjs" "$OUT" \
 	"siogate=$SG_VERSION" "node=$(node --version)" "socket.io=$SIO_VERSION" "lws=$LWS_VERSION" \
 	"busy=$BUSY" "elapsed=$ELAPSED" "hold_n=$HOLD_N" "hold_s=$HOLD_S" "nofile=$NOFILE" \
 	"quick=${BENCH_QUICK:-0}" "bcast_msgs=$BCAST_MSGS" "echo_msgs=$ECHO_MSGS" \
-	"kafka_skip=$KAFKA_SKIP" "kafka_msgs=$KAFKA_MSGS" "kafka_rate=$KAFKA_RATE" >"$RESULTS/latest.md"
+	"kafka_skip=$KAFKA_SKIP" "kafka_msgs=$KAFKA_MSGS" "kafka_rate=$KAFKA_RATE" \
+	"kafka_curve=$KAFKA_CURVE" "loops=$LOOPS" "auto_loop=$AUTO_LOOP" "fanout_msgs=$FANOUT_MSGS" \
+	"pin=${SERVER_CPU:+server CPU $SERVER_CPU, load generators CPU $LOAD_CPU}" >"$RESULTS/latest.md"
 cat "$RESULTS/latest.md"
 echo "bench: written to $RESULTS/latest.md (raw JSON in $OUT)"
