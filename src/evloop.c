@@ -30,6 +30,9 @@
 
 /* Turns given to a loop after lws_context_destroy(), for lws to close its handles. */
 #define FINISH_TURNS 1000
+/* libuv: the longest a turn waits (ms) before lws is made to look at its timers; see POKE. */
+#define POKE_MS 20
+#define UV_TIMER 13 /* uv_handle_type */
 
 struct sg_evloop {
 	enum sg_event_loop kind;
@@ -41,6 +44,13 @@ struct sg_evloop {
 	int (*uv_loop_init)(void *loop);
 	int (*uv_run)(void *loop, int mode);
 	int (*uv_loop_close)(void *loop);
+	size_t (*uv_handle_size)(int type);
+	int (*uv_timer_init)(void *loop, void *timer);
+	int (*uv_timer_start)(void *timer, void (*cb)(void *timer), uint64_t timeout, uint64_t repeat);
+	int (*uv_timer_stop)(void *timer);
+	void (*uv_close)(void *handle, void (*cb)(void *handle));
+	void *poke;           /* uv_timer_t *, its first field (data) points back here */
+	struct lws_context *ctx; /* the context the poke wakes */
 	/* GLib */
 	void *(*g_main_loop_new)(void *context, int is_running);
 	void *(*g_main_loop_get_context)(void *loop);
@@ -71,7 +81,8 @@ const char *sg_evloop_kind_name(enum sg_event_loop k)
 static int open_uv(struct sg_evloop *ev, char *why, size_t n)
 {
 	if (SYM(ev, uv_loop_size, why, n) || SYM(ev, uv_loop_init, why, n) || SYM(ev, uv_run, why, n) ||
-	    SYM(ev, uv_loop_close, why, n))
+	    SYM(ev, uv_loop_close, why, n) || SYM(ev, uv_handle_size, why, n) || SYM(ev, uv_timer_init, why, n) ||
+	    SYM(ev, uv_timer_start, why, n) || SYM(ev, uv_timer_stop, why, n) || SYM(ev, uv_close, why, n))
 		return -1;
 	if (!(ev->loop = calloc(1, ev->uv_loop_size())) || ev->uv_loop_init(ev->loop)) {
 		free(ev->loop);
@@ -141,10 +152,56 @@ enum sg_event_loop sg_evloop_kind(const struct sg_evloop *ev)
 	return ev ? ev->kind : SG_EVENT_LOOP_POLL;
 }
 
+/* POKE: lws 4.1.6's libuv glue arms its timer for the next lws timer (sul) only after it handled
+ * I/O or when that timer fires. A timer scheduled between turns (the drain's tick, a socket's
+ * close timeout set by sg_sio_close_all()) is not seen, and on a quiet loop uv_run() would wait
+ * for the old deadline, or forever when there was none: a drain with no client left never
+ * ended. So every turn also arms a timer of ours; when it fires (only on a loop that was quiet
+ * for POKE_MS) it wakes lws through its event pipe, and lws then services what is due and
+ * re-arms its own timer. A busy loop re-arms it on every turn and never sees it fire. */
+static void on_poke(void *timer)
+{
+	struct sg_evloop *ev = *(struct sg_evloop **)timer; /* uv_handle_t.data */
+
+	if (ev->ctx)
+		lws_cancel_service(ev->ctx);
+}
+
+static int arm_poke(struct sg_evloop *ev, struct lws_context *ctx)
+{
+	if (!ev->poke) {
+		size_t size = ev->uv_handle_size(UV_TIMER);
+
+		/* Never smaller than a uv_timer_t of any libuv 1.x (152 bytes on 64-bit). */
+		if (!(ev->poke = calloc(1, size > 512 ? size : 512)))
+			return -1;
+		if (ev->uv_timer_init(ev->loop, ev->poke)) {
+			free(ev->poke);
+			ev->poke = NULL;
+			return -1;
+		}
+		*(struct sg_evloop **)ev->poke = ev;
+	}
+	ev->ctx = ctx;
+	return ev->uv_timer_start(ev->poke, on_poke, POKE_MS, 0);
+}
+
+/* Stops the poke for good, before the context it wakes goes away. */
+static void disarm_poke(struct sg_evloop *ev)
+{
+	ev->ctx = NULL;
+	if (ev->poke) {
+		ev->uv_timer_stop(ev->poke);
+		ev->uv_close(ev->poke, NULL); /* freed in sg_evloop_close(), after the loop let go */
+	}
+}
+
 int sg_evloop_run_once(struct sg_evloop *ev, struct lws_context *ctx)
 {
 	switch (ev ? ev->kind : SG_EVENT_LOOP_POLL) {
 	case SG_EVENT_LOOP_LIBUV:
+		if (arm_poke(ev, ctx))
+			sg_warn("server", NULL, "cannot arm the libuv poke timer: timers set between turns may wait");
 		ev->uv_run(ev->loop, UV_RUN_ONCE);
 		return 0;
 	case SG_EVENT_LOOP_GLIB:
@@ -167,17 +224,24 @@ static int run_nowait(struct sg_evloop *ev)
 
 void sg_evloop_destroy_context(struct sg_evloop *ev, struct lws_context **pctx)
 {
+	int busy = 0;
+
+	if (ev && ev->kind == SG_EVENT_LOOP_LIBUV)
+		disarm_poke(ev);
 	/* On a foreign loop lws_context_destroy() only starts closing: the handles close as the
 	 * loop turns, and lws then frees the context, or (when the loop went idle first) waits
-	 * to be called again to finish. Either way it sets *pctx (info.pcontext) to NULL. */
-	for (int round = 0; *pctx && round < 3; round++) {
+	 * to be called again to finish. Either way it sets *pctx (info.pcontext) to NULL. Called
+	 * again only once the loop is idle: lws has then closed what it had to. */
+	for (int round = 0; *pctx && round < 3 && !busy; round++) {
+		int turns = 0;
+
 		lws_context_destroy(*pctx);
-		for (int turns = 0; *pctx && turns < FINISH_TURNS && ev && run_nowait(ev); turns++)
+		while (*pctx && ev && (busy = run_nowait(ev)) && ++turns < FINISH_TURNS)
 			;
 	}
 	if (*pctx)
-		sg_warn("server", NULL, "libwebsockets did not finish destroying its context on the %s loop",
-			sg_evloop_kind_name(sg_evloop_kind(ev)));
+		sg_warn("server", NULL, "libwebsockets did not finish destroying its context on the %s loop%s",
+			sg_evloop_kind_name(sg_evloop_kind(ev)), busy ? " (its loop is still busy)" : "");
 }
 
 void sg_evloop_close(struct sg_evloop *ev)
@@ -194,7 +258,9 @@ void sg_evloop_close(struct sg_evloop *ev)
 			/* Still busy: freeing it would leave libuv with dangling handles. */
 			sg_warn("server", NULL, "the libuv loop still had handles at exit; left allocated");
 			ev->loop = NULL;
+			ev->poke = NULL;
 		}
+		free(ev->poke);
 		free(ev->loop);
 		break;
 	case SG_EVENT_LOOP_GLIB:

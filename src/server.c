@@ -322,6 +322,11 @@ static int create_context(struct sg_server *srv, const struct sg_server_config *
 		info.pcontext = &srv->ctx; /* NULL again once lws has freed it (evloop.c) */
 		if (!(srv->loop = sg_evloop_open(order[i], &info, why, sizeof(why))))
 			goto next;
+		/* On a foreign libuv loop, lws 4.1.6 returns the context even when its creation
+		 * failed after the loop was attached (it is then being destroyed, on the loop's
+		 * next turns: fatal_exit_defer in lws's context.c), and there is no public way to
+		 * tell. What fails there (TLS global init, memory) makes the vhosts' creation fail
+		 * next, which reports it; destroy_context() then finishes it on the loop. */
 		if ((srv->ctx = lws_create_context(&info))) {
 			sg_info("server", NULL, "event loop: %s%s", sg_evloop_kind_name(order[i]),
 				want == SG_EVENT_LOOP_AUTO ? " (server.event_loop auto)" : "");

@@ -4,16 +4,25 @@
 // serves WebSocket and polling clients, relays, keeps its timers (heartbeats), takes SIGHUP and
 // drains on SIGTERM; /metrics says which loop runs and measures broadcasts' fan-out.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 
-import { BUILDDIR, T, call, closeClients, connect, metricValue, ms, once, sleep, startDaemon } from './harness.mjs';
+import { BUILDDIR, HOST, SIOGATE, T, call, closeClients, connect, metricValue, ms, once, pollingHandshake, sleep, startDaemon, waitExit } from './harness.mjs';
 
 const PLUGIN_PATH = path.join(BUILDDIR, 'bridges', 'local', '.libs');
-// Where Debian's libwebsockets looks for its event-library plugins.
-const EVLIB_DIR = '/usr/lib/x86_64-linux-gnu';
 const PLUGINS = { libuv: 'uv', glib: 'glib' };
+
+// Where Debian's libwebsockets looks for its event-library plugins: the directory of the
+// libwebsockets.so.* that siogate links (its multiarch libdir), as the loader resolves it.
+function evlibDir() {
+	const out = spawnSync('ldd', [SIOGATE], { encoding: 'utf8' }).stdout || '';
+	const m = out.match(/=>\s*(\S*)\/libwebsockets\.so/);
+	return m ? m[1] : '/usr/lib/x86_64-linux-gnu';
+}
+const EVLIB_DIR = evlibDir();
 
 function config(loop) {
 	return {
@@ -51,6 +60,7 @@ async function exercise(gw, loop) {
 		assert.deepEqual(await call(s, 'join', 'lobby'), [{ ok: true }]);
 	const before = await metricValue(gw, 'siogate_fanout_seconds_count');
 	const recipients = await metricValue(gw, 'siogate_fanout_recipients_total');
+	assert.ok(Number.isFinite(before) && Number.isFinite(recipients), 'the fan-out metrics are on /metrics');
 	const atB = once(b, 'say', ms(5000));
 	const atC = once(c, 'say', ms(5000));
 	assert.deepEqual(await call(a, 'say', { room: 'lobby', n: 1 }), [{ ok: true, topic: 'chat', delivered: 3 }]);
@@ -88,6 +98,53 @@ describe('server.event_loop', () => {
 				await gw.stop(); // exit code 0: the drain ran on this loop
 			}
 			assert.match(gw.log(), /shutting down: disconnecting 3 client\(s\)/);
+		});
+	}
+
+	// A drain that only the loop's timers can end: a polling session with no request pending
+	// (it is closed, and lingers for a request that never comes) and a WebSocket that never
+	// answers the close. Their timers are set between turns, with no socket activity after;
+	// on libuv lws did not see such timers until siogate pokes it (src/evloop.c).
+	for (const loop of ['poll', 'libuv', 'glib']) {
+		it(`"${loop}": SIGTERM with silent clients ends within drain_timeout_ms`, T(30000), async (t) => {
+			const why = loop !== 'poll' && missing(loop);
+			if (why)
+				return t.skip(why);
+			const DRAIN = ms(1500);
+			const cfg = config(loop);
+			cfg.server.drain_timeout_ms = DRAIN;
+			cfg.server.ping_interval_ms = 25000; // no heartbeat traffic during the drain
+			cfg.server.ping_timeout_ms = 20000;
+			const gw = await startDaemon(cfg, { env: { SIOGATE_PLUGIN_PATH: PLUGIN_PATH } });
+			const sock = net.connect(gw.port, HOST);
+			try {
+				await gw.waitLog(new RegExp(`event loop: ${loop}\\b`));
+				await pollingHandshake(gw.url);
+				// A WebSocket upgrade by hand; from then on the socket reads and never writes.
+				let got = '';
+				const upgraded = new Promise((resolve, reject) => {
+					sock.on('data', (d) => {
+						got += d.toString('latin1');
+						if (/^HTTP\/1\.1 101/.test(got) && got.includes('"sid"'))
+							resolve();
+					});
+					sock.on('error', reject);
+					setTimeout(() => reject(new Error(`no upgrade: ${JSON.stringify(got)}`)), ms(3000));
+				});
+				sock.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+					'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+					'Sec-WebSocket-Version: 13\r\n\r\n');
+				await upgraded;
+				await sleep(100); // the loop goes quiet
+				const t0 = Date.now();
+				gw.signal('SIGTERM');
+				assert.ok(await waitExit(gw.child, DRAIN + ms(3000)), `siogate on ${loop} still running ${DRAIN + ms(3000)} ms after SIGTERM`);
+				assert.equal(gw.child.exitCode, 0);
+				assert.ok(Date.now() - t0 <= DRAIN + ms(1000), `exited ${Date.now() - t0} ms after SIGTERM; drain_timeout_ms is ${DRAIN}`);
+			} finally {
+				sock.destroy();
+				await gw.stop({ expectCode: null });
+			}
 		});
 	}
 

@@ -383,8 +383,19 @@ START_TEST(buf_fanout_tracking)
 	sg_buf_dequeued(b); /* the last write */
 	ck_assert_uint_eq(st.fanout_count, 1);
 	ck_assert(st.fanout_seconds >= 0.002 && st.fanout_seconds < 1);
-	/* 2 ms is above the 1 ms bound and within 2.5 ms: bucket 7 (bounds start at 10 us). */
-	ck_assert_uint_eq(st.fanout_buckets[7], 1);
+	/* At least 2 ms: above the 1 ms bound, so in bucket 7 (up to 2.5 ms; bounds start at
+	 * 10 us) or, on a slow machine (valgrind), a later one; never an earlier one. */
+	{
+		int at = -1;
+
+		for (int i = 0; i < (int)(sizeof(st.fanout_buckets) / sizeof(st.fanout_buckets[0])); i++)
+			if (st.fanout_buckets[i]) {
+				ck_assert_int_eq(at, -1); /* one bucket only */
+				ck_assert_uint_eq(st.fanout_buckets[i], 1);
+				at = i;
+			}
+		ck_assert_int_ge(at, 7);
+	}
 	/* Queued again afterwards (a recovery hold released): not measured twice. */
 	sg_buf_queued(b);
 	sg_buf_dequeued(b);
