@@ -37,6 +37,7 @@ struct sg_eio *sg_eio_create(const struct sg_eio_opts *opts, const struct sg_eio
 	e->h = *h;
 	e->ud = ud;
 	e->stats = stats ? stats : &e->own_stats;
+	e->write_now = sg_eio_ws_write_now;
 	sg_hmap_init(&e->sessions);
 	return e;
 }
@@ -90,6 +91,7 @@ void sg_eio_release(struct sg_eio *e)
 	if (!e)
 		return;
 	sg_eio_close_all(e, "server shutting down");
+	sg_eio_flush_release(e);
 	/* Lingering polling sessions go too, and their timers with them, while the lws
 	 * context (which owns the timers) is still alive. Connections keep their own
 	 * references until the context closes them. */

@@ -401,13 +401,78 @@ void sg_eio_on_upgrade_timeout(struct sg_timer *t)
 	}
 }
 
+/* Flushing. A frame queued to a WebSocket is written from a zero-delay timer that runs
+ * once the loop is done with what woke it, not from a WRITEABLE callback: lws asks for one
+ * by adding POLLOUT to the socket and taking it off after the callback, which costs two
+ * epoll_ctl() calls per socket and per broadcast on an event library (half the fan-out's
+ * CPU on libuv; see docs/performance.md#fan-out-against-the-floor). The timer writes each
+ * socket's queued frames at once (write_now) and leaves a socket whose kernel buffer is
+ * full to lws's writeable callback as before. Every frame queued in the same turn still
+ * goes out in one write. */
+static void on_flush(lws_sorted_usec_list_t *sul)
+{
+	struct sg_eio *e = lws_container_of(sul, struct sg_eio, flush_sul);
+
+	/* write_now never queues, so the list does not grow while it is walked. */
+	for (size_t i = 0; i < e->flush_len; i++) {
+		struct sg_eio_session *s = e->flush[i];
+
+		s->in_flush = 0;
+		if (s->state == S_OPEN && s->ws_wsi && s->ws_active && s->q_len)
+			e->write_now(s);
+		sg_eio_sess_unref(s);
+	}
+	e->flush_len = 0;
+}
+
+void sg_eio_flush_release(struct sg_eio *e)
+{
+	lws_sul_cancel(&e->flush_sul);
+	for (size_t i = 0; i < e->flush_len; i++) {
+		e->flush[i]->in_flush = 0;
+		sg_eio_sess_unref(e->flush[i]);
+	}
+	e->flush_len = 0;
+	free(e->flush);
+	e->flush = NULL;
+	e->flush_cap = 0;
+}
+
+/* Puts s on the flush list; -1 when it cannot (out of memory: the caller asks lws). */
+static int flush_add(struct sg_eio_session *s)
+{
+	struct sg_eio *e = s->eio;
+
+	if (s->in_flush)
+		return 0;
+	if (!e->write_now || !e->ctx)
+		return -1;
+	if (e->flush_len == e->flush_cap) {
+		size_t cap = e->flush_cap ? e->flush_cap * 2 : 64;
+		struct sg_eio_session **f = realloc(e->flush, cap * sizeof(*f));
+
+		if (!f)
+			return -1;
+		e->flush = f;
+		e->flush_cap = cap;
+	}
+	s->refs++;
+	s->in_flush = 1;
+	e->flush[e->flush_len++] = s;
+	if (e->flush_len == 1)
+		lws_sul_schedule(e->ctx, 0, &e->flush_sul, on_flush, 1);
+	return 0;
+}
+
 /* Asks the transport to send: the active WebSocket, or the pending GET. */
 static void session_wake(struct sg_eio_session *s)
 {
-	if (s->ws_wsi && s->ws_active)
-		lws_callback_on_writable(s->ws_wsi);
-	else if (s->poll_wsi && !s->upgrading)
+	if (s->ws_wsi && s->ws_active) {
+		if (flush_add(s))
+			lws_callback_on_writable(s->ws_wsi);
+	} else if (s->poll_wsi && !s->upgrading) {
 		lws_callback_on_writable(s->poll_wsi);
+	}
 }
 
 static int queue_push(struct sg_eio_session *s, struct sg_buf *b, int is_volatile)

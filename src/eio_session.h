@@ -45,7 +45,8 @@ struct sg_eio_session {
 	struct sg_timer t_upgrade;
 	uint32_t ping_interval_ms, ping_timeout_ms;
 	int protocol;                  /* 4, or 3: the client pings, payloads are length-prefixed */
-	int b64;                       /* v3: the client asked for binary as base64 (b64=1) */
+	unsigned char b64;             /* v3: the client asked for binary as base64 (b64=1) */
+	unsigned char in_flush;        /* on the endpoint's flush list (eio_ws.c) */
 	void *user;
 	json_t *query;                 /* object: handshake query parameters */
 	json_t *headers;               /* object: captured request headers */
@@ -65,6 +66,12 @@ struct sg_eio {
 	struct sg_timers timers;
 	struct sg_buf *ping_frame;     /* "2", shared by every session's pings */
 	unsigned char *wbuf;           /* WebSocket write coalescing buffer (LWS_PRE + WBUF_MAX) */
+	/* WebSocket sessions given frames since the last flush: written by one zero-delay
+	 * timer (sg_eio_flush_*, eio_session.c) through write_now (eio_ws.c, set by eio.c). */
+	struct sg_eio_session **flush;
+	size_t flush_len, flush_cap;
+	lws_sorted_usec_list_t flush_sul;
+	void (*write_now)(struct sg_eio_session *s);
 };
 
 enum close_mode {
@@ -89,6 +96,8 @@ int sg_eio_request_protocol(struct sg_eio *e, struct lws *wsi);
 void sg_eio_sess_close(struct sg_eio_session *s, const char *reason, enum close_mode mode);
 void sg_eio_sess_unref(struct sg_eio_session *s);
 void sg_eio_sess_finalize(struct sg_eio_session *s);
+/* Lets go of the sessions still waiting for a flush, and of its timer (at release). */
+void sg_eio_flush_release(struct sg_eio *e);
 int sg_eio_schedule_ping(struct sg_eio_session *s);
 void sg_eio_on_upgrade_timeout(struct sg_timer *t);
 /* The sg_eio_decode_* callback: `ud` is a struct rx_ctx. */

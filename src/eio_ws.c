@@ -251,6 +251,28 @@ static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_sess
 	return rc;
 }
 
+void sg_eio_ws_write_now(struct sg_eio_session *s)
+{
+	struct lws *wsi = s->ws_wsi;
+	struct sg_eio_conn *c = lws_wsi_user(wsi);
+
+	/* Left to the callback: a closing socket (its close frame follows the queue), one
+	 * where lws still holds part of an earlier write (it goes first), and an HTTP/2
+	 * stream (lws writes those only from the callback). */
+	if (c->ws_closing || lws_partial_buffered(wsi) || lws_get_network_wsi(wsi) != wsi) {
+		lws_callback_on_writable(wsi);
+		return;
+	}
+	if (ws_write_queued(s->eio, wsi, s) < 0) {
+		/* The peer is gone: lws closes it on its next turn (not here: the caller
+		 * walks a list this socket's close would change). */
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (s->q_len)
+		lws_callback_on_writable(wsi); /* more than one write's worth */
+}
+
 int sg_eio_ws_writeable(struct sg_eio *e, struct lws *wsi, struct sg_eio_conn *c)
 {
 	struct sg_eio_session *s = c->session;
