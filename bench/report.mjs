@@ -167,22 +167,61 @@ const fanRows = [];
 	fanRows.push(`| broadcasts measured | ${fmt(f.count, '', 0)} | ${fmt(fl?.msgs, '', 0)} | | |`);
 }
 
-// 4b. Broker → client latency curve (Kafka), 1,000 clients.
-const curveRows = [];
-if (!meta.kafka_skip) {
+// 4b. Broker → client latency curves (Kafka, then MQTT), 1,000 clients. The goal holds at every
+// rate up to half of saturation: saturation (records/s to a room of 1,000) = 1 / siogate's mean
+// fan-out per broadcast in scenario 6; a rate above half of it is shown but not judged.
+const sat = (() => {
+	const f = fanout('siogate-fanout');
+	return f.count > 0 && f.seconds > 0 ? { meanMs: (f.seconds / f.count) * 1e3, rate: f.count / f.seconds } : null;
+})();
+const halfSat = sat ? sat.rate / 2 : NaN;
+/**
+ * One curve table: the runs `${prefix}-${rate}` (loadgen) and `${prefix}-${rate}.${plain}`
+ * (kbench / mbench: the plain consumer of the same run), under `title`; `plainName` names that
+ * consumer in the column header. Returns the lines to print.
+ */
+const curveTable = ({ prefix, plain, title, plainName, rates }) => {
 	const fl = load('floor');
 	const floorMs = fl && !fl.error ? fl.fanout_mean_ms : NaN; // the floor for a room of 1,000
-	curveRows.push('| records/s | client p50 | client p99 | plain consumer p50 / p99 | gateway-added p50 | gateway-added p99 | server fan-out mean | goal: added p99 ≤ 1 ms + floor |');
-	curveRows.push('|---:|---:|---:|---:|---:|---:|---:|---|');
-	for (const rate of (meta.kafka_curve || '').split(/\s+/).filter(Boolean)) {
-		const t = `siogate-kafka-curve-${rate}`;
+	const goal = 1 + floorMs;
+	const lines = [title, ''];
+	lines.push(`| records/s | client p50 | client p99 | ${plainName} p50 / p99 | gateway-added p50 | gateway-added p99 | server fan-out mean | goal: added p99 ≤ 1 ms + floor |`);
+	lines.push('|---:|---:|---:|---:|---:|---:|---:|---|');
+	for (const rate of rates) {
+		const t = `${prefix}-${rate}`;
 		const c50 = get(t, 'lat_p50_ms'), c99 = get(t, 'lat_p99_ms');
-		const p50 = get(`${t}.kafka`, 'consumer_p50_ms'), p99 = get(`${t}.kafka`, 'consumer_p99_ms');
+		const p50 = get(`${t}.${plain}`, 'consumer_p50_ms'), p99 = get(`${t}.${plain}`, 'consumer_p99_ms');
 		const f = fanout(t);
-		const goal = 1 + floorMs;
-		curveRows.push(`| ${rate} | ${fmt(c50, ' ms', 2)} | ${fmt(c99, ' ms', 2)} | ${fmt(p50, '', 2)} / ${fmt(p99, ' ms', 2)} | ${fmt(c50 - p50, ' ms', 2)} | ${fmt(c99 - p99, ' ms', 2)} | ${fmt(f.count > 0 ? (f.seconds / f.count) * 1e3 : NaN, ' ms', 2)} | ${check(Number.isFinite(c99 - p99) && Number.isFinite(goal) ? c99 - p99 <= goal : undefined, `≤ ${fmt(goal, ' ms', 2)}`)} |`);
+		const judged = !(Number(rate) > halfSat); // judged when saturation is unknown too
+		const verdict = judged
+			? check(Number.isFinite(c99 - p99) && Number.isFinite(goal) ? c99 - p99 <= goal : undefined, `≤ ${fmt(goal, ' ms', 2)}`)
+			: `above half of saturation (${fmt(halfSat, ' rec/s', 0)}): not judged`;
+		lines.push(`| ${rate} | ${fmt(c50, ' ms', 2)} | ${fmt(c99, ' ms', 2)} | ${fmt(p50, '', 2)} / ${fmt(p99, ' ms', 2)} | ${fmt(c50 - p50, ' ms', 2)} | ${fmt(c99 - p99, ' ms', 2)} | ${fmt(f.count > 0 ? (f.seconds / f.count) * 1e3 : NaN, ' ms', 2)} | ${verdict} |`);
 	}
+	lines.push('');
+	return lines;
+};
+const rateList = (s) => (s || '').split(/\s+/).filter(Boolean);
+const curveRows = [];
+let curveTables = 0;
+if (!meta.kafka_skip && rateList(meta.kafka_curve).length) {
+	curveTables++;
+	curveRows.push(...curveTable({ prefix: 'siogate-kafka-curve', plain: 'kafka', plainName: 'plain consumer',
+		rates: rateList(meta.kafka_curve),
+		title: 'Kafka → 1,000 clients, latency against the record rate (5 s of records per rate; gateway-added = client − plain consumer, per percentile):' }));
 }
+if (meta.mqtt_skip)
+	curveRows.push(`MQTT → 1,000 clients, latency against the message rate: not measured: ${meta.mqtt_skip}.`, '');
+else if (rateList(meta.mqtt_curve).length) {
+	curveTables++;
+	curveRows.push(...curveTable({ prefix: 'siogate-mqtt-curve', plain: 'mqtt', plainName: 'plain subscriber',
+		rates: rateList(meta.mqtt_curve),
+		title: `MQTT (mosquitto) → 1,000 clients, latency against the message rate (5 s of messages per rate, QoS ${meta.mqtt_qos ?? '0'}; a record is one MQTT message; gateway-added = client − plain subscriber, per percentile):` }));
+}
+if (curveTables)
+	curveRows.push(sat
+		? `Saturation (records/s to a room of 1,000) ≈ 1 / siogate's mean fan-out per broadcast in scenario 6 (${fmt(sat.meanMs, ' ms', 3)}) = ${fmt(sat.rate, ' records/s', 0)}; the goal is judged up to half of it (${fmt(halfSat, ' records/s', 0)}).`
+		: 'Saturation: unknown (no fan-out measurement from scenario 6); every rate is judged.', '');
 
 const cpu = (os.cpus()[0]?.model ?? 'unknown').trim();
 const out = [];
@@ -208,13 +247,10 @@ out.push('Fan-out against the floor (siogate_fanout_seconds: from the event\'s a
 out.push('');
 out.push(...fanRows);
 out.push('');
-if (curveRows.length) {
-	out.push('Kafka → 1,000 clients, latency against the record rate (5 s of records per rate; gateway-added = client − plain consumer, per percentile):');
-	out.push('');
-	out.push(...curveRows);
-	out.push('');
-}
+out.push(...curveRows);
 if (!meta.kafka_skip)
 	out.push(`Kafka: librdkafka's mock cluster (tests/kafka-mock), one partition; bench/kbench.c produces records {"ts","pad"} (linger.ms 0) keyed "r", the gateway delivers each to room "r" (bench/siogate.kafka.json); the gateway's consumer and kbench's plain consumer both use fetch.wait.max.ms 10. Latencies share one clock (CLOCK_MONOTONIC). All processes share the 2 CPUs.`);
+if (!meta.mqtt_skip && rateList(meta.mqtt_curve).length)
+	out.push(`MQTT: mosquitto ${meta.mqtt_version || '(version unknown)'} on 127.0.0.1 (default settings, no persistence, not pinned); bench/mbench.c publishes messages {"ts","pad"} over MQTT 5 at QoS ${meta.mqtt_qos ?? '0'} to the topic bench/r, the gateway (subscribed to bench/{room} at QoS 1, so each message arrives at the QoS it was published with) delivers each to room "r" (bench/siogate.mqtt.json), and mbench's own plain libmosquitto subscriber (its own connection, QoS 1 subscription) measures what a backend sees. Latencies share one clock (CLOCK_MONOTONIC).`);
 out.push(`Broadcast: one sender emits ${meta.bcast_msgs} events with an ack window of 16 to a room of 1,000 clients; rate = deliveries / (last delivery − first send). Echo: one client, ${meta.echo_msgs} sequential emits with ack (after 100 warm-up round trips).`);
 console.log(out.join('\n'));

@@ -11,6 +11,11 @@
 #   BENCH_KAFKA_MSGS/4 as fast as it can). Scenario 4 needs the Kafka bridge (librdkafka);
 #   without it the row says why. Node has no Kafka bridge: n/a there.
 #   BENCH_KAFKA_CURVE="10 50 100 200" (records/s: the latency curve, 5 s of records each)
+#   BENCH_MQTT_CURVE="10 50 100 200" (messages/s: the same curve through mosquitto and the MQTT
+#   bridge, 5 s of messages each, published at QoS BENCH_MQTT_QOS=0 by bench/mbench.c). It
+#   needs the MQTT bridge (libmosquitto-dev) and Debian's mosquitto; without them it says why.
+#   BENCH_MOSQUITTO=mosquitto (the broker: a name in PATH or a path; by default also looked for
+#   in /usr/sbin and /usr/local/sbin)
 #   BENCH_LOOPS="poll libuv glib" (server.event_loop values compared; the main table runs
 #   siogate on its default, "auto"; a loop whose plugin is missing is reported as such)
 #   BENCH_PIN=1 (servers on CPU 0, load generators on CPU 1, when there are 2 CPUs or more)
@@ -28,6 +33,8 @@ ECHO_MSGS=${BENCH_ECHO_MSGS:-5000}
 KAFKA_MSGS=${BENCH_KAFKA_MSGS:-1000}
 KAFKA_RATE=${BENCH_KAFKA_RATE:-200}
 KAFKA_CURVE=${BENCH_KAFKA_CURVE:-10 50 100 200}
+MQTT_CURVE=${BENCH_MQTT_CURVE:-10 50 100 200}
+MQTT_QOS=${BENCH_MQTT_QOS:-0}
 LOOPS=${BENCH_LOOPS:-poll libuv glib}
 FANOUT_MSGS=${BENCH_FANOUT_MSGS:-300}
 SIOGATE=$BUILDDIR/src/siogate
@@ -87,6 +94,30 @@ else
 		KAFKA_SKIP="cannot build bench/kbench.c"
 fi
 
+# The MQTT curve needs the MQTT bridge, a mosquitto broker and mbench.c (libmosquitto).
+MQTT_SKIP=
+MQTT_VERSION=
+MOSQUITTO=$(command -v "${BENCH_MOSQUITTO:-mosquitto}" 2>/dev/null || true)
+if [ -z "$MOSQUITTO" ] && [ -z "${BENCH_MOSQUITTO:-}" ]; then
+	for m in /usr/sbin/mosquitto /usr/local/sbin/mosquitto; do # not in a user's PATH on Debian
+		if [ -x "$m" ]; then MOSQUITTO=$m; break; fi
+	done
+fi
+case "$MQTT_QOS" in 0 | 1 | 2) ;; *) die "BENCH_MQTT_QOS must be 0, 1 or 2" ;; esac
+if [ ! -f "$BUILDDIR/bridges/mqtt/.libs/mqtt.so" ]; then
+	MQTT_SKIP="the MQTT bridge is not built"
+elif [ -z "$MOSQUITTO" ]; then
+	MQTT_SKIP="the mosquitto broker is not installed (Debian package mosquitto)"
+else
+	echo "bench: building the MQTT publisher/subscriber (mbench)"
+	MQTT_LIBS=-lmosquitto
+	pkg-config --exists libmosquitto && MQTT_LIBS=$(pkg-config --cflags --libs libmosquitto)
+	# shellcheck disable=SC2086
+	gcc -O2 -Wall -Wextra -o "$OUT/mbench" "$SRCDIR/bench/mbench.c" $MQTT_LIBS ||
+		MQTT_SKIP="cannot build bench/mbench.c (libmosquitto-dev?)"
+	MQTT_VERSION=$("$MOSQUITTO" -h 2>/dev/null | sed -n 's/^mosquitto version //p' | head -1 || true)
+fi
+
 if [ ! -f "$SRCDIR/bench/node/node_modules/.package-lock.json" ] ||
    [ "$SRCDIR/bench/node/package-lock.json" -nt "$SRCDIR/bench/node/node_modules/.package-lock.json" ]; then
 	echo "bench: npm ci in bench/node"
@@ -109,6 +140,9 @@ start_server() { # kind tag -> sets SERVER_PID, PORT
 		elif [ "$kind" = siogate-kafka ]; then
 			PORT=$PORT KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP SIOGATE_PLUGIN_PATH=$BUILDDIR/bridges/kafka/.libs \
 				"${ON_SERVER_CPU[@]}" "$SIOGATE" -c "$SRCDIR/bench/siogate.kafka.json" >"$OUT/$tag.server.log" 2>&1 &
+		elif [ "$kind" = siogate-mqtt ]; then
+			PORT=$PORT MQTT_PORT=$MQTT_PORT SIOGATE_PLUGIN_PATH=$BUILDDIR/bridges/mqtt/.libs \
+				"${ON_SERVER_CPU[@]}" "$SIOGATE" -c "$SRCDIR/bench/siogate.mqtt.json" >"$OUT/$tag.server.log" 2>&1 &
 		else
 			PORT=$PORT "${ON_SERVER_CPU[@]}" node "$SRCDIR/bench/node/server.mjs" >"$OUT/$tag.server.log" 2>&1 &
 		fi
@@ -133,30 +167,46 @@ start_server() { # kind tag -> sets SERVER_PID, PORT
 	die "$kind exited at startup 3 times"
 }
 
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	kill "$SERVER_PID" 2>/dev/null || true
+# await_exit PID: up to 5 s for a child of this shell to exit, then SIGKILL; reaps it.
+await_exit() {
 	for _ in $(seq 1 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+# stop_pid PID: SIGTERM, then await_exit.
+stop_pid() {
+	kill "$1" 2>/dev/null || true
+	await_exit "$1"
+}
+stop_server() {
+	[ -n "$SERVER_PID" ] || return 0
+	stop_pid "$SERVER_PID"
 	SERVER_PID=
 }
 KMOCK_PID=
 stop_mock() {
 	[ -n "$KMOCK_PID" ] || return 0
 	echo quit 2>/dev/null >&"${MOCK[1]:-}" || true
-	for _ in $(seq 1 50); do
-		kill -0 "$KMOCK_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$KMOCK_PID" 2>/dev/null || true
-	wait "$KMOCK_PID" 2>/dev/null || true
+	await_exit "$KMOCK_PID"
 	KMOCK_PID=
 }
-trap 'stop_server; stop_mock' EXIT INT TERM
+MQTT_PID=
+MQTT_PORT=
+stop_broker() {
+	[ -n "$MQTT_PID" ] || return 0
+	stop_pid "$MQTT_PID"
+	MQTT_PID=
+}
+MBENCH_PID=
+stop_mbench() {
+	[ -n "$MBENCH_PID" ] || return 0
+	stop_pid "$MBENCH_PID"
+	MBENCH_PID=
+}
+trap 'stop_server; stop_mock; stop_mbench; stop_broker' EXIT INT TERM
 
 # kafka_run tag rate msgs clients: scenario 4 once. A fresh mock cluster with topic "bench",
 # the gateway mapping it to room "r" (bench/siogate.kafka.json), that many clients in the room
@@ -194,6 +244,81 @@ kafka_run() {
 	echo "  $tag (plain consumer): $(cut -c1-160 "$OUT/$tag.kafka.json")"
 	stop_server
 	stop_mock
+}
+
+# start_broker tag: mosquitto on a free loopback port (not pinned: it is the broker, neither
+# side's cost), with a minimal configuration of its own; sets MQTT_PID and MQTT_PORT. Returns 1
+# when it does not listen (its log: $OUT/tag.broker.log).
+start_broker() {
+	local tag=$1 attempt
+	for attempt in 1 2 3; do
+		MQTT_PORT=$(free_port)
+		printf '%s\n' "listener $MQTT_PORT 127.0.0.1" "allow_anonymous true" "persistence false" \
+			"log_dest stderr" "log_type error" "log_type warning" "log_type notice" >"$OUT/$tag.mosquitto.conf"
+		"$MOSQUITTO" -c "$OUT/$tag.mosquitto.conf" >>"$OUT/$tag.broker.log" 2>&1 &
+		MQTT_PID=$!
+		for _ in $(seq 1 50); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; then
+				return 0
+			fi
+			kill -0 "$MQTT_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$MQTT_PID" 2>/dev/null; then # alive but deaf: give up
+			stop_broker
+			return 1
+		fi
+		wait "$MQTT_PID" 2>/dev/null || true # the port was taken meanwhile: another one
+		MQTT_PID=
+		echo "bench: mosquitto exited at startup (attempt $attempt)" >&2
+	done
+	return 1
+}
+
+# mqtt_run tag rate msgs clients: the MQTT curve, one rate. A fresh mosquitto, the gateway
+# mapping the topic bench/{room} to its room (bench/siogate.mqtt.json), that many clients in
+# room "r" (loadgen --mode recv), and mbench publishing to bench/r while its own plain
+# subscriber measures what a backend would see.
+mqtt_run() {
+	local tag=$1 rate=$2 msgs=$3 clients=$4 rc
+	if ! start_broker "$tag"; then
+		echo "bench: $tag: mosquitto did not start (see $OUT/$tag.broker.log)" >&2
+		echo '{"error":"no broker"}' >"$OUT/$tag.json"
+		return 0
+	fi
+	start_server siogate-mqtt "$tag"
+	rm -f "$OUT/$tag.go"
+	# mbench (publisher and plain subscriber) shares the load generator's CPU.
+	"${ON_LOAD_CPU[@]}" "$OUT/mbench" --port "$MQTT_PORT" --go-file "$OUT/$tag.go" --msgs "$msgs" --rate "$rate" \
+		--qos "$MQTT_QOS" --timeout 90 >"$OUT/$tag.mqtt.json" 2>"$OUT/$tag.mqtt.log" &
+	MBENCH_PID=$!
+	metrics "$tag.before"
+	run_lg "$tag" 120 --mode recv --n "$clients" --msgs "$msgs" --go-file "$OUT/$tag.go" --timeout 90
+	metrics "$tag.after"
+	# mbench ends once its subscriber has every message; without the go file (the clients'
+	# warm-up failed) it would only warm up until its timeout: stop it now.
+	if [ -e "$OUT/$tag.go" ]; then
+		for _ in $(seq 1 300); do
+			kill -0 "$MBENCH_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
+	if kill -0 "$MBENCH_PID" 2>/dev/null; then
+		echo "bench: $tag: mbench still running; stopped" >&2
+		stop_mbench
+		rc=1
+	else
+		rc=0
+		wait "$MBENCH_PID" || rc=$?
+		MBENCH_PID=
+	fi
+	if [ "$rc" != 0 ]; then
+		echo "bench: $tag: mbench failed (see $OUT/$tag.mqtt.log)" >&2
+		grep -q '^{' "$OUT/$tag.mqtt.json" || echo '{"error":"failed"}' >"$OUT/$tag.mqtt.json"
+	fi
+	echo "  $tag (plain subscriber): $(cut -c1-160 "$OUT/$tag.mqtt.json")"
+	stop_server
+	stop_broker
 }
 
 # run_lg tag timeout_s loadgen-args... : one load generator run, JSON in $OUT/tag.json
@@ -270,17 +395,17 @@ for loop in $LOOPS; do
 	unset EVENT_LOOP
 done
 
-# 6. Fan-out against the floor: 1,000 clients, one broadcast at a time (5 ms apart, so they do
-# not overlap); siogate's per-recipient cost is siogate_fanout_seconds' sum over the recipients
+# 6. Fan-out against the floor: 1,000 clients, one broadcast at a time (20 ms apart, about
+# three times one fan-out, so that they do not overlap and each is timed alone); siogate's per-recipient cost is siogate_fanout_seconds' sum over the recipients
 # it counted; the floor (bench/floor.c) sends the same frame to 1,000 sockets with nothing else.
 echo "bench: fan-out against the floor"
 start_server siogate siogate-fanout
-run_lg siogate-fanout-warm 60 --mode bcast --n 1000 --msgs 20 --window 1 --gap-ms 5 --timeout 40
+run_lg siogate-fanout-warm 60 --mode bcast --n 1000 --msgs 20 --window 1 --gap-ms 20 --timeout 40
 metrics siogate-fanout.before
-run_lg siogate-fanout 120 --mode bcast --n 1000 --msgs "$FANOUT_MSGS" --window 1 --gap-ms 5 --timeout 90
+run_lg siogate-fanout 120 --mode bcast --n 1000 --msgs "$FANOUT_MSGS" --window 1 --gap-ms 20 --timeout 90
 metrics siogate-fanout.after
 stop_server
-if timeout -k 5 120 "$OUT/floor" --n 1000 --msgs "$FANOUT_MSGS" --gap-ms 5 --timeout 90 \
+if timeout -k 5 120 "$OUT/floor" --n 1000 --msgs "$FANOUT_MSGS" --gap-ms 20 --timeout 90 \
 	${SERVER_CPU:+--sender-cpu "$SERVER_CPU"} ${LOAD_CPU:+--receiver-cpu "$LOAD_CPU"} >"$OUT/floor.json" 2>"$OUT/floor.log"; then
 	echo "  floor: $(cat "$OUT/floor.json")"
 else
@@ -301,6 +426,16 @@ if [ -z "$KAFKA_SKIP" ]; then
 else
 	echo "bench: scenario 4 skipped: $KAFKA_SKIP" >&2
 fi
+if [ -z "$MQTT_SKIP" ]; then
+	echo "bench: siogate, MQTT (mosquitto $MQTT_VERSION, QoS $MQTT_QOS) -> clients"
+	for rate in $MQTT_CURVE; do # the same latency curve: 5 s of messages at each rate
+		msgs=$((rate * 5))
+		[ "$msgs" -ge 50 ] || msgs=50
+		mqtt_run "siogate-mqtt-curve-$rate" "$rate" "$msgs" 1000
+	done
+else
+	echo "bench: the MQTT curve skipped: $MQTT_SKIP" >&2
+fi
 ELAPSED=$(($(date +%s) - START))
 
 SG_VERSION=$(git -C "$SRCDIR" describe --always --dirty 2>/dev/null || echo unknown)
@@ -311,7 +446,8 @@ node "$SRCDIR/bench/report.mjs" "$OUT" \
 	"busy=$BUSY" "elapsed=$ELAPSED" "hold_n=$HOLD_N" "hold_s=$HOLD_S" "nofile=$NOFILE" \
 	"quick=${BENCH_QUICK:-0}" "bcast_msgs=$BCAST_MSGS" "echo_msgs=$ECHO_MSGS" \
 	"kafka_skip=$KAFKA_SKIP" "kafka_msgs=$KAFKA_MSGS" "kafka_rate=$KAFKA_RATE" \
-	"kafka_curve=$KAFKA_CURVE" "loops=$LOOPS" "auto_loop=$AUTO_LOOP" "fanout_msgs=$FANOUT_MSGS" \
+	"kafka_curve=$KAFKA_CURVE" "mqtt_skip=$MQTT_SKIP" "mqtt_curve=$MQTT_CURVE" "mqtt_qos=$MQTT_QOS" \
+	"mqtt_version=$MQTT_VERSION" "loops=$LOOPS" "auto_loop=$AUTO_LOOP" "fanout_msgs=$FANOUT_MSGS" \
 	"pin=${SERVER_CPU:+server CPU $SERVER_CPU, load generators CPU $LOAD_CPU}" >"$RESULTS/latest.md"
 cat "$RESULTS/latest.md"
 echo "bench: written to $RESULTS/latest.md (raw JSON in $OUT)"
