@@ -53,7 +53,8 @@ static void delivery_histograms(const struct sg_stats *st, struct sg_strbuf *sb)
 		  "to the gateway until it is queued to every target client.", delivery, st->delivery_buckets,
 		  SG_DELIVERY_BUCKETS, st->delivery_seconds, st->delivery_count);
 	histogram(sb, "siogate_fanout_seconds", "Time from a bridge's message arriving on the event loop "
-		  "until its frame has been written to the last recipient's socket.", fanout,
+		  "until its frame has been written to the last recipient's socket (a long-polling "
+		  "recipient: copied into its pending response).", fanout,
 		  st->fanout_buckets, SG_FANOUT_BUCKETS, st->fanout_seconds, st->fanout_count);
 	sg_strbuf_appendf(sb, "# HELP siogate_fanout_recipients_total Sockets the broadcasts of "
 			      "siogate_fanout_seconds were queued to.\n# TYPE siogate_fanout_recipients_total "
