@@ -1,5 +1,5 @@
 /* evloop.c - the event loop libwebsockets runs on: its own poll(2) backend, or an event library
- * (libuv or GLib: epoll underneath) through Debian's libwebsockets-evlib-* plugins.
+ * (libuv: epoll underneath; or GLib's main loop) through Debian's libwebsockets-evlib-* plugins.
  *
  * Not libev, although Debian ships its plugin too: lws 4.1.6's libev glue re-arms its timer
  * watcher with ev_timer_set() while it is still active (lws_ev_idle_cb), which libev does not
