@@ -123,7 +123,8 @@ if (meta.quick !== '1') {
 		get('siogate-hold', 'setup_errors') + get('siogate-hold', 'dropped_during_hold'),
 		get('node-hold', 'setup_errors') + get('node-hold', 'dropped_during_hold'), '', 0);
 	add(`5. ${hn} connections held: server RSS (max)`, get('siogate-hold', 'rss_max_kb') / 1024, get('node-hold', 'rss_max_kb') / 1024, ' MB', 1);
-	add(`5. ${hn} connections: connect rate (clients/s)`, get('siogate-hold', 'connect_rate'), get('node-hold', 'connect_rate'), '', 0);
+	add(`5. ${hn} connections: connect rate (clients/s)`, get('siogate-hold', 'connect_rate'), get('node-hold', 'connect_rate'), '', 0,
+		(s, n, r) => cmp(r, (x) => x >= 2, '≥ 2'));
 } else rows.push('| 5. 20,000 connections held | skipped (BENCH_QUICK=1) | | | |');
 
 // Event loops (server.event_loop): each one's run of scenarios 1-3 (and 5), against the same
