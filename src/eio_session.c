@@ -309,7 +309,7 @@ static void on_linger_timeout(struct sg_timer *t)
 	sg_eio_sess_finalize(s);
 }
 
-static void kill_wsi(struct lws *wsi)
+void sg_eio_kill_wsi(struct lws *wsi)
 {
 	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
@@ -340,7 +340,7 @@ void sg_eio_sess_close(struct sg_eio_session *s, const char *reason, enum close_
 		queue_clear(s); /* nobody is listening any more */
 
 	if (s->ws_wsi && !s->ws_active) {
-		kill_wsi(s->ws_wsi); /* an unfinished upgrade probe */
+		sg_eio_kill_wsi(s->ws_wsi); /* an unfinished upgrade probe */
 	} else if (s->ws_wsi) {
 		struct sg_eio_conn *c = lws_wsi_user(s->ws_wsi);
 		c->ws_closing = 1; /* flush what is queued, then close */
@@ -397,7 +397,7 @@ void sg_eio_on_upgrade_timeout(struct sg_timer *t)
 
 	if (s->ws_wsi && !s->ws_active) {
 		sg_dbg("eio", s->sid, "upgrade timed out");
-		kill_wsi(s->ws_wsi);
+		sg_eio_kill_wsi(s->ws_wsi);
 	}
 }
 

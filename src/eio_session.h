@@ -46,7 +46,7 @@ struct sg_eio_session {
 	uint32_t ping_interval_ms, ping_timeout_ms;
 	int protocol;                  /* 4, or 3: the client pings, payloads are length-prefixed */
 	unsigned char b64;             /* v3: the client asked for binary as base64 (b64=1) */
-	unsigned char in_flush;        /* on the endpoint's flush list (eio_ws.c) */
+	unsigned char in_flush;        /* on the endpoint's flush list (eio_session.c) */
 	void *user;
 	json_t *query;                 /* object: handshake query parameters */
 	json_t *headers;               /* object: captured request headers */
@@ -96,6 +96,8 @@ int sg_eio_request_protocol(struct sg_eio *e, struct lws *wsi);
 void sg_eio_sess_close(struct sg_eio_session *s, const char *reason, enum close_mode mode);
 void sg_eio_sess_unref(struct sg_eio_session *s);
 void sg_eio_sess_finalize(struct sg_eio_session *s);
+/* Has lws close wsi on its next turn, not now (a caller may be walking what its close changes). */
+void sg_eio_kill_wsi(struct lws *wsi);
 /* Lets go of the sessions still waiting for a flush, and of its timer (at release). */
 void sg_eio_flush_release(struct sg_eio *e);
 int sg_eio_schedule_ping(struct sg_eio_session *s);

@@ -266,7 +266,7 @@ void sg_eio_ws_write_now(struct sg_eio_session *s)
 	if (ws_write_queued(s->eio, wsi, s) < 0) {
 		/* The peer is gone: lws closes it on its next turn (not here: the caller
 		 * walks a list this socket's close would change). */
-		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		sg_eio_kill_wsi(wsi);
 		return;
 	}
 	if (s->q_len)
