@@ -181,11 +181,13 @@ stop_pid() {
 	kill "$1" 2>/dev/null || true
 	await_exit "$1"
 }
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	stop_pid "$SERVER_PID"
-	SERVER_PID=
+# stop_var NAME: stops the child whose PID is in the variable NAME (if any), then empties it.
+stop_var() {
+	[ -n "${!1}" ] || return 0
+	stop_pid "${!1}"
+	printf -v "$1" ''
 }
+stop_server() { stop_var SERVER_PID; }
 KMOCK_PID=
 stop_mock() {
 	[ -n "$KMOCK_PID" ] || return 0
@@ -195,17 +197,9 @@ stop_mock() {
 }
 MQTT_PID=
 MQTT_PORT=
-stop_broker() {
-	[ -n "$MQTT_PID" ] || return 0
-	stop_pid "$MQTT_PID"
-	MQTT_PID=
-}
+stop_broker() { stop_var MQTT_PID; }
 MBENCH_PID=
-stop_mbench() {
-	[ -n "$MBENCH_PID" ] || return 0
-	stop_pid "$MBENCH_PID"
-	MBENCH_PID=
-}
+stop_mbench() { stop_var MBENCH_PID; }
 trap 'stop_server; stop_mock; stop_mbench; stop_broker' EXIT INT TERM
 
 # kafka_run tag rate msgs clients: scenario 4 once. A fresh mock cluster with topic "bench",
