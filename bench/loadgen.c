@@ -1,7 +1,8 @@
 // loadgen.c - Socket.IO load generator for the siogate benchmark (bench/run.sh).
 //
 // One thread, epoll, non-blocking sockets and a minimal WebSocket client (client frames
-// masked, server frames unmasked). It speaks Engine.IO v4 + Socket.IO v5 on the websocket
+// masked, server frames unmasked); in bcast mode the sender runs on a second thread of its
+// own during the measured phase (see sender_main). It speaks Engine.IO v4 + Socket.IO v5 on the websocket
 // transport only, namespace "/": open ("0{...}") -> CONNECT ("40") -> events "42[...]",
 // acks "43<id>[...]", pings "2" answered with "3".
 //
@@ -24,6 +25,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,14 +64,16 @@ static struct {
 
 static struct conn *cs;
 static int ncs, epfd;
-static int n_dead_setup, n_connected, n_ready, n_errors, n_closed_after_ready, n_started;
+static int n_connected, n_ready, n_started;
+// Also counted by the bcast sender's thread when its connection fails.
+static atomic_int n_dead_setup, n_errors, n_closed_after_ready;
 static long long deliveries;
 static int next_ack_id = 1;
 static uint32_t *lat; // microseconds
 static size_t nlat, caplat;
 static int64_t first_send_us, last_delivery_us, first_delivery_us;
 static int n_warm;
-static int acks_got;
+static atomic_int acks_got;
 
 static int64_t now_us(void)
 {
@@ -536,6 +542,44 @@ static void poll_once(int timeout_ms)
 }
 
 
+// The bcast sender's thread: keeps --window broadcasts unacknowledged (and --gap-ms between
+// two sends), reading its acks as soon as they arrive. It owns the sender's connection (out
+// of epfd) until the main thread stops it.
+enum { SENDER_RUNNING, SENDER_DONE, SENDER_FAILED };
+static atomic_int sender_state, sender_stop;
+static int sender_sent;
+static int64_t sender_end_us;
+
+static void *sender_main(void *arg)
+{
+	struct conn *c = arg;
+	int sent = 0;
+	int64_t last_send = 0, gap = (int64_t)o.gap_ms * 1000;
+	while (!atomic_load(&sender_stop) && c->st == S_READY && now_us() < sender_end_us) {
+		int64_t t = now_us();
+		while (sent < o.msgs && sent - atomic_load(&acks_got) < o.window && c->st == S_READY &&
+		       (!gap || t - last_send >= gap)) {
+			last_send = t;
+			emit_bcast(c, "r", 1);
+			sent++;
+			t = now_us();
+		}
+		if (sent >= o.msgs && atomic_load(&acks_got) >= sent)
+			break;
+		int wait_ms = 50; // bounded, so that sender_stop is seen
+		if (gap && sent < o.msgs && sent - atomic_load(&acks_got) < o.window) {
+			int64_t left = gap - (now_us() - last_send);
+			wait_ms = left > 0 ? (int)((left + 999) / 1000) : 0;
+		}
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		if (poll(&p, 1, wait_ms) > 0)
+			on_readable(c);
+	}
+	sender_sent = sent;
+	atomic_store(&sender_state, c->st == S_READY ? SENDER_DONE : SENDER_FAILED);
+	return NULL;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: loadgen --port P [--host 127.0.0.1] [--mode idle|bcast|echo|recv] [--n N] [--msgs M]\n"
@@ -662,20 +706,24 @@ int main(int argc, char **argv)
 			getrusage(RUSAGE_SELF, &ru);
 			lcpu0 = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 		}
+		// The sender leaves the receivers' epoll loop for a thread of its own: in that loop it
+		// saw its acks only when the pass over up to 512 ready receivers reached it, so the
+		// events it sent, and hence what a server could batch, followed the load generator's
+		// rhythm rather than the server's.
+		epoll_ctl(epfd, EPOLL_CTL_DEL, snd->fd, NULL);
 		first_send_us = now_us();
 		int64_t end = first_send_us + (int64_t)o.timeout * 1000000;
-		int sent = 0, acked_total = 0;
-		int64_t last_send = 0;
-		// Ack window: at most --window broadcasts the server has not acknowledged yet.
-		while (now_us() < end && deliveries < expect && snd->st == S_READY) {
-			while (sent < o.msgs && sent - acks_got < o.window && snd->st == S_READY &&
-			       (!o.gap_ms || now_us() - last_send >= (int64_t)o.gap_ms * 1000)) {
-				last_send = now_us();
-				emit_bcast(snd, "r", 1);
-				sent++;
-			}
-			poll_once(1);
+		sender_end_us = end;
+		pthread_t th;
+		if (pthread_create(&th, NULL, sender_main, snd)) {
+			printf(",\"error\":\"cannot start the sender thread\"}\n");
+			return 1;
 		}
+		while (now_us() < end && deliveries < expect && atomic_load(&sender_state) != SENDER_FAILED)
+			poll_once(1);
+		atomic_store(&sender_stop, 1);
+		pthread_join(th, NULL);
+		int sent = sender_sent, acked_total = 0;
 		acked_total = acks_got;
 		double el = (last_delivery_us - first_send_us) / 1e6;
 		double scpu = o.pid ? proc_cpu_s(o.pid) - scpu0 : -1, lcpu = cpu_s() - lcpu0;

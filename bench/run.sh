@@ -58,7 +58,7 @@ mkdir -p "$OUT" "$RESULTS"
 rm -f "$OUT"/*.json "$OUT"/*.log
 
 echo "bench: building the load generator and the fan-out floor"
-gcc -O2 -Wall -Wextra -o "$OUT/loadgen" "$SRCDIR/bench/loadgen.c" || die "cannot build bench/loadgen.c"
+gcc -O2 -Wall -Wextra -pthread -o "$OUT/loadgen" "$SRCDIR/bench/loadgen.c" || die "cannot build bench/loadgen.c"
 gcc -O2 -Wall -Wextra -o "$OUT/floor" "$SRCDIR/bench/floor.c" || die "cannot build bench/floor.c"
 LOADGEN=$OUT/loadgen
 
