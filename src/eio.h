@@ -68,6 +68,17 @@ int sg_eio_idle(const struct sg_eio *e);
 /* Closes every session with `reason` (shutdown). */
 void sg_eio_close_all(struct sg_eio *e, const char *reason);
 
+/* ---- writing WebSocket frames (loop thread) ----
+ * A frame queued to a WebSocket waits on the endpoint's flush list and is written by
+ * sg_eio_flush, with the frames queued after it to the same socket (one send() for all).
+ * By default a zero-delay lws timer flushes; once sg_eio_drive_flush(e, 1) the caller does,
+ * between loop turns (the server, after it has read what was waiting: server.c). */
+void sg_eio_drive_flush(struct sg_eio *e, int on);
+int sg_eio_flush_pending(const struct sg_eio *e);
+void sg_eio_flush(struct sg_eio *e);
+/* Engine.IO messages received so far (any transport): the server reads on while it grows. */
+uint64_t sg_eio_messages_in(const struct sg_eio *e);
+
 /* ---- sessions (loop thread only) ---- */
 
 enum sg_eio_transport { SG_EIO_POLLING = 1, SG_EIO_WEBSOCKET = 2 };

@@ -401,18 +401,20 @@ void sg_eio_on_upgrade_timeout(struct sg_timer *t)
 	}
 }
 
-/* Flushing. A frame queued to a WebSocket is written from a zero-delay timer that runs
- * once the loop is done with what woke it, not from a WRITEABLE callback: lws asks for one
- * by adding POLLOUT to the socket and taking it off after the callback, which costs two
- * epoll_ctl() calls per socket and per broadcast on an event library (half the fan-out's
- * CPU on libuv; see docs/performance.md#fan-out-against-the-floor). The timer writes each
- * socket's queued frames at once (write_now) and leaves a socket whose kernel buffer is
- * full to lws's writeable callback as before. Every frame queued in the same turn still
- * goes out in one write. */
-static void on_flush(lws_sorted_usec_list_t *sul)
+/* Flushing. A frame queued to a WebSocket is written once the loop is done with what woke
+ * it, not from a WRITEABLE callback: lws asks for one by adding POLLOUT to the socket and
+ * taking it off after the callback, which costs two epoll_ctl() calls per socket and per
+ * broadcast on an event library (half the fan-out's CPU on libuv; see
+ * docs/performance.md#fan-out-against-the-floor). The flush writes each socket's queued
+ * frames at once (write_now) and leaves a socket whose kernel buffer is full to lws's
+ * writeable callback as before. Every frame queued before the flush goes out in one write.
+ *
+ * Who flushes: the server, between loop turns, once a turn read nothing more (server.c:
+ * lws reads at most rx_buffer_size bytes of a socket per turn, so a burst from one client
+ * takes several turns, and flushing after each would send each socket a few frames per
+ * send()); or, for an endpoint not driven that way, a zero-delay lws timer. */
+void sg_eio_flush(struct sg_eio *e)
 {
-	struct sg_eio *e = lws_container_of(sul, struct sg_eio, flush_sul);
-
 	/* write_now never queues, so the list does not grow while it is walked. */
 	for (size_t i = 0; i < e->flush_len; i++) {
 		struct sg_eio_session *s = e->flush[i];
@@ -423,6 +425,30 @@ static void on_flush(lws_sorted_usec_list_t *sul)
 		sg_eio_sess_unref(s);
 	}
 	e->flush_len = 0;
+}
+
+static void on_flush(lws_sorted_usec_list_t *sul)
+{
+	sg_eio_flush(lws_container_of(sul, struct sg_eio, flush_sul));
+}
+
+void sg_eio_drive_flush(struct sg_eio *e, int on)
+{
+	e->flush_driven = on;
+	if (on)
+		lws_sul_cancel(&e->flush_sul);
+	else if (e->flush_len && e->ctx)
+		lws_sul_schedule(e->ctx, 0, &e->flush_sul, on_flush, 1);
+}
+
+int sg_eio_flush_pending(const struct sg_eio *e)
+{
+	return e->flush_len > 0;
+}
+
+uint64_t sg_eio_messages_in(const struct sg_eio *e)
+{
+	return e->stats->frames_in;
 }
 
 void sg_eio_flush_release(struct sg_eio *e)
@@ -445,7 +471,7 @@ static int flush_add(struct sg_eio_session *s)
 
 	if (s->in_flush)
 		return 0;
-	if (!e->write_now || !e->ctx)
+	if (!e->write_now || (!e->ctx && !e->flush_driven))
 		return -1;
 	if (e->flush_len == e->flush_cap) {
 		size_t cap = e->flush_cap ? e->flush_cap * 2 : 64;
@@ -459,7 +485,7 @@ static int flush_add(struct sg_eio_session *s)
 	s->refs++;
 	s->in_flush = 1;
 	e->flush[e->flush_len++] = s;
-	if (e->flush_len == 1)
+	if (e->flush_len == 1 && !e->flush_driven)
 		lws_sul_schedule(e->ctx, 0, &e->flush_sul, on_flush, 1);
 	return 0;
 }

@@ -66,11 +66,13 @@ struct sg_eio {
 	struct sg_timers timers;
 	struct sg_buf *ping_frame;     /* "2", shared by every session's pings */
 	unsigned char *wbuf;           /* WebSocket write coalescing buffer (LWS_PRE + WBUF_MAX) */
-	/* WebSocket sessions given frames since the last flush: written by one zero-delay
-	 * timer (sg_eio_flush_*, eio_session.c) through write_now (eio_ws.c, set by eio.c). */
+	/* WebSocket sessions given frames since the last flush: written by sg_eio_flush
+	 * (eio_session.c; the server's turn, or a zero-delay timer) through write_now (eio_ws.c,
+	 * set by eio.c). */
 	struct sg_eio_session **flush;
 	size_t flush_len, flush_cap;
 	lws_sorted_usec_list_t flush_sul;
+	int flush_driven;              /* sg_eio_drive_flush: the caller flushes, not flush_sul */
 	void (*write_now)(struct sg_eio_session *s);
 };
 

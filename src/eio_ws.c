@@ -198,6 +198,7 @@ static int ws_write_v3_binary(struct sg_eio *e, struct lws *wsi, struct sg_eio_s
 	sg_eio3_frame_append(&sb, b->data, b->len, 1, s->b64);
 	e->stats->frames_out++;
 	e->stats->bytes_out += b->len;
+	e->stats->ws_writes++;
 	n = sb.oom ? -1 : lws_write(wsi, (unsigned char *)sb.data, sb.len, bin ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	sg_buf_unref(sg_eio_queue_pop(s));
 	sg_strbuf_free(&sb);
@@ -234,6 +235,7 @@ static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_sess
 			int n = lws_write(wsi, b->data, b->len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 			e->stats->frames_out++;
 			e->stats->bytes_out += b->len;
+			e->stats->ws_writes++;
 			sg_buf_unref(sg_eio_queue_pop(s));
 			return n < 0 ? -1 : 0;
 		}
@@ -244,8 +246,11 @@ static int ws_write_queued(struct sg_eio *e, struct lws *wsi, struct sg_eio_sess
 		e->stats->bytes_out += b->len;
 		k++;
 	}
-	if (used && lws_write(wsi, e->wbuf + LWS_PRE, used, LWS_WRITE_RAW) < (int)used)
-		rc = -1;
+	if (used) {
+		e->stats->ws_writes++;
+		if (lws_write(wsi, e->wbuf + LWS_PRE, used, LWS_WRITE_RAW) < (int)used)
+			rc = -1;
+	}
 	while (k--)
 		sg_buf_unref(sg_eio_queue_pop(s));
 	return rc;

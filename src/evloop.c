@@ -196,30 +196,42 @@ static void disarm_poke(struct sg_evloop *ev)
 	}
 }
 
-int sg_evloop_run_once(struct sg_evloop *ev, struct lws_context *ctx)
+/* One turn; with WAIT, until something happens. -1 when the context is gone (poll), else
+ * whether the loop still has handles or sources (libuv, GLib; poll: 0). */
+static int turn(struct sg_evloop *ev, struct lws_context *ctx, int wait)
 {
 	switch (ev ? ev->kind : SG_EVENT_LOOP_POLL) {
 	case SG_EVENT_LOOP_LIBUV:
-		if (arm_poke(ev, ctx))
+		if (wait && arm_poke(ev, ctx))
 			sg_warn("server", NULL, "cannot arm the libuv poke timer: timers set between turns may wait");
-		ev->uv_run(ev->loop, UV_RUN_ONCE);
-		return 0;
+		return ev->uv_run(ev->loop, wait ? UV_RUN_ONCE : UV_RUN_NOWAIT) != 0;
 	case SG_EVENT_LOOP_GLIB:
-		ev->g_main_context_iteration(ev->g_main_loop_get_context(ev->loop), 1);
-		return 0;
+		return ev->g_main_context_iteration(ev->g_main_loop_get_context(ev->loop), wait) != 0;
 	default:
-		return lws_service(ctx, 0) < 0 ? -1 : 0;
+		/* lws_service: 0 waits for the next lws timer, a negative timeout does not wait. */
+		return lws_service(ctx, wait ? 0 : -1) < 0 ? -1 : 0;
 	}
+}
+
+int sg_evloop_run_once(struct sg_evloop *ev, struct lws_context *ctx)
+{
+	return turn(ev, ctx, 1) < 0 ? -1 : 0;
+}
+
+int sg_evloop_run_ready(struct sg_evloop *ev, struct lws_context *ctx)
+{
+	return turn(ev, ctx, 0) < 0 ? -1 : 0;
+}
+
+int sg_evloop_timers_when_idle(const struct sg_evloop *ev)
+{
+	return ev && ev->kind == SG_EVENT_LOOP_GLIB;
 }
 
 /* One turn that does not wait; 0 when the loop has nothing left (poll: never anything). */
 static int run_nowait(struct sg_evloop *ev)
 {
-	if (ev->kind == SG_EVENT_LOOP_LIBUV)
-		return ev->uv_run(ev->loop, UV_RUN_NOWAIT);
-	if (ev->kind == SG_EVENT_LOOP_GLIB)
-		return ev->g_main_context_iteration(ev->g_main_loop_get_context(ev->loop), 0);
-	return 0;
+	return ev->kind == SG_EVENT_LOOP_POLL ? 0 : turn(ev, NULL, 0);
 }
 
 void sg_evloop_destroy_context(struct sg_evloop *ev, struct lws_context **pctx)

@@ -81,6 +81,9 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 	metric(sb, "siogate_received_bytes_total", "counter", "Bytes of Engine.IO messages received.", (double)st->bytes_in);
 	metric(sb, "siogate_packets_sent_total", "counter", "Engine.IO frames sent.", (double)st->frames_out);
 	metric(sb, "siogate_sent_bytes_total", "counter", "Bytes of Engine.IO frames sent.", (double)st->bytes_out);
+	metric(sb, "siogate_websocket_writes_total", "counter",
+	       "WebSocket writes: the frames queued to a socket go out together, so packets sent / writes is the frames per write.",
+	       (double)st->ws_writes);
 	metric(sb, "siogate_invalid_packets_total", "counter", "Sessions closed for a malformed packet.", (double)st->invalid_packets);
 	metric(sb, "siogate_oversize_payloads_total", "counter", "Sessions closed for exceeding max_payload.", (double)st->oversize_payloads);
 	metric(sb, "siogate_ping_timeouts_total", "counter", "Sessions closed by the heartbeat.", (double)st->ping_timeouts);

@@ -421,6 +421,10 @@ int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e)
 	if (srv->n_endpoints == MAX_ENDPOINTS)
 		return -1;
 	srv->endpoints[srv->n_endpoints++] = e;
+	/* After each turn (turn()), except on GLib: lws runs its timers there at idle priority,
+	 * i.e. once no socket is ready, which is the moment turn() looks for, without the extra
+	 * turns (a GLib turn walks every socket's source, so they cost more there). */
+	sg_eio_drive_flush(e, !sg_evloop_timers_when_idle(srv->loop));
 	return 0;
 }
 
@@ -456,10 +460,67 @@ int sg_server_admin_port(struct sg_server *srv)
 	return srv->admin_vhost ? lws_get_vhost_listen_port(srv->admin_vhost) : 0;
 }
 
+/* Reading before writing. lws reads at most rx_buffer_size bytes (SG_RX_BUFFER_SIZE, kept
+ * small for idle memory) of a socket per turn, so a client that sent a burst of messages is
+ * read over several turns. Flushing after each of them (as a zero-delay timer would) writes
+ * every recipient of a broadcast a couple of frames per send(); instead, while a turn read
+ * messages and frames wait, the loop takes more turns that do not wait (at most
+ * GATHER_TURNS, and no longer than GATHER_US), and the endpoints flush once a turn read
+ * nothing new: every frame the burst produced then leaves in one send() per socket. A
+ * lone message costs one extra non-waiting turn (one epoll_wait), measured in
+ * docs/performance.md. Nothing queued is left waiting through a turn that may block. */
+#define GATHER_TURNS 32
+#define GATHER_US 1000
+
+static uint64_t messages_in(const struct sg_server *srv)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < srv->n_endpoints; i++)
+		n += sg_eio_messages_in(srv->endpoints[i]);
+	return n;
+}
+
+static int flush_pending(const struct sg_server *srv)
+{
+	for (size_t i = 0; i < srv->n_endpoints; i++)
+		if (sg_eio_flush_pending(srv->endpoints[i]))
+			return 1;
+	return 0;
+}
+
+static void flush_all(struct sg_server *srv)
+{
+	for (size_t i = 0; i < srv->n_endpoints; i++)
+		sg_eio_flush(srv->endpoints[i]);
+}
+
+static int turn(struct sg_server *srv)
+{
+	uint64_t in;
+	long long t0;
+
+	if (sg_evloop_timers_when_idle(srv->loop)) /* the endpoints' timers flush: see add_endpoint */
+		return sg_evloop_run_once(srv->loop, srv->ctx);
+	flush_all(srv);
+	in = messages_in(srv);
+	if (sg_evloop_run_once(srv->loop, srv->ctx) < 0)
+		return -1;
+	t0 = sg_mono_us();
+	for (int k = 0; k < GATHER_TURNS && messages_in(srv) != in && flush_pending(srv) &&
+			sg_mono_us() - t0 < GATHER_US; k++) {
+		in = messages_in(srv);
+		if (sg_evloop_run_ready(srv->loop, srv->ctx) < 0)
+			return -1;
+	}
+	flush_all(srv);
+	return 0;
+}
+
 int sg_server_run(struct sg_server *srv)
 {
 	while (!srv->stop)
-		if (sg_evloop_run_once(srv->loop, srv->ctx) < 0)
+		if (turn(srv) < 0)
 			break;
 	return 0;
 }
@@ -484,7 +545,7 @@ void sg_server_drain(struct sg_server *srv, unsigned ms, int (*done)(void *ud), 
 	while (sg_mono_ms() < end && !(done && done(ud))) {
 		/* A short timer bounds each wait, so the deadline is honoured on a quiet loop. */
 		lws_sul_schedule(srv->ctx, 0, &tick, on_drain_tick, 20 * LWS_US_PER_MS);
-		if (sg_evloop_run_once(srv->loop, srv->ctx) < 0)
+		if (turn(srv) < 0)
 			break;
 	}
 	lws_sul_cancel(&tick);

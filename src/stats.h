@@ -28,6 +28,7 @@ struct sg_stats {
 	uint64_t upgrades;
 	uint64_t frames_in, bytes_in;   /* Engine.IO messages received */
 	uint64_t frames_out, bytes_out; /* frames written (WebSocket) or packed (polling) */
+	uint64_t ws_writes;             /* lws_write() calls for WebSocket frames (coalesced) */
 	uint64_t invalid_packets;       /* sessions closed for a malformed packet */
 	uint64_t oversize_payloads;     /* sessions closed for exceeding max_payload */
 	uint64_t volatile_dropped;      /* volatile frames dropped on a full queue */

@@ -4,6 +4,8 @@
 
 /* Monotonic milliseconds (CLOCK_MONOTONIC): for deadlines and timeouts. */
 long long sg_mono_ms(void);
+/* The same clock in microseconds: for bounds shorter than a millisecond. */
+long long sg_mono_us(void);
 /* The same clock in seconds, with sub-millisecond precision: for latency histograms. */
 double sg_mono_seconds(void);
 
