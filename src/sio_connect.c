@@ -369,7 +369,7 @@ const char *sg_sio_connect(struct sg_client *c, struct sg_sio_packet *p)
 	 * holds a reference to that config, whose steps the chain points into). */
 	if (!(steps = build_chain(sio, sg_config_find_nsp(sio->cfg, p->nsp), p->nsp, &n)))
 		return "out of memory";
-	auth = p->data ? json_incref(p->data) : json_object();
+	auth = json_incref(p->data ? p->data : sio->empty);
 	if (take_resume(c, p->nsp, &auth, &resume) < 0) {
 		json_decref(auth);
 		free(steps);

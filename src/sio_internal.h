@@ -97,6 +97,9 @@ struct sg_sio {
 	struct lws_context *ctx;
 	struct sg_timers timers;
 	time_t join_refused_logged;
+	/* The auth and claims of every socket that has none: one shared object, never modified
+	 * (two empty objects per socket were ~0.45 KB of an idle connection's ~4.3 KB). */
+	json_t *empty;
 };
 
 /* The most recent socket of `nsp`, and the socket after `s` in its namespace (NULL: none). */

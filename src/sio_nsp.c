@@ -285,7 +285,7 @@ struct sg_socket *sg_socket_new(struct sg_client *c, struct sg_nsp *nsp, json_t 
 	s->client = c;
 	s->nsp = nsp;
 	s->auth = json_incref(auth);
-	s->claims = claims ? json_incref(claims) : json_object();
+	s->claims = json_incref(claims ? claims : c->sio->empty);
 	s->connected_at = sg_wall_ms();
 	s->client_next = c->sockets;
 	c->sockets = s;

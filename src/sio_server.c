@@ -44,6 +44,10 @@ struct sg_sio *sg_sio_create(const struct sg_config *cfg, struct sg_stats *stats
 		return NULL;
 	sio->cfg = cfg;
 	sio->stats = stats ? stats : &sio->own_stats;
+	if (!(sio->empty = json_object())) {
+		free(sio);
+		return NULL;
+	}
 	return sio;
 }
 
@@ -128,6 +132,7 @@ void sg_sio_destroy(struct sg_sio *sio)
 	sg_hmap_free(&sio->nsp_by_name);
 	sg_sio_free_middleware(sio);
 	sg_timers_free(&sio->timers);
+	json_decref(sio->empty); /* a plugin may still hold a reference: jansson counts atomically */
 	free(sio);
 }
 
