@@ -138,8 +138,8 @@ static void room_to(void *ud, const char *room)
 static json_t *serialize(struct sg_socket *s)
 {
 	struct sg_eio_session *es = sg_socket_session(s);
-	json_t *headers = json_object(), *kept = es ? sg_eio_session_headers_json(es) : NULL, *v, *rooms = json_array();
-	json_t *query = es ? sg_eio_session_query_json(es) : NULL;
+	json_t *headers = json_object(), *kept = es ? sg_eio_session_headers_new(es) : NULL, *v, *rooms = json_array();
+	json_t *query = es ? sg_eio_session_query_new(es) : NULL;
 	const char *id = es ? sg_eio_session_id(es) : "", *key;
 	long long at = sg_socket_connected_at(s);
 	char client[13], when[64] = "";
@@ -148,6 +148,7 @@ static json_t *serialize(struct sg_socket *s)
 
 	json_object_foreach(kept, key, v)
 		json_object_set_new(headers, key, secret_header(key) ? json_string("[redacted]") : json_incref(v));
+	json_decref(kept);
 	snprintf(client, sizeof(client), "%s", id);
 	if (gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
@@ -156,7 +157,7 @@ static json_t *serialize(struct sg_socket *s)
 			 "transport", es && sg_eio_session_transport(es) == SG_EIO_WEBSOCKET ? "websocket" : "polling",
 			 "nsp", sg_nsp_name(sg_socket_nsp(s)), "data",
 			 "handshake", "address", es && sg_eio_session_remote(es) ? sg_eio_session_remote(es) : "",
-			 "headers", headers, "query", query ? json_incref(query) : json_object(), "issued", (json_int_t)at,
+			 "headers", headers, "query", query ? query : json_object(), "issued", (json_int_t)at,
 			 "time", when, "url", "/socket.io/", "secure", 0, "xdomain",
 			 es && sg_eio_session_header(es, "origin") != NULL, "rooms", rooms);
 }

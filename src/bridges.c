@@ -830,7 +830,8 @@ static void room_add(void *ud, const char *room)
 	l->v[l->n++] = room;
 }
 
-/* Fills `out` for socket `s` (its rooms in `rl`, which the caller frees). */
+/* Fills `out` for socket `s` (its rooms in `rl`, which the caller frees; its query and
+ * headers, new objects, released by socket_info_done). */
 static void socket_info(struct sg_socket *s, struct room_list *rl, struct sg_bridge_socket *out)
 {
 	struct sg_eio_session *es = sg_socket_session(s);
@@ -843,12 +844,18 @@ static void socket_info(struct sg_socket *s, struct room_list *rl, struct sg_bri
 	out->rooms = rl->v;
 	out->n_rooms = rl->n;
 	out->address = es ? sg_eio_session_remote(es) : "";
-	out->query = es ? sg_eio_session_query_json(es) : NULL;
-	out->headers = es ? sg_eio_session_headers_json(es) : NULL;
+	out->query = es ? sg_eio_session_query_new(es) : NULL;
+	out->headers = es ? sg_eio_session_headers_new(es) : NULL;
 	out->claims = sg_socket_claims(s);
 	out->auth = sg_socket_auth(s);
 	out->connected_at = sg_socket_connected_at(s);
 	out->recovered = sg_socket_recovered(s);
+}
+
+static void socket_info_done(struct sg_bridge_socket *info)
+{
+	json_decref((json_t *)info->query);
+	json_decref((json_t *)info->headers);
 }
 
 static long h_sockets(struct sg_host *h, const struct sg_bridge_target *t,
@@ -873,6 +880,7 @@ static long h_sockets(struct sg_host *h, const struct sg_bridge_target *t,
 
 		socket_info(ss[i], &rl, &info);
 		fn(ud, &info);
+		socket_info_done(&info);
 	}
 	room_list_free(&rl);
 	free(ss);
@@ -1057,6 +1065,7 @@ static void report(struct sg_bridges *b, struct sg_socket *s, enum sg_bridge_lif
 	ev.by = by;
 	ev.reason = reason;
 	fn(bd->host->inst, bd->id, &ev);
+	socket_info_done(&info);
 	room_list_free(&rl);
 }
 

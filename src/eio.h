@@ -100,8 +100,13 @@ void sg_eio_session_set_user(struct sg_eio_session *s, void *user);
 void *sg_eio_session_user(const struct sg_eio_session *s);
 /* The handshake request, as received (borrowed, valid until on_close). */
 const char *sg_eio_session_query(const struct sg_eio_session *s, const char *key); /* NULL if absent */
-json_t *sg_eio_session_query_json(const struct sg_eio_session *s); /* borrowed object */
-json_t *sg_eio_session_headers_json(const struct sg_eio_session *s); /* borrowed: the kept headers */
+/* The query and the kept headers as new JSON objects, for a one-off use (the caller decrefs;
+ * NULL when out of memory). The session keeps them packed, not as JSON. */
+json_t *sg_eio_session_query_new(const struct sg_eio_session *s);
+json_t *sg_eio_session_headers_new(const struct sg_eio_session *s);
+/* The query as a borrowed object for repeated use (every event's templates): built on first
+ * use and kept with the session from then on (~0.25 KB). NULL when out of memory. */
+json_t *sg_eio_session_query_json(const struct sg_eio_session *s);
 const char *sg_eio_session_header(const struct sg_eio_session *s, const char *lname); /* "origin", "cookie", ... */
 const char *sg_eio_session_remote(const struct sg_eio_session *s);
 size_t sg_eio_session_queued_bytes(const struct sg_eio_session *s);

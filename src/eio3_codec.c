@@ -7,55 +7,7 @@
 #include <string.h>
 
 #include "util/base64.h"
-
-/* The length of the well-formed UTF-8 sequence at p (at most n bytes), with its code point
- * in *cp; 0 when ill-formed: truncated, overlong, a surrogate or above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	uint32_t c = p[0], min;
-	size_t len;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0; /* a continuation byte, or a lead byte that can only start overlongs */
-	c &= 0x7fu >> len;
-	min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-static int utf8_valid(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-	uint32_t cp;
-
-	while (i < n) {
-		size_t l = utf8_seq(p + i, n - i, &cp);
-
-		if (!l)
-			return 0;
-		i += l;
-	}
-	return 1;
-}
+#include "util/utf8.h"
 
 /* What JavaScript's String.length gives for this UTF-8 text. */
 static size_t utf16_units(const unsigned char *p, size_t n)
@@ -64,7 +16,7 @@ static size_t utf16_units(const unsigned char *p, size_t n)
 	uint32_t cp;
 
 	while (i < n) {
-		size_t l = utf8_seq(p + i, n - i, &cp);
+		size_t l = sg_utf8_seq(p + i, n - i, &cp);
 
 		if (!l) {
 			l = 1; /* not ours to fix: count the byte and go on */
@@ -174,7 +126,7 @@ int sg_eio3_decode_payload(const unsigned char *p, size_t n, sg_eio_packet_cb cb
 			return -1;
 		start = pos;
 		while (seen < units) {
-			size_t l = pos < n ? utf8_seq(p + pos, n - pos, &cp) : 0;
+			size_t l = pos < n ? sg_utf8_seq(p + pos, n - pos, &cp) : 0;
 
 			if (!l)
 				return -1;
@@ -227,7 +179,7 @@ int sg_eio3_decode_binary_payload(const unsigned char *p, size_t n, sg_eio_packe
 		if (kind > 1 || read_len(p, n, &pos, 0, 0xff, n, &len) || len > n - pos)
 			return -1;
 		if (kind == 0)
-			rc = utf8_valid(p + pos, len) ? decode_text_packet(p + pos, len, cb, ud) : -1;
+			rc = sg_utf8_valid(p + pos, len) ? decode_text_packet(p + pos, len, cb, ud) : -1;
 		else
 			rc = sg_eio3_decode_frame(p + pos, len, 1, cb, ud);
 		if (rc)

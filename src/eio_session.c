@@ -14,6 +14,7 @@
 #include "eio_codec.h"
 #include "log.h"
 #include "util/http.h"
+#include "util/utf8.h"
 
 /* ---------------------------------------------------------------- lifetime */
 
@@ -22,8 +23,8 @@ static void session_free(struct sg_eio_session *s)
 	while (s->q_len)
 		sg_buf_unref(sg_eio_queue_pop(s));
 	free(s->q);
+	free(s->hs);
 	json_decref(s->query);
-	json_decref(s->headers);
 	s->magic = 0;
 	free(s);
 }
@@ -146,7 +147,57 @@ static void make_sid(char *out)
 	out[sizeof(rnd) + sizeof(rnd) / 3] = '\0';
 }
 
-static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct lws *wsi)
+/* The value of `name` among the n pairs packed at kv (see sg_eio_session.hs), or NULL. */
+static const char *kv_find(const char *kv, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v = kv + strlen(kv) + 1;
+
+		if (!strcmp(kv, name))
+			return v;
+		kv = v + strlen(v) + 1;
+	}
+	return NULL;
+}
+
+/* The pairs after the first n at kv. */
+static const char *kv_skip(const char *kv, size_t n)
+{
+	for (size_t i = 0; i < 2 * n; i++)
+		kv += strlen(kv) + 1;
+	return kv;
+}
+
+/* Appends a pair to the list of *n pairs that starts at sb->data + from, unless `name` is in
+ * it already (the first one wins), either is not UTF-8 (a JSON string could not hold it) or
+ * the list is full. */
+static void kv_add(struct sg_strbuf *sb, size_t from, uint16_t *n, const char *name, const char *value)
+{
+	if (*n == UINT16_MAX || !sg_utf8_valid((const unsigned char *)name, strlen(name)) ||
+	    !sg_utf8_valid((const unsigned char *)value, strlen(value)) ||
+	    (sb->data && kv_find(sb->data + from, *n, name)))
+		return;
+	sg_strbuf_append(sb, name, strlen(name) + 1);
+	sg_strbuf_append(sb, value, strlen(value) + 1);
+	(*n)++;
+}
+
+static json_t *kv_json(const char *kv, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < n; i++) {
+		const char *v = kv + strlen(kv) + 1;
+
+		json_object_set_new(o, kv, json_string(v));
+		kv = v + strlen(v) + 1;
+	}
+	return o;
+}
+
+/* Keeps the request's query arguments and headers (those of `known`, and those the
+ * endpoint captures for middleware and templates) in s->hs. -1 when out of memory. */
+static int capture_request(struct sg_eio *e, struct sg_eio_session *s, struct lws *wsi)
 {
 	static const struct {
 		const char *name;
@@ -159,25 +210,27 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 		{"x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR},
 		{"host", WSI_TOKEN_HOST},
 	};
+	struct sg_strbuf sb;
 	char buf[4096];
-	size_t i;
+	size_t i, hfrom;
 	int n;
 
+	sg_strbuf_init(&sb);
 	for (i = 0; (n = lws_hdr_copy_fragment(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_URI_ARGS, (int)i)) >= 0; i++) {
 		char *eq = strchr(buf, '=');
 		if (eq)
 			*eq = '\0';
-		if (!json_object_get(s->query, buf))
-			json_object_set_new(s->query, buf, json_string(eq ? eq + 1 : ""));
+		kv_add(&sb, 0, &s->n_query, buf, eq ? eq + 1 : "");
 	}
+	hfrom = sb.len;
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (sg_eio_copy_header(wsi, known[i].tok, buf, sizeof(buf)) > 0)
-			json_object_set_new(s->headers, known[i].name, json_string(buf));
+			kv_add(&sb, hfrom, &s->n_headers, known[i].name, buf);
 	for (i = 0; i < e->opts.n_capture_headers; i++) {
 		char name[128];
 		const char *h = e->opts.capture_headers[i];
 
-		if (json_object_get(s->headers, h))
+		if (sb.data && kv_find(sb.data + hfrom, s->n_headers, h))
 			continue;
 		snprintf(name, sizeof(name), "%s:", h);
 		n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), name, (int)strlen(name));
@@ -190,9 +243,15 @@ static void capture_request(struct sg_eio *e, struct sg_eio_session *s, struct l
 				n = sg_eio_copy_header(wsi, (enum lws_token_indexes)t, buf, sizeof(buf));
 		}
 		if (n > 0)
-			json_object_set_new(s->headers, h, json_string(buf));
+			kv_add(&sb, hfrom, &s->n_headers, h, buf);
 	}
 	lws_get_peer_simple(wsi, s->remote, sizeof(s->remote));
+	/* Exactly as long as it is: the buffer grew in steps. */
+	if (!sb.oom && sb.len && (s->hs = malloc(sb.len)))
+		memcpy(s->hs, sb.data, sb.len);
+	n = sb.oom || (sb.len && !s->hs) ? -1 : 0;
+	sg_strbuf_free(&sb);
+	return n;
 }
 
 static void on_ping_timer(struct sg_timer *t);
@@ -240,17 +299,12 @@ struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum s
 	s->ping_timeout_ms = e->opts.ping_timeout_ms;
 	s->protocol = protocol;
 	s->b64 = protocol == 3 && sg_eio3_b64_requested(sg_eio_query_arg(wsi, "b64=", b64, sizeof(b64)));
-	s->query = json_object();
-	s->headers = json_object();
 	if (!e->ctx)
 		e->ctx = lws_get_context(wsi);
-	if (!s->query || !s->headers)
-		goto fail;
 	do
 		make_sid(s->sid);
 	while (sg_hmap_get(&e->sessions, s->sid, strlen(s->sid)));
-	capture_request(e, s, wsi);
-	if (sg_hmap_put(&e->sessions, s->sid, strlen(s->sid), s))
+	if (capture_request(e, s, wsi) || sg_hmap_put(&e->sessions, s->sid, strlen(s->sid), s))
 		goto fail;
 
 	upgrades = t == SG_EIO_POLLING && e->opts.allow_upgrades &&
@@ -287,8 +341,7 @@ struct sg_eio_session *sg_eio_sess_new(struct sg_eio *e, struct lws *wsi, enum s
 	       t == SG_EIO_POLLING ? "polling" : "websocket", s->remote);
 	return s;
 fail:
-	json_decref(s->query);
-	json_decref(s->headers);
+	free(s->hs);
 	free(s);
 	return NULL;
 }
@@ -573,17 +626,34 @@ void sg_eio_session_set_user(struct sg_eio_session *s, void *user) { s->user = u
 void *sg_eio_session_user(const struct sg_eio_session *s) { return s->user; }
 const char *sg_eio_session_remote(const struct sg_eio_session *s) { return s->remote; }
 size_t sg_eio_session_queued_bytes(const struct sg_eio_session *s) { return s->q_bytes; }
-json_t *sg_eio_session_query_json(const struct sg_eio_session *s) { return s->query; }
-json_t *sg_eio_session_headers_json(const struct sg_eio_session *s) { return s->headers; }
+json_t *sg_eio_session_query_new(const struct sg_eio_session *s)
+{
+	return kv_json(s->hs, s->n_query);
+}
+
+json_t *sg_eio_session_headers_new(const struct sg_eio_session *s)
+{
+	return kv_json(kv_skip(s->hs, s->n_query), s->n_headers);
+}
+
+/* The object is a cache of s->hs, not part of the session's value. */
+json_t *sg_eio_session_query_json(const struct sg_eio_session *s)
+{
+	struct sg_eio_session *m = (struct sg_eio_session *)s;
+
+	if (!m->query)
+		m->query = sg_eio_session_query_new(s);
+	return m->query;
+}
 
 const char *sg_eio_session_query(const struct sg_eio_session *s, const char *key)
 {
-	return json_string_value(json_object_get(s->query, key));
+	return s->n_query ? kv_find(s->hs, s->n_query, key) : NULL;
 }
 
 const char *sg_eio_session_header(const struct sg_eio_session *s, const char *lname)
 {
-	return json_string_value(json_object_get(s->headers, lname));
+	return s->n_headers ? kv_find(kv_skip(s->hs, s->n_query), s->n_headers, lname) : NULL;
 }
 
 /* ---------------------------------------------------------------- packets in */

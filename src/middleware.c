@@ -602,15 +602,17 @@ static int build_request(const struct sg_mw_config *cfg, struct sg_connect_req *
 			 struct http_call *call)
 {
 	struct sg_eio_session *session = sg_connect_req_session(req);
-	json_t *query = session ? sg_eio_session_query_json(session) : NULL;
+	json_t *query = session ? sg_eio_session_query_new(session) : json_object();
 	const char *cookie = session ? sg_eio_session_header(session, "cookie") : NULL;
 	json_t *doc;
 	struct sg_strbuf sb;
 	size_t ulen = strlen(cfg->url);
 	int rc = -1;
 
-	if (!(call->fwd = json_object()))
+	if (!query || !(call->fwd = json_object())) {
+		json_decref(query);
 		return -1;
+	}
 	if (cookie)
 		json_object_set_new(call->fwd, "cookie", json_string(cookie));
 	for (size_t i = 0; i < cfg->n_headers; i++) {
@@ -619,10 +621,9 @@ static int build_request(const struct sg_mw_config *cfg, struct sg_connect_req *
 		if (v)
 			json_object_set_new(call->fwd, cfg->headers[i], json_string(v));
 	}
-	/* "o" takes a reference: the session's query is borrowed, so count one more for it */
+	/* "o" takes the query's reference, also when packing fails */
 	doc = json_pack("{sssOsosO}", "namespace", sg_connect_req_nsp(req), "auth",
-			sg_connect_req_auth(req), "query", query ? json_incref(query) : json_object(), "headers",
-			call->fwd);
+			sg_connect_req_auth(req), "query", query, "headers", call->fwd);
 	if (!doc)
 		return -1;
 	sg_strbuf_init_headroom(&sb, LWS_PRE);

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 
 import {
-	BUILDDIR, T, call, client, closeClients, collect, connect, connected, eachLine, httpGet, metricValue, ms, once, own, rawWebSocket,
+	BUILDDIR, T, call, client, closeClients, collect, connect, connected, eachLine, httpGet, httpRequest, metricValue, ms, once, own, rawWebSocket,
 	sleep, startDaemon, stopChild, until,
 } from './harness.mjs';
 import { KafkaMock, checkConfig, counter, kafkaSkipReason, produce, startKafkaDaemon } from './kafka-harness.mjs';
@@ -366,6 +366,23 @@ describe('lifecycle events, heartbeats and presence queries on Kafka', { skip },
 		assert.equal(hv.instance, v.instance, 'one instance id per process');
 		assert.deepEqual(hrecs[1].value.rooms, [hid, 'stay']);
 		assert.equal(hrecs[1].headers['sio-event'], 'disconnect');
+	});
+
+	it('connect: the handshake query as sent, first value of a repeated key, no value that is not UTF-8', T(20000), async () => {
+		// By hand over polling: a client library would tidy the query up before sending it.
+		const base = `${gw.A.url}/socket.io/?EIO=4&transport=polling`;
+		const open = await httpGet(`${base}&x=1&x=2&=empty-name&e=%C3%A9&bad=%FF&z=`);
+		assert.equal(open.status, 200, open.body);
+		const eioSid = JSON.parse(open.body.slice(1)).sid;
+		const url = `${base}&sid=${eioSid}`;
+		assert.equal((await httpRequest('POST', url, '40/chat,')).status, 200);
+		const answer = await httpGet(url);
+		const m = answer.body.match(/40\/chat,\{"sid":"([^"]+)"/);
+		assert.ok(m, `the namespace connection: ${answer.body}`);
+		const rec = await pollTopic(mock.bootstrap, 'ev', (recs) => recs.find((r) => r.key === m[1]), 'the connect record');
+		assert.deepEqual(rec.value.query, { EIO: '4', transport: 'polling', x: '1', '': 'empty-name', e: '\u00e9', z: '' });
+		assert.deepEqual(Object.keys(rec.value.query), ['EIO', 'transport', 'x', '', 'e', 'z'], 'in the order sent');
+		await httpRequest('POST', url, '1'); // close
 	});
 
 	it('join / leave: by the client and by control commands, with "by"; auto_join rooms only in connect', T(20000), async () => {
