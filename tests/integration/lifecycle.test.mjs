@@ -566,7 +566,15 @@ describe('lifecycle events, heartbeats and presence queries on Kafka', { skip },
 		}
 		const { code } = await E.stop();
 		assert.equal(code, 0);
-		const recs = await pollTopic(mock.bootstrap, 'ev.churn', (rs) => rs.some((r) => r.value.state === 'down') && rs, 'the down record');
+		// Two partitions, read by one tail: the "down" record can be read before the other
+		// partition's last records, so also wait (bounded) until every client, and every
+		// socket seen, has its disconnect.
+		const complete = (rs) => {
+			const sids = new Set([...want.keys(), ...rs.filter((r) => r.value.type === 'connect').map((r) => r.key)]);
+			return [...sids].every((sid) => rs.some((r) => r.key === sid && r.value.type === 'disconnect'));
+		};
+		const recs = await pollTopic(mock.bootstrap, 'ev.churn', (rs) => rs.some((r) => r.value.state === 'down') && complete(rs) && rs,
+			'the down record and every socket\'s disconnect');
 		const bySid = new Map();
 		for (const r of recs.filter((x) => x.value.type !== 'instance'))
 			bySid.set(r.key, [...(bySid.get(r.key) ?? []), r]);
