@@ -59,7 +59,8 @@ build() {
 }
 
 build fuzz_eio "$top/fuzz/fuzz_eio.c" "$top/src/eio_codec.c" "$top/src/strbuf.c" "$top/src/util/base64.c"
-build fuzz_eio3 "$top/fuzz/fuzz_eio3.c" "$top/src/eio3_codec.c" "$top/src/strbuf.c" "$top/src/util/base64.c"
+build fuzz_eio3 "$top/fuzz/fuzz_eio3.c" "$top/src/eio3_codec.c" "$top/src/strbuf.c" "$top/src/util/base64.c" \
+	"$top/src/util/utf8.c"
 build fuzz_sio "$top/fuzz/fuzz_sio.c" "$top/src/sio_codec.c" "$top/src/strbuf.c"
 build fuzz_config "$top/fuzz/fuzz_config.c" "$top/src/config.c" "$top/src/config_core.c" \
 	"$top/src/server_config.c" "$top/src/nsp_config.c" "$top/src/middleware_config.c" \
