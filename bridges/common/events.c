@@ -559,8 +559,9 @@ long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_binding *b, const 
 	if (lim) {
 		double l = json_number_value(lim);
 
-		if (strcmp(op, "fetch_sockets") || !json_is_number(lim) || l != (double)(long long)l || l < 1 ||
-		    l > SGM_QUERY_LIMIT_MAX)
+		/* The range first: casting a double beyond long long's is undefined. */
+		if (strcmp(op, "fetch_sockets") || !json_is_number(lim) || !(l >= 1 && l <= SGM_QUERY_LIMIT_MAX) ||
+		    l != (double)(long long)l)
 			return sgm_errf(why, whylen, "\"limit\": expected an integer from 1 to %d (fetch_sockets only)",
 					SGM_QUERY_LIMIT_MAX);
 		f.limit = (size_t)l;
