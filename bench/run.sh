@@ -10,9 +10,9 @@
 #   BENCH_KAFKA_MSGS=1000, BENCH_KAFKA_RATE=200 (records/s, paced run; the burst run sends
 #   BENCH_KAFKA_MSGS/4 as fast as it can). Scenario 4 needs the Kafka bridge (librdkafka);
 #   without it the row says why. Node has no Kafka bridge: n/a there.
-#   BENCH_KAFKA_CURVE="10 50 100 200" (records/s: the latency curve, 5 s of records each)
+#   BENCH_KAFKA_CURVE="10 50 100 200" (records/s: the latency curve, 5 s and at least 150 records each)
 #   BENCH_MQTT_CURVE="10 50 100 200" (messages/s: the same curve through mosquitto and the MQTT
-#   bridge, 5 s of messages each, published at QoS BENCH_MQTT_QOS=0 by bench/mbench.c). It
+#   bridge, 5 s and at least 150 messages each, published at QoS BENCH_MQTT_QOS=0 by bench/mbench.c). It
 #   needs the MQTT bridge (libmosquitto-dev) and Debian's mosquitto; without them it says why.
 #   BENCH_MOSQUITTO=mosquitto (the broker: a name in PATH or a path; by default also looked for
 #   in /usr/sbin and /usr/local/sbin)
@@ -326,6 +326,22 @@ run_lg() {
 	echo "  $tag: $(cut -c1-160 "$OUT/$tag.json")"
 }
 
+# floor_run tag floor-args... : the fan-out floor (bench/floor.c) for 1,000 sockets, pinned as
+# the gateway and the load generator are; JSON in $OUT/tag.json. Scenario 6 runs it once; each
+# curve point runs it again at that point's rate, right after the gateway's run, because on a
+# shared machine the floor itself moves between runs minutes apart (docs/performance.md).
+floor_run() {
+	local tag=$1
+	shift
+	if timeout -k 5 120 "$OUT/floor" --n 1000 --timeout 90 "$@" \
+		${SERVER_CPU:+--sender-cpu "$SERVER_CPU"} ${LOAD_CPU:+--receiver-cpu "$LOAD_CPU"} >"$OUT/$tag.json" 2>"$OUT/$tag.log"; then
+		echo "  $tag: $(cut -c1-200 "$OUT/$tag.json")"
+	else
+		echo "bench: $tag: the fan-out floor failed (see $OUT/$tag.log)" >&2
+		grep -q '^{' "$OUT/$tag.json" || echo '{"error":"failed"}' >"$OUT/$tag.json"
+	fi
+}
+
 # metrics name: siogate's /metrics now, as $OUT/name.metrics (for the fan-out histogram and the
 # event loop in use). Bounded; an empty file when the server does not answer.
 metrics() {
@@ -399,33 +415,29 @@ metrics siogate-fanout.before
 run_lg siogate-fanout 120 --mode bcast --n 1000 --msgs "$FANOUT_MSGS" --window 1 --gap-ms 20 --timeout 90
 metrics siogate-fanout.after
 stop_server
-if timeout -k 5 120 "$OUT/floor" --n 1000 --msgs "$FANOUT_MSGS" --gap-ms 20 --timeout 90 \
-	${SERVER_CPU:+--sender-cpu "$SERVER_CPU"} ${LOAD_CPU:+--receiver-cpu "$LOAD_CPU"} >"$OUT/floor.json" 2>"$OUT/floor.log"; then
-	echo "  floor: $(cat "$OUT/floor.json")"
-else
-	echo "bench: the fan-out floor failed (see $OUT/floor.log)" >&2
-	grep -q '^{' "$OUT/floor.json" || echo '{"error":"failed"}' >"$OUT/floor.json"
-fi
+floor_run floor --msgs "$FANOUT_MSGS" --gap-ms 20
 
 if [ -z "$KAFKA_SKIP" ]; then
 	echo "bench: siogate, Kafka -> clients"
 	kafka_run siogate-kafka-paced "$KAFKA_RATE" "$KAFKA_MSGS" 1000
 	kafka_run siogate-kafka-burst 0 $((KAFKA_MSGS / 4)) 1000
 	kafka_run siogate-kafka-small "$KAFKA_RATE" "$KAFKA_MSGS" 10 # the bridge path without the fan-out
-	for rate in $KAFKA_CURVE; do # the latency curve: 5 s of records at each rate
+	for rate in $KAFKA_CURVE; do # the latency curve: 5 s of records (at least 150) at each rate
 		msgs=$((rate * 5))
-		[ "$msgs" -ge 50 ] || msgs=50
+		[ "$msgs" -ge 150 ] || msgs=150 # a p99 over fewer messages is one slow message
 		kafka_run "siogate-kafka-curve-$rate" "$rate" "$msgs" 1000
+		floor_run "siogate-kafka-curve-$rate.floor" --msgs "$msgs" --rate "$rate"
 	done
 else
 	echo "bench: scenario 4 skipped: $KAFKA_SKIP" >&2
 fi
 if [ -z "$MQTT_SKIP" ]; then
 	echo "bench: siogate, MQTT (mosquitto $MQTT_VERSION, QoS $MQTT_QOS) -> clients"
-	for rate in $MQTT_CURVE; do # the same latency curve: 5 s of messages at each rate
+	for rate in $MQTT_CURVE; do # the same latency curve: 5 s of messages (at least 150) at each rate
 		msgs=$((rate * 5))
-		[ "$msgs" -ge 50 ] || msgs=50
+		[ "$msgs" -ge 150 ] || msgs=150 # a p99 over fewer messages is one slow message
 		mqtt_run "siogate-mqtt-curve-$rate" "$rate" "$msgs" 1000
+		floor_run "siogate-mqtt-curve-$rate.floor" --msgs "$msgs" --rate "$rate"
 	done
 else
 	echo "bench: the MQTT curve skipped: $MQTT_SKIP" >&2
