@@ -147,24 +147,27 @@ static void make_sid(char *out)
 	out[sizeof(rnd) + sizeof(rnd) / 3] = '\0';
 }
 
-/* The value of `name` among the n pairs packed at kv (see sg_eio_session.hs), or NULL. */
+/* The string after the one at p in a packed list (see sg_eio_session.hs): a pair is
+ * "name\0value\0", so two steps go from one pair's name to the next's. */
+static const char *kv_next(const char *p)
+{
+	return p + strlen(p) + 1;
+}
+
+/* The value of `name` among the n pairs packed at kv, or NULL. */
 static const char *kv_find(const char *kv, size_t n, const char *name)
 {
-	for (size_t i = 0; i < n; i++) {
-		const char *v = kv + strlen(kv) + 1;
-
+	for (size_t i = 0; i < n; i++, kv = kv_next(kv_next(kv)))
 		if (!strcmp(kv, name))
-			return v;
-		kv = v + strlen(v) + 1;
-	}
+			return kv_next(kv);
 	return NULL;
 }
 
 /* The pairs after the first n at kv. */
 static const char *kv_skip(const char *kv, size_t n)
 {
-	for (size_t i = 0; i < 2 * n; i++)
-		kv += strlen(kv) + 1;
+	for (size_t i = 0; i < n; i++)
+		kv = kv_next(kv_next(kv));
 	return kv;
 }
 
@@ -186,12 +189,8 @@ static json_t *kv_json(const char *kv, size_t n)
 {
 	json_t *o = json_object();
 
-	for (size_t i = 0; o && i < n; i++) {
-		const char *v = kv + strlen(kv) + 1;
-
-		json_object_set_new(o, kv, json_string(v));
-		kv = v + strlen(v) + 1;
-	}
+	for (size_t i = 0; o && i < n; i++, kv = kv_next(kv_next(kv)))
+		json_object_set_new(o, kv, json_string(kv_next(kv)));
 	return o;
 }
 

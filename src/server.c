@@ -27,6 +27,9 @@
 struct sg_server {
 	struct lws_context *ctx;
 	struct sg_evloop *loop;        /* the loop under ctx (evloop.c) */
+	/* The endpoints' own lws timers flush their queued frames, not turn(): on GLib, whose
+	 * lws timers run at idle priority (sg_server_add_endpoint). Set with the loop. */
+	int timers_flush;
 	struct lws_vhost *vhost;
 	struct lws_vhost *admin_vhost; /* server.admin_listen, or NULL */
 	struct sg_eio *endpoints[MAX_ENDPOINTS];
@@ -328,6 +331,7 @@ static int create_context(struct sg_server *srv, const struct sg_server_config *
 		 * tell. What fails there (TLS global init, memory) makes the vhosts' creation fail
 		 * next, which reports it; destroy_context() then finishes it on the loop. */
 		if ((srv->ctx = lws_create_context(&info))) {
+			srv->timers_flush = sg_evloop_timers_when_idle(srv->loop);
 			sg_info("server", NULL, "event loop: %s%s", sg_evloop_kind_name(order[i]),
 				want == SG_EVENT_LOOP_AUTO ? " (server.event_loop auto)" : "");
 			return 0;
@@ -424,7 +428,7 @@ int sg_server_add_endpoint(struct sg_server *srv, struct sg_eio *e)
 	/* After each turn (turn()), except on GLib: lws runs its timers there at idle priority,
 	 * i.e. once no socket is ready, which is the moment turn() looks for, without the extra
 	 * turns (a GLib turn walks every socket's source, so they cost more there). */
-	sg_eio_drive_flush(e, !sg_evloop_timers_when_idle(srv->loop));
+	sg_eio_drive_flush(e, !srv->timers_flush);
 	return 0;
 }
 
@@ -500,7 +504,7 @@ static int turn(struct sg_server *srv)
 	uint64_t in;
 	long long t0;
 
-	if (sg_evloop_timers_when_idle(srv->loop)) /* the endpoints' timers flush: see add_endpoint */
+	if (srv->timers_flush)
 		return sg_evloop_run_once(srv->loop, srv->ctx);
 	flush_all(srv);
 	in = messages_in(srv);
