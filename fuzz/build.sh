@@ -68,7 +68,7 @@ build fuzz_config "$top/fuzz/fuzz_config.c" "$top/src/config.c" "$top/src/config
 	"$top/src/template.c" "$top/src/strbuf.c" "$top/src/util/regex.c" "$top/src/util/suggest.c"
 # The sources of bridges/common/libsgmap.la (bridges/Makefile.inc), which the replay links.
 build fuzz_mapping "$top/fuzz/fuzz_mapping.c" "$top/bridges/common/mapping.c" \
-	"$top/bridges/common/events.c" "$top/bridges/common/requests.c" \
+	"$top/bridges/common/events.c" "$top/bridges/common/requests.c" "$top/bridges/common/message.c" \
 	"$top/src/strbuf.c" "$top/src/template.c" "$top/src/hmap.c" "$top/src/sio_codec.c" \
 	"$top/src/util/base64.c" "$top/src/util/clock.c" "$top/src/util/list.c" \
 	"$top/src/util/regex.c" "$top/src/util/suggest.c"

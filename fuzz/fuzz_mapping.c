@@ -337,7 +337,7 @@ static void setup(void)
 	bindings[1] = sgm_binding_new("/dyn/[a-z0-9]+", 1, bridge, &flavor, err, sizeof(err));
 	FUZZ_CHECK(bindings[0] && bindings[1]);
 	drv = sgm_evdrv_new(&api, &drv_host, f_produce, NULL);
-	FUZZ_CHECK(drv && !sgm_evdrv_add(drv, bindings[0]) && !sgm_evdrv_add(drv, bindings[1]));
+	FUZZ_CHECK(drv && !sgm_binding_set_driver(bindings[0], drv) && !sgm_binding_set_driver(bindings[1], drv));
 	{
 		struct sgm_reqs_conf rc = {"replies", 4, 2};
 

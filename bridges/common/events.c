@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "mapping.h"
+#include "message.h"
 #include "util/clock.h"
 
 #define FAIL_LOG_INTERVAL_S 10 /* records that could not be produced: one warning per interval */
@@ -250,13 +250,21 @@ int sgm_instance_record(const char *topic, const char *instance, int up, long lo
 
 /* ---------------------------------------------------------------- the driver */
 
+/* A binding as the driver knows it (sgm_evdrv_add): all borrowed from the binding. */
+struct entry {
+	const struct sgm_binding *key; /* only compared: the binding of a lifecycle step */
+	const char *nsp;
+	int is_pattern;
+	const struct sgm_events *events;
+};
+
 /* The bindings that share one events topic: one heartbeat for them. */
 struct group {
 	struct sgm_evdrv *d;
 	const char *topic;           /* borrowed from the first binding's events */
 	unsigned heartbeat_ms;       /* the shortest of its bindings' */
 	unsigned long beats;
-	struct sgm_binding **b;
+	struct entry *b;
 	size_t n_b;
 };
 
@@ -268,7 +276,7 @@ struct sgm_evdrv {
 	struct sg_host *h;
 	sgm_produce_fn produce;
 	void *ud;
-	struct sgm_binding **b;
+	struct entry *b;
 	size_t n_b;
 	struct group *g;
 	size_t n_g;
@@ -307,16 +315,24 @@ void sgm_evdrv_free(struct sgm_evdrv *d)
 	free(d);
 }
 
-int sgm_evdrv_add(struct sgm_evdrv *d, struct sgm_binding *b)
+int sgm_evdrv_add(struct sgm_evdrv *d, const struct sgm_binding *key, const char *nsp, int is_pattern,
+		  const struct sgm_events *events)
 {
-	struct sgm_binding **nb = realloc(d->b, (d->n_b + 1) * sizeof(*nb));
+	struct entry *nb = realloc(d->b, (d->n_b + 1) * sizeof(*nb));
 
 	if (!nb)
 		return -1;
 	d->b = nb;
-	d->b[d->n_b++] = b;
-	sgm_binding_set_driver(b, d);
+	d->b[d->n_b++] = (struct entry){key, nsp, is_pattern, events};
 	return 0;
+}
+
+static const struct sgm_events *events_of(const struct sgm_evdrv *d, const struct sgm_binding *key)
+{
+	for (size_t i = 0; i < d->n_b; i++)
+		if (d->b[i].key == key)
+			return d->b[i].events;
+	return NULL;
 }
 
 static void count(struct sgm_evdrv *d, enum ectr c)
@@ -395,10 +411,10 @@ static void beat(struct group *g, int up)
 		return;
 	}
 	for (size_t i = 0; up && i < g->n_b; i++) {
-		if (sgm_binding_is_pattern(g->b[i]))
-			d->api->foreach_nsp(d->h, sgm_namespace(g->b[i]), count_nsp, &c);
+		if (g->b[i].is_pattern)
+			d->api->foreach_nsp(d->h, g->b[i].nsp, count_nsp, &c);
 		else
-			count_nsp(&c, sgm_namespace(g->b[i]));
+			count_nsp(&c, g->b[i].nsp);
 	}
 	if (sgm_instance_record(g->topic, d->api->instance_id(d->h), up, sg_wall_ms(), c.ns, 0, &o)) {
 		sgm_evdrv_result(d, 0, "out of memory");
@@ -422,9 +438,9 @@ static void heartbeat(void *ud)
 int sgm_evdrv_start(struct sgm_evdrv *d)
 {
 	for (size_t i = 0; i < d->n_b; i++) {
-		const struct sgm_events *e = sgm_binding_events(d->b[i]);
+		const struct sgm_events *e = d->b[i].events;
 		struct group *g = NULL;
-		struct sgm_binding **nb;
+		struct entry *nb;
 
 		if (!e)
 			continue;
@@ -473,7 +489,7 @@ void sgm_evdrv_lifecycle(struct sgm_evdrv *d, struct sgm_binding *b, const struc
 		d->down = 1;
 		return;
 	}
-	if (!b || !(e = sgm_binding_events(b)))
+	if (!b || !(e = events_of(d, b)))
 		return;
 	if (d->api->abi_minor < 5 && ev->socket) {
 		/* A host before 1.5 has no `recovered` in its socket: a copy without it. */
@@ -496,7 +512,7 @@ void sgm_evdrv_lifecycle(struct sgm_evdrv *d, struct sgm_binding *b, const struc
 int sgm_evdrv_will(struct sgm_evdrv *d, struct sgm_out *out)
 {
 	for (size_t i = 0; i < d->n_b; i++) {
-		const struct sgm_events *e = sgm_binding_events(d->b[i]);
+		const struct sgm_events *e = d->b[i].events;
 
 		if (e)
 			return sgm_instance_record(e->topic, d->api->instance_id(d->h), 0, sg_wall_ms(), NULL, 1, out);
@@ -532,13 +548,12 @@ static void room_one(void *ud, const char *room, size_t n)
 	json_object_set_new(ud, room, json_integer((json_int_t)n));
 }
 
-long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_binding *b, const char *op, const json_t *cmd,
+long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_flavor *fl, const char *op, const json_t *cmd,
 			const struct sg_bridge_target *t, char *why, size_t whylen)
 {
 	const char *id = json_string_value(json_object_get(cmd, "id"));
 	const char *reply_to = json_string_value(json_object_get(cmd, "reply_to"));
 	const json_t *lim = json_object_get(cmd, "limit");
-	const struct sgm_flavor *fl = sgm_binding_flavor(b);
 	struct fetch f = {NULL, SGM_QUERY_LIMIT_DEFAULT, 0};
 	json_t *ans;
 	struct sgm_out o;

@@ -65,8 +65,11 @@ struct sgm_evdrv;
 struct sgm_evdrv *sgm_evdrv_new(const struct sg_host_api *api, struct sg_host *h, sgm_produce_fn produce,
 				void *ud);
 void sgm_evdrv_free(struct sgm_evdrv *d);
-/* Registers a binding (at bind time): its events and its presence queries go through d. */
-int sgm_evdrv_add(struct sgm_evdrv *d, struct sgm_binding *b);
+/* Registers a binding's namespace (a name, or a pattern when is_pattern) and its "events"
+ * (NULL: none), all borrowed, under `key`, the binding that sgm_evdrv_lifecycle names. A
+ * plugin does not call it: sgm_binding_set_driver (mapping.h) does. Returns 0 or -1. */
+int sgm_evdrv_add(struct sgm_evdrv *d, const struct sgm_binding *key, const char *nsp, int is_pattern,
+		  const struct sgm_events *events);
 /* At the end of the plugin's start(): the first "up" to every events topic, then one every
  * heartbeat_ms. Returns 0 or -1 (out of memory). */
 int sgm_evdrv_start(struct sgm_evdrv *d);
@@ -89,11 +92,11 @@ void sgm_evdrv_result(struct sgm_evdrv *d, int ok, const char *why);
  * bindings. Returns 0 (out filled), 1 when no binding has events, -1 out of memory. */
 int sgm_evdrv_will(struct sgm_evdrv *d, struct sgm_out *out);
 
-/* A presence query from a control command (op "fetch_sockets", "count" or "rooms") of binding
- * `b`, for namespace `nsp` and target `t` (already parsed from cmd). Produces the answer to
+/* A presence query from a control command (op "fetch_sockets", "count" or "rooms") of a
+ * binding whose broker's topic rules are `fl`, for target `t` (already parsed from cmd). Produces the answer to
  * cmd's reply_to. Returns the number of sockets counted (>= 0), or -1 with a reason when the
  * query is malformed (the caller dead-letters it). */
-long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_binding *b, const char *op, const json_t *cmd,
+long sgm_presence_query(struct sgm_evdrv *d, const struct sgm_flavor *fl, const char *op, const json_t *cmd,
 			const struct sg_bridge_target *t, char *why, size_t whylen);
 
 #endif

@@ -21,13 +21,12 @@
 #define REFUSED_LOG_INTERVAL_S 10   /* refused relays: at most one warning per interval */
 #define LOG_ROOM_MAX 64             /* a client's room name in a log line, truncated */
 
-enum args_mode { ARGS_VALUE = 0, ARGS_SPREAD, ARGS_BINARY };
 
 struct down {
 	char *topic;                 /* literal or template */
 	enum sgm_rooms_from rooms;
 	char *event;
-	enum args_mode args;
+	enum sgm_args_mode args;
 	int is_volatile;
 	int except_sender;
 	int ignore_headers;          /* the record's sio- headers are not routing (a foreign topic) */
@@ -60,7 +59,7 @@ struct sgm_binding {
 	char *dead_letter;
 	struct sgm_events *events;   /* NULL: no lifecycle records */
 	const struct sgm_flavor *fl;
-	struct sgm_evdrv *drv;       /* borrowed: set by sgm_evdrv_add */
+	struct sgm_evdrv *drv;       /* borrowed: set by sgm_binding_set_driver */
 	struct sgm_sub *subs;
 	size_t n_subs;
 	char **sub_strings;          /* owned strings the subs point to */
@@ -70,16 +69,6 @@ struct sgm_binding {
 };
 
 /* ---------------------------------------------------------------- checking */
-
-int sgm_errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static const char *const bridge_keys[] = {"broker", "type", "to_clients", "from_clients",
 					  "control_topic", "dead_letter_topic", "events", NULL};
@@ -247,7 +236,7 @@ static int parse_down(const json_t *o, const char *path, const struct sgm_flavor
 {
 	const char *topic, *event;
 	char p[96], why[160];
-	int rooms = SGM_ROOMS_AUTO, args = ARGS_VALUE;
+	int rooms = SGM_ROOMS_AUTO, args = SGM_ARGS_VALUE;
 
 	memset(d, 0, sizeof(*d));
 	if (!json_is_object(o))
@@ -286,7 +275,7 @@ static int parse_down(const json_t *o, const char *path, const struct sgm_flavor
 	d->topic = strdup(topic);
 	d->event = strdup(event ? event : "message");
 	d->rooms = (enum sgm_rooms_from)rooms;
-	d->args = (enum args_mode)args;
+	d->args = (enum sgm_args_mode)args;
 	return d->topic && d->event ? 0 : sgm_errf(err, len, "%s: out of memory", path);
 }
 
@@ -653,37 +642,15 @@ int sgm_route_reply(const struct sgm_binding *b, int route, unsigned *timeout_ms
 }
 const struct sgm_events *sgm_binding_events(const struct sgm_binding *b) { return b->events; }
 const struct sgm_flavor *sgm_binding_flavor(const struct sgm_binding *b) { return b->fl; }
-void sgm_binding_set_driver(struct sgm_binding *b, struct sgm_evdrv *d) { b->drv = d; }
+int sgm_binding_set_driver(struct sgm_binding *b, struct sgm_evdrv *d)
+{
+	if (sgm_evdrv_add(d, b, b->nsp, b->is_pattern, b->events))
+		return -1;
+	b->drv = d;
+	return 0;
+}
 
 /* ---------------------------------------------------------------- downstream */
-
-const char *sgm_header(const struct sgm_msg *m, const char *name, size_t *len)
-{
-	for (size_t i = 0; i < m->n_headers; i++)
-		if (!strcasecmp(m->headers[i].name, name)) {
-			*len = m->headers[i].len;
-			return m->headers[i].value;
-		}
-	*len = 0;
-	return NULL;
-}
-
-void sgm_headers_free(struct sgm_header *h, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free((char *)h[i].name);
-		free((char *)h[i].value);
-	}
-	free(h);
-}
-
-static int header_is(const struct sgm_msg *m, const char *name, const char *want)
-{
-	size_t n;
-	const char *v = sgm_header(m, name, &n);
-
-	return v && n == strlen(want) && !strncasecmp(v, want, n);
-}
 
 /* Splits "a, b,c" into owned strings; returns the count or -1 (too many / bad). */
 static long split_list(const char *v, size_t n, char **out, size_t max, char *buf, size_t buflen)
@@ -713,206 +680,6 @@ static long split_list(const char *v, size_t n, char **out, size_t max, char *bu
 		o += end - start + 1;
 	}
 	return (long)count;
-}
-
-struct bins {
-	struct sg_bridge_bin *b;     /* b[0] may point into the message (a binary value) */
-	unsigned char **owned;       /* decoded {"$binary"} buffers */
-	size_t n, cap;
-};
-
-static void bins_free(struct bins *bs)
-{
-	for (size_t i = 0; i < bs->n; i++)
-		free(bs->owned[i]);
-	free(bs->owned);
-	free(bs->b);
-	memset(bs, 0, sizeof(*bs));
-}
-
-static long bins_add(struct bins *bs, const unsigned char *data, size_t len, unsigned char *owned)
-{
-	if (bs->n == bs->cap) {
-		size_t ncap = bs->cap ? bs->cap * 2 : 4;
-		struct sg_bridge_bin *nb = realloc(bs->b, ncap * sizeof(*nb));
-		unsigned char **no;
-
-		if (!nb)
-			return -1;
-		bs->b = nb;
-		no = realloc(bs->owned, ncap * sizeof(*no));
-		if (!no)
-			return -1;
-		bs->owned = no;
-		bs->cap = ncap;
-	}
-	bs->b[bs->n].data = data;
-	bs->b[bs->n].len = len;
-	bs->owned[bs->n] = owned;
-	return (long)bs->n++;
-}
-
-/* Does `v` hold an object with a "_placeholder" key anywhere? Such an object is how the
- * Socket.IO encoder marks binary data: from a broker it would dangle, or alias another
- * argument's bytes, so values carrying one are refused. */
-static int has_placeholder(const json_t *v)
-{
-	const char *k;
-	json_t *x;
-	size_t i;
-
-	if (json_is_object(v)) {
-		if (json_object_get(v, "_placeholder"))
-			return 1;
-		json_object_foreach((json_t *)v, k, x)
-			if (has_placeholder(x))
-				return 1;
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x)
-			if (has_placeholder(x))
-				return 1;
-	}
-	return 0;
-}
-
-/* If `x` is {"$binary":"<base64>"}, decodes it into `bs` and returns its placeholder (a new
- * reference); NULL when `x` is anything else, or (with *bad set) when it is not valid. */
-static json_t *binary_placeholder(const json_t *x, struct bins *bs, int *bad)
-{
-	const char *b64 = json_string_value(json_object_get(x, "$binary"));
-	unsigned char *buf;
-	long len, idx;
-	size_t n;
-
-	if (!b64 || json_object_size(x) != 1)
-		return NULL;
-	n = strlen(b64);
-	buf = malloc(n / 4 * 3 + 1);
-	len = buf ? sg_base64_decode(b64, n, buf) : -1;
-	idx = len < 0 || bs->n >= SGM_MAX_ROOMS ? -1 : bins_add(bs, buf, (size_t)len, buf);
-	if (idx < 0) {
-		free(buf);
-		*bad = 1;
-		return NULL;
-	}
-	return json_pack("{sbsI}", "_placeholder", 1, "num", (json_int_t)idx);
-}
-
-/* Replaces every {"$binary":"<base64>"} inside `v` by an attachment placeholder (the form
- * upstream messages use for binary arguments, so a relay gives clients their bytes back). */
-static int decode_binaries(json_t *v, struct bins *bs, char *why, size_t whylen)
-{
-	const char *k;
-	json_t *x, *ph;
-	void *tmp;
-	size_t i;
-	int bad = 0;
-
-	if (json_is_object(v)) {
-		json_object_foreach_safe(v, tmp, k, x) {
-			if ((ph = binary_placeholder(x, bs, &bad)))
-				json_object_set_new(v, k, ph);
-			else if (bad)
-				break;
-			else if (decode_binaries(x, bs, why, whylen))
-				return -1;
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x) {
-			if ((ph = binary_placeholder(x, bs, &bad)))
-				json_array_set_new(v, i, ph);
-			else if (bad)
-				break;
-			else if (decode_binaries(x, bs, why, whylen))
-				return -1;
-		}
-	}
-	if (bad)
-		return sgm_errf(why, whylen, "bad {\"$binary\"} value (base64 expected)");
-	return 0;
-}
-
-/* Turns the value into arguments per the mapping and the sio-args header: a JSON value is
- * one argument (spread: a JSON array is the arguments), anything else one binary argument;
- * {"$binary":"<base64>"} objects inside JSON become binary arguments too. */
-static int make_args(const struct down *d, const struct sgm_msg *m, json_t **args,
-		     struct bins *bs, char *why, size_t whylen)
-{
-	enum args_mode mode = d->args;
-	json_t *v = NULL;
-
-	if (header_is(m, SGM_H_ARGS, "spread"))
-		mode = ARGS_SPREAD;
-	else if (header_is(m, SGM_H_ARGS, "binary"))
-		mode = ARGS_BINARY;
-	else if (header_is(m, SGM_H_ARGS, "value"))
-		mode = ARGS_VALUE;
-	else if (sgm_header(m, SGM_H_ARGS, &(size_t){0}))
-		return sgm_errf(why, whylen, "unknown sio-args value (expected value, spread or binary)");
-
-	if (mode != ARGS_BINARY && m->value_len)
-		v = json_loadb(m->value, m->value_len, JSON_FLAGS, NULL);
-	if (mode == ARGS_SPREAD) {
-		if (!json_is_array(v)) {
-			json_decref(v);
-			return sgm_errf(why, whylen, "sio-args: spread needs a JSON array value");
-		}
-		*args = v;
-	} else {
-		*args = json_array();
-		if (!*args) {
-			json_decref(v);
-			return sgm_errf(why, whylen, "out of memory");
-		}
-		if (v) {
-			json_array_append_new(*args, v);
-		} else if (m->value_len || mode == ARGS_BINARY) {
-			/* Not JSON (or forced): one binary argument, the bytes as they are. */
-			if (bins_add(bs, m->value, m->value_len, NULL) < 0) {
-				json_decref(*args);
-				return sgm_errf(why, whylen, "out of memory");
-			}
-			json_array_append_new(*args, json_pack("{sbsi}", "_placeholder", 1, "num", 0));
-			return 0;
-		} /* an empty value: an event without arguments */
-	}
-	if (has_placeholder(*args)) {
-		json_decref(*args);
-		return sgm_errf(why, whylen, "the value contains a \"_placeholder\" object (binary goes as {\"$binary\":\"<base64>\"})");
-	}
-	if (decode_binaries(*args, bs, why, whylen)) {
-		json_decref(*args);
-		return -1;
-	}
-	return 0;
-}
-
-int sgm_msg_args(const struct sgm_msg *m, struct sgm_args *out, char *why, size_t whylen)
-{
-	static const struct down value_mode = {.args = ARGS_VALUE};
-	struct bins *bs = calloc(1, sizeof(*bs));
-
-	memset(out, 0, sizeof(*out));
-	if (!bs)
-		return sgm_errf(why, whylen, "out of memory");
-	if (make_args(&value_mode, m, &out->args, bs, why, whylen)) {
-		bins_free(bs);
-		free(bs);
-		return -1;
-	}
-	out->att = bs->b;
-	out->n_att = bs->n;
-	out->priv = bs;
-	return 0;
-}
-
-void sgm_args_clear(struct sgm_args *a)
-{
-	json_decref(a->args);
-	if (a->priv)
-		bins_free(a->priv);
-	free(a->priv);
-	memset(a, 0, sizeof(*a));
 }
 
 #define MAX_ASK_ID 256
@@ -963,10 +730,9 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 	char *rooms[SGM_MAX_ROOMS], *except[SGM_MAX_ROOMS];
 	long n_rooms = 0, n_except = 0, rc;
 	struct sg_bridge_emit em;
-	struct bins bs = {0};
+	struct sgm_args a;
 	size_t hl;
 	const char *hv;
-	json_t *args = NULL;
 
 	(void)b;
 	switch (d->rooms) {
@@ -1015,19 +781,17 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 	if (sg_event_reserved(em.event))
 		return sgm_errf(why, whylen, "'%s' is a reserved event name (Socket.IO clients drop a connection that "
 			    "receives it)", em.event);
-	if (make_args(d, m, &args, &bs, why, whylen)) {
-		bins_free(&bs);
+	if (sgm_msg_args_as(m, d->args, &a, why, whylen))
 		return -1;
-	}
 	em.nsp = nsp;
 	em.rooms = (const char *const *)rooms;
 	em.n_rooms = (size_t)n_rooms;
 	em.except = (const char *const *)except;
 	em.n_except = (size_t)n_except;
-	em.args = args;
-	em.att = bs.b;
-	em.n_att = bs.n;
-	em.is_volatile = d->is_volatile || header_is(m, SGM_H_VOLATILE, "true");
+	em.args = a.args;
+	em.att = a.att;
+	em.n_att = a.n_att;
+	em.is_volatile = d->is_volatile || sgm_header_is(m, SGM_H_VOLATILE, "true");
 	if (d->except_sender && (hv = sgm_header(m, SGM_H_SID, &hl)) && hl < sizeof(sidbuf)) {
 		memcpy(sidbuf, hv, hl);
 		sidbuf[hl] = '\0';
@@ -1047,8 +811,7 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 				bad = 1;
 		}
 		if (bad || (!reply_to != !ack_id) || (t && !ack_id)) {
-			json_decref(args);
-			bins_free(&bs);
+			sgm_args_clear(&a);
 			return sgm_errf(why, whylen, "bad request headers (sio-reply-to and sio-ack-id go together; "
 				    "sio-ack-timeout-ms is a number of ms)");
 		}
@@ -1057,15 +820,13 @@ static long deliver_event(struct sgm_binding *b, const struct down *d, const cha
 			rc = 0; /* a question was for those there at the time: not replayed */
 		} else if (reply_to) {
 			rc = ask(b, &em, reply_to, ack_id, timeout, why, whylen);
-			json_decref(args);
-			bins_free(&bs);
+			sgm_args_clear(&a);
 			return rc; /* -1: why says it */
 		} else {
 			rc = m->replay ? m->replay(m->replay_ud, &em) : api->emit(h, &em);
 		}
 	}
-	json_decref(args);
-	bins_free(&bs);
+	sgm_args_clear(&a);
 	if (rc == -1)
 		return sgm_errf(why, whylen, "the event could not be encoded");
 	return rc < 0 ? 0 : rc; /* -2: nobody connected to that namespace here */
@@ -1164,7 +925,7 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 				 "receives it)", event);
 			goto out;
 		}
-		if (has_placeholder(args)) {
+		if (sgm_has_placeholder(args)) {
 			sgm_errf(why, whylen, "\"args\" contains a \"_placeholder\" object");
 			goto out;
 		}
@@ -1208,7 +969,7 @@ static long control(struct sgm_binding *b, const char *nsp, const struct sgm_msg
 			sgm_errf(why, whylen, "\"rooms\" takes no target (sids, in, except)");
 			goto out;
 		}
-		rc = sgm_presence_query(b->drv, b, op, cmd, &t, why, whylen);
+		rc = sgm_presence_query(b->drv, b->fl, op, cmd, &t, why, whylen);
 	} else {
 		sgm_errf(why, whylen, "unknown op '%.32s' (known: join, leave, disconnect, emit, fetch_sockets, count, rooms)",
 			 op);
@@ -1331,52 +1092,6 @@ static char *expand(const char *tpl, struct up_ctx *c, int topic, const char *wh
 	if (!sb.data)
 		sg_strbuf_append(&sb, "", 0);
 	return sg_strbuf_steal(&sb);
-}
-
-json_t *sgm_args_json(const json_t *v, const struct sg_bridge_bin *att, size_t n_att)
-{
-	if (json_is_object(v)) {
-		const json_t *ph = json_object_get(v, "_placeholder"), *num = json_object_get(v, "num");
-		const char *k;
-		json_t *x, *o;
-
-		if (json_is_true(ph) && json_is_number(num) && json_object_size(v) == 2) {
-			size_t i = (size_t)json_number_value(num), el;
-			char *b64;
-			if (i >= n_att)
-				return NULL;
-			el = sg_base64_encoded_len(att[i].len);
-			b64 = malloc(el + 1);
-			if (!b64)
-				return NULL;
-			sg_base64_encode(att[i].data, att[i].len, b64);
-			b64[el] = '\0';
-			o = json_pack("{ss}", "$binary", b64);
-			free(b64);
-			return o;
-		}
-		o = json_object();
-		json_object_foreach((json_t *)v, k, x) {
-			json_t *c = sgm_args_json(x, att, n_att);
-			if (!c || json_object_set_new(o, k, c)) {
-				json_decref(o);
-				return NULL;
-			}
-		}
-		return o;
-	}
-	if (json_is_array(v)) {
-		json_t *a = json_array();
-		for (size_t i = 0; a && i < json_array_size(v); i++) {
-			json_t *c = sgm_args_json(json_array_get(v, i), att, n_att);
-			if (!c || json_array_append_new(a, c)) {
-				json_decref(a);
-				return NULL;
-			}
-		}
-		return a;
-	}
-	return json_incref((json_t *)v);
 }
 
 static int add_header(struct sgm_out *o, const char *name, char *value)
@@ -1529,16 +1244,4 @@ oom:
 fail:
 	sgm_out_clear(out);
 	return -1;
-}
-
-void sgm_out_clear(struct sgm_out *o)
-{
-	free(o->topic);
-	free(o->key);
-	free(o->value);
-	for (size_t i = 0; i < o->n_headers; i++) {
-		free(o->hname[i]);
-		free(o->hvalue[i]);
-	}
-	memset(o, 0, sizeof(*o));
 }

@@ -9,7 +9,7 @@
 
 #include "events.h"
 #include "hmap.h"
-#include "mapping.h"
+#include "message.h"
 #include "util/clock.h"
 #include "util/list.h"
 

@@ -741,7 +741,7 @@ static int kbind(void *inst, const char *nsp, int is_pattern, const json_t *brid
 	struct kafka *k = inst;
 	int id = sgm_bindings_add(&k->bindings, &k->n_bindings, nsp, is_pattern, bridge, &flavor, err, len);
 
-	if (id >= 0 && sgm_evdrv_add(k->ev, k->bindings[id])) {
+	if (id >= 0 && sgm_binding_set_driver(k->bindings[id], k->ev)) {
 		snprintf(err, len, ": out of memory");
 		return -1;
 	}

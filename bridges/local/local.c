@@ -83,7 +83,7 @@ static int lbind(void *inst, const char *nsp, int is_pattern, const json_t *brid
 	struct local *l = inst;
 	int id = sgm_bindings_add(&l->bindings, &l->n_bindings, nsp, is_pattern, bridge, &flavor, err, errlen);
 
-	if (id >= 0 && sgm_evdrv_add(l->ev, l->bindings[id])) {
+	if (id >= 0 && sgm_binding_set_driver(l->bindings[id], l->ev)) {
 		snprintf(err, errlen, ": out of memory");
 		return -1;
 	}

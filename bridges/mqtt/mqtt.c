@@ -93,7 +93,7 @@ static int mbind(void *inst, const char *nsp, int is_pattern, const json_t *brid
 	q->b = nb;
 	if (mq_binding_init(&q->b[q->n_b], nsp, is_pattern, bridge, err, len))
 		return -1;
-	if (sgm_evdrv_add(q->ev, q->b[q->n_b].m)) {
+	if (sgm_binding_set_driver(q->b[q->n_b].m, q->ev)) {
 		mq_binding_clear(&q->b[q->n_b]);
 		snprintf(err, len, ": out of memory");
 		return -1;

@@ -433,10 +433,10 @@ START_TEST(driver_heartbeats_and_shutdown)
 	reset();
 	H.n_sockets = 4;
 	d = sgm_evdrv_new(&api, &H, produce, &H);
-	ck_assert_int_eq(sgm_evdrv_add(d, b1), 0);
-	ck_assert_int_eq(sgm_evdrv_add(d, b2), 0);
-	ck_assert_int_eq(sgm_evdrv_add(d, b3), 0);
-	ck_assert_int_eq(sgm_evdrv_add(d, b4), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b1, d), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b2, d), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b3, d), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b4, d), 0);
 	ck_assert_int_eq(sgm_evdrv_start(d), 0);
 
 	/* one group per topic, the shortest interval of its bindings, a first "up" at once */
@@ -507,7 +507,7 @@ START_TEST(driver_counts_and_logs_failures)
 
 	reset();
 	d = sgm_evdrv_new(&api, &H, produce, &H);
-	ck_assert_int_eq(sgm_evdrv_add(d, b), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b, d), 0);
 	H.refuse = 1;
 	ck_assert_int_eq(sgm_evdrv_start(d), 0); /* the first up is refused: counted */
 	sgm_evdrv_lifecycle(d, b, &ev);
@@ -550,7 +550,7 @@ START_TEST(presence_answers)
 	reset();
 	H.n_sockets = 3;
 	d = sgm_evdrv_new(&api, &H, produce, &H);
-	ck_assert_int_eq(sgm_evdrv_add(d, b), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b, d), 0);
 
 	ck_assert_int_eq(query(b, "{\"op\":\"fetch_sockets\",\"in\":[\"lobby\",\"x\"],\"reply_to\":\"re\",\"id\":\"q1\","
 				  "\"limit\":2}", why, sizeof(why)), 3);
@@ -623,7 +623,7 @@ START_TEST(presence_malformed)
 
 	reset();
 	d = sgm_evdrv_new(&api, &H, produce, &H);
-	ck_assert_int_eq(sgm_evdrv_add(d, b), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b, d), 0);
 	ck_assert_int_eq(query(b, bad_queries[_i].cmd, why, sizeof(why)), -1);
 	ck_assert_str_eq(why, bad_queries[_i].why);
 	ck_assert_uint_eq(H.n_out, 0);

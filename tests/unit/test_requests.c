@@ -473,7 +473,7 @@ START_TEST(mapping_asks)
 
 	ck_assert_ptr_nonnull(b);
 	setup(10, 10);
-	ck_assert_int_eq(sgm_evdrv_add(drv, b), 0);
+	ck_assert_int_eq(sgm_binding_set_driver(b, drv), 0);
 	H.recipients = 1;
 	ck_assert_int_eq(deliver(b, 0, ask, 3, "\"sure?\"", why, sizeof(why)), 1);
 	ck_assert_uint_eq(H.n_rec, 2); /* the answer and the done record */
