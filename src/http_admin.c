@@ -132,6 +132,10 @@ void sg_admin_metrics(const struct sg_stats *st, struct sg_sio *sio, struct sg_b
 	metric(sb, "siogate_recovery_sessions_restored_total", "counter",
 	       "Recovery sessions taken from the broker: kept by another process or an earlier one.",
 	       (double)st->rec_restored);
+	metric(sb, "siogate_recovery_sessions_malformed_total", "counter",
+	       "Recovery sessions from the broker refused as malformed (a sid, pid, rooms, claims or "
+	       "client_rooms that a gateway would not write): their clients got fresh sessions.",
+	       (double)st->rec_malformed);
 	metric(sb, "siogate_recovery_replays_overflowed_total", "counter",
 	       "Recovered sockets closed because more than max_bytes of live packets waited behind "
 	       "their replay from the broker.", (double)st->rec_held_over);

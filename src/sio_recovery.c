@@ -28,7 +28,7 @@
 #include "sio_internal.h"
 #include "util/clock.h"
 
-#define FULL_LOG_INTERVAL_S 60 /* "session store full": one warning per interval */
+#define FULL_LOG_INTERVAL_S 60 /* "session store full", malformed sessions: one warning per interval */
 
 /* One kept broadcast: its frames and the rooms it went to (n_rooms == 0: every socket). */
 struct rec_pkt {
@@ -64,6 +64,7 @@ struct sg_recovery {
 	struct sg_hmap by_pid;   /* pids come from clients: SipHash under a per-process key */
 	struct sg_list sessions; /* of sg_rec_session.in_store, in the order they dropped */
 	time_t full_logged;
+	time_t malformed_logged; /* sessions from the broker refused as malformed (import) */
 };
 
 static const struct sg_recovery_config *rcfg(const struct sg_recovery *r)
@@ -507,12 +508,27 @@ static struct sg_rec_session *import(struct sg_recovery *r, const char *pid)
 	size_t i;
 
 	rooms = json_object_get(v, "rooms");
-	if (!v || !sid || strlen(sid) != SG_SOCKET_ID_LEN || !json_is_array(rooms) || left <= 0 ||
-	    strlen(pid) != SG_SOCKET_ID_LEN || (claims && !json_is_object(claims) && !json_is_null(claims)) ||
+	if (!v)
+		return NULL;
+	if (!sid || strlen(sid) != SG_SOCKET_ID_LEN || !json_is_array(rooms) || strlen(pid) != SG_SOCKET_ID_LEN ||
+	    !json_is_integer(json_object_get(v, "expires")) ||
+	    (claims && !json_is_object(claims) && !json_is_null(claims)) ||
 	    (chosen && !json_is_object(chosen) && !json_is_null(chosen))) {
-		if (v)
-			sg_dbg("sio", NULL, "a session of %s from the broker is unusable (expired or malformed)",
-			       r->nsp->name);
+		time_t now = time(NULL);
+
+		/* Written by something else than a gateway, or damaged: counted, warned at most
+		 * once per interval; the client gets a fresh session. */
+		stats(r)->rec_malformed++;
+		if (now - r->malformed_logged >= FULL_LOG_INTERVAL_S) {
+			r->malformed_logged = now;
+			sg_warn("sio", NULL, "namespace %s: a recovery session from the broker is malformed (sid, "
+				"rooms, claims or client_rooms): a fresh session instead; %llu so far", r->nsp->name,
+				(unsigned long long)stats(r)->rec_malformed);
+		}
+		json_decref(v);
+		return NULL;
+	}
+	if (left <= 0) { /* expired, its tombstone not yet read: a fresh session, as Node does */
 		json_decref(v);
 		return NULL;
 	}

@@ -61,6 +61,7 @@ struct sg_stats {
 	uint64_t rec_packets_dropped;   /* packets let go before their time (max_packets, max_bytes) */
 	uint64_t rec_persisted;         /* sessions handed to the broker (sessions_topic) */
 	uint64_t rec_restored;          /* sessions taken from the broker (another process's) */
+	uint64_t rec_malformed;         /* sessions from the broker refused as malformed */
 	uint64_t rec_held_over;         /* recoveries given up: too much held back during a replay */
 	/* The Admin UI (admin_ui.c). */
 	uint64_t admin_logins_ok, admin_logins_failed;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "record.h"
 #include "sessions.h"
@@ -34,6 +35,7 @@
 #define REPLAY_MAX_BYTES ((size_t)64 << 20)
 #define MAX_TABLE 1000000         /* sessions kept in the table, at most */
 #define POLL_BATCH 1000
+#define MALFORMED_LOG_INTERVAL_S 10 /* records that are not sessions: one warning per interval */
 #define UNKNOWN_END INT64_MAX
 char kafka_session_tag;
 
@@ -66,7 +68,9 @@ struct ksess {
 	int l_assigned, loaded;
 	struct replay *head, **tail;  /* head: the one running */
 	int running, stopped, full_logged;
-	struct sg_bridge_counter *c_saved, *c_failed, *c_loaded, *c_replayed, *c_replays, *c_cut;
+	unsigned long malformed;      /* records of the sessions topics that are not sessions */
+	time_t malformed_logged;
+	struct sg_bridge_counter *c_saved, *c_failed, *c_loaded, *c_replayed, *c_replays, *c_cut, *c_malformed;
 };
 
 static struct ksess *of(void *inst)
@@ -112,6 +116,7 @@ struct ksess *ksess_new(struct kafka *k)
 	s->c_replays = k->api->counter_handle(k->host, "session_replays", NULL);
 	s->c_replayed = k->api->counter_handle(k->host, "session_replayed_records", NULL);
 	s->c_cut = k->api->counter_handle(k->host, "session_replays_cut", NULL);
+	s->c_malformed = k->api->counter_handle(k->host, "sessions_malformed", NULL);
 	return s;
 }
 
@@ -327,13 +332,32 @@ static void note_eof(struct ksess *s, const char *topic, int32_t partition)
 	}
 }
 
+/* A record of a sessions topic that is not a session (another writer's, a damaged one):
+ * skipped, counted, and logged at most once per interval. */
+static void load_malformed(struct ksess *s, const rd_kafka_message_t *m, const char *why)
+{
+	time_t now = time(NULL);
+
+	s->malformed++;
+	api(s)->counter_add(s->c_malformed, 1);
+	if (now - s->malformed_logged >= MALFORMED_LOG_INTERVAL_S) {
+		api(s)->log(s->k->host, SG_BRIDGE_LOG_WARN,
+			    "sessions topic '%s' partition %d offset %lld: not a session record (%s), skipped; "
+			    "%lu so far", rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, why,
+			    s->malformed);
+		s->malformed_logged = now;
+	}
+}
+
 static void load_record(struct ksess *s, const rd_kafka_message_t *m)
 {
 	char pid[64];
 	json_t *v;
 
-	if (!m->key || !m->key_len || m->key_len >= sizeof(pid))
+	if (!m->key || !m->key_len || m->key_len >= sizeof(pid) || memchr(m->key, '\0', m->key_len)) {
+		load_malformed(s, m, m->key && m->key_len ? "its key is not a pid" : "no key");
 		return;
+	}
 	memcpy(pid, m->key, m->key_len);
 	pid[m->key_len] = '\0';
 	if (!m->payload) {
@@ -344,8 +368,7 @@ static void load_record(struct ksess *s, const rd_kafka_message_t *m)
 	if (!json_is_object(v) || !json_is_string(json_object_get(v, "namespace")) ||
 	    !json_is_integer(json_object_get(v, "expires"))) {
 		json_decref(v);
-		api(s)->log(s->k->host, SG_BRIDGE_LOG_DEBUG, "a session record of '%s' is not one: skipped",
-			    rd_kafka_topic_name(m->rkt));
+		load_malformed(s, m, "not a JSON object with \"namespace\" and \"expires\"");
 		return;
 	}
 	if (json_object_size(s->table) >= MAX_TABLE && !json_object_get(s->table, pid)) {

@@ -654,6 +654,55 @@ describe('connection state recovery across gateways (sessions in Kafka)', { skip
 		}, { recovery: { max_disconnection_ms: 1000 } });
 	});
 
+	// The sessions topic may hold records no gateway wrote (another writer, damage). Those
+	// that are not sessions at all are skipped by each gateway's loader and counted; one shaped
+	// like a session but with fields a gateway would not write is refused when a client asks
+	// for it (it starts afresh) and counted. Neither stops the loader: a real session written
+	// after them is recovered elsewhere.
+	it('malformed session records: skipped by the loader or refused at recovery, counted; the rest still recovers', T(60000), async () => {
+		await withCluster(['rk8.out:1'], async ({ mock, gate, start, subscriber }) => {
+			const later = Date.now() + 60000;
+			const notSessions = [
+				['not JSON', { key: 'A'.repeat(20) }, 'not json'],
+				['no expires', { key: 'B'.repeat(20) }, JSON.stringify({ namespace: '/chat' })],
+				['a key longer than a pid', { key: 'x'.repeat(80) }, JSON.stringify({ namespace: '/chat', expires: later })],
+				['no key', {}, JSON.stringify({ namespace: '/chat', expires: later })],
+			];
+			for (const [, opts, value] of notSessions)
+				await produce(mock.bootstrap, SESSIONS, value, opts);
+			// Shaped like a session of /chat, but its sid is not a socket id.
+			const badPid = 'C'.repeat(20);
+			await produce(mock.bootstrap, SESSIONS, JSON.stringify({
+				namespace: '/chat', sid: 'short', rooms: ['r8'], claims: {}, expires: later, time: Date.now(),
+			}), { key: badPid });
+
+			const a = await start('siogate-rk8-a');
+			assert.equal(await counter(a, 'sessions_malformed'), notSessions.length,
+				`A skipped the ${notSessions.length} records that are not sessions, and only those`);
+			const { s, got, id, pid } = await subscriber(a, 'rk8.out', 'r8');
+			gate.to(null);
+			s.io.engine.close();
+			await waitSession(mock.bootstrap, pid);
+
+			// B reads the whole topic before it is ready: the bad records, then A's session.
+			const b = await start('siogate-rk8-b');
+			assert.equal(await counter(b, 'sessions_malformed'), notSessions.length, 'B skipped the same ones');
+			await backOn(gate, s, b);
+			assert.equal(s.recovered, true, 'the real session is recovered past the bad records');
+			assert.equal(s.id, id);
+			assert.deepEqual(got.map((r) => r.value.n), [0]);
+
+			// The session-shaped one: a client asking for it starts afresh, and B counts it.
+			assert.equal(await metricValue(b, 'siogate_recovery_sessions_malformed_total'), 0);
+			const forged = client(`${b.url}/chat`, { ...WS, auth: { pid: badPid, offset: 'x.0~rk8.out/0/0' } });
+			await connected(forged);
+			assert.equal(forged.recovered, false, 'a fresh session');
+			assert.notEqual(forged.id, 'short');
+			assert.equal(await metricValue(b, 'siogate_recovery_sessions_malformed_total'), 1, 'refused as malformed');
+			assert.equal(await metricValue(b, 'siogate_recovery_sessions_restored_total'), 1, 'only the real one restored');
+		});
+	});
+
 	it('--check-config: sessions_topic is refused on a namespace without a Kafka bridge', T(30000), async () => {
 		const env = { SIOGATE_PLUGIN_PATH: [PLUGIN_PATH, MQTT_PLUGIN_DIR].join(':') };
 		const recovery = { max_disconnection_ms: 60000, sessions_topic: SESSIONS };
