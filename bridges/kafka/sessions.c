@@ -53,6 +53,7 @@ struct replay {
 	rd_kafka_message_t **msgs;    /* fetched, in arrival order (each partition in order) */
 	size_t n_msgs, cap, bytes;
 	long long deadline;
+	int assigned;                 /* its partitions are the replayer's (replay_assign) */
 };
 
 struct ksess {
@@ -478,7 +479,8 @@ static void replay_finish(struct ksess *s)
 	if (!s->head)
 		s->tail = &s->head;
 	s->running = 0;
-	rd_kafka_assign(s->replayer, NULL);
+	if (r->assigned)
+		rd_kafka_assign(s->replayer, NULL);
 	if (next && idx_of) {
 		/* Each record's partition index (a record the consumption here has handed over
 		 * meanwhile is left out: it went live), then a k-way merge over the partitions. */
@@ -559,6 +561,40 @@ static int part_of(const struct replay *r, const rd_kafka_message_t *m)
 	return -1;
 }
 
+/* Can the replayer fetch now? The main consumer's view of the cluster (its statistics, every
+ * second, and the all-brokers-down error) stands for the replayer's, which talks to the same
+ * brokers. */
+static int brokers_up(const struct ksess *s)
+{
+	return s->k->consumer ? s->k->consumer_up : s->k->producer_up;
+}
+
+/* Gives the replay's partitions to the replayer. Only with the brokers up: librdkafka 2.0.2
+ * (Debian 12) leaks the partitions' objects of an assignment made while every broker is down
+ * and taken back before anything was fetched (fixed in librdkafka 2.1.0, edenhill/librdkafka
+ * #4187), which is what a replay cut during an outage would do. Returns 0, or -1 (counted as a
+ * cut, every partition marked done). */
+static int replay_assign(struct ksess *s, struct replay *r)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(r->parts);
+	rd_kafka_resp_err_t err;
+
+	for (int i = 0; i < l->cnt; i++)
+		if (r->done[i])
+			l->elems[i].offset = RD_KAFKA_OFFSET_END; /* nothing to read there */
+	err = rd_kafka_assign(s->replayer, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (err) {
+		api(s)->log(s->k->host, SG_BRIDGE_LOG_WARN, "replay to %s: %s", r->sid, rd_kafka_err2str(err));
+		api(s)->counter_add(s->c_cut, 1);
+		for (int i = 0; i < r->parts->cnt; i++)
+			r->done[i] = 1;
+		return -1;
+	}
+	r->assigned = 1;
+	return 0;
+}
+
 static void drain_replayer(void *ud)
 {
 	struct ksess *s = ud;
@@ -566,7 +602,12 @@ static void drain_replayer(void *ud)
 	int budget = POLL_BATCH;
 
 	atomic_store(&s->r_posted, 0);
-	while (!s->stopped && s->running && budget--) {
+	if (!s->stopped && s->running && !r->assigned && brokers_up(s) && replay_assign(s, r)) {
+		replay_finish(s); /* nothing fetched: the held packets go live */
+		replay_next(s);
+		return;
+	}
+	while (!s->stopped && s->running && r->assigned && budget--) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(s->replayer, 0);
 		int i;
 
@@ -615,7 +656,10 @@ static void drain_replayer(void *ud)
 		replay_next(s);
 	} else if (r->deadline <= sg_mono_ms()) {
 		api(s)->log(s->k->host, SG_BRIDGE_LOG_WARN, "the replay to %s ends before its end (%s): %zu record(s) "
-			    "fetched", r->sid, r->deadline ? "it took too long" : "too much to replay", r->n_msgs);
+			    "fetched", r->sid,
+			    !r->assigned ? "the Kafka brokers stayed down" : r->deadline ? "it took too long"
+										  : "too much to replay",
+			    r->n_msgs);
 		api(s)->counter_add(s->c_cut, 1);
 		replay_finish(s);
 		replay_next(s);
@@ -643,27 +687,16 @@ static void tick(void *ud)
 static void replay_next(struct ksess *s)
 {
 	struct replay *r;
-	rd_kafka_topic_partition_list_t *l;
-	rd_kafka_resp_err_t err;
 
 	while (!s->running && !s->stopped && (r = s->head)) {
 		if (all_done(r)) {
 			replay_finish(s);
 			continue;
 		}
-		l = rd_kafka_topic_partition_list_copy(r->parts);
-		for (int i = 0; i < l->cnt; i++)
-			if (r->done[i])
-				l->elems[i].offset = RD_KAFKA_OFFSET_END; /* nothing to read there */
-		err = rd_kafka_assign(s->replayer, l);
-		rd_kafka_topic_partition_list_destroy(l);
-		if (err) {
-			api(s)->log(s->k->host, SG_BRIDGE_LOG_WARN, "replay to %s: %s", r->sid, rd_kafka_err2str(err));
-			api(s)->counter_add(s->c_cut, 1);
-			for (int i = 0; i < r->parts->cnt; i++)
-				r->done[i] = 1;
+		/* With the brokers down it waits for them (drain_replayer, every tick) within the
+		 * same deadline. */
+		if (brokers_up(s) && replay_assign(s, r))
 			continue;
-		}
 		r->deadline = sg_mono_ms() + REPLAY_TIMEOUT_MS;
 		s->running = 1;
 		replayer_event(s->replayer, s->k);
