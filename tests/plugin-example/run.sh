@@ -84,7 +84,7 @@ fi
 daemon() {
 	if [ "${SG_VALGRIND:-}" = 1 ]; then
 		valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
-			--show-leak-kinds=definite,indirect "$siogate" "$@"
+			--show-leak-kinds=definite,indirect --fair-sched=yes "$siogate" "$@"
 	else
 		"$siogate" "$@"
 	fi

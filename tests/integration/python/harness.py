@@ -99,7 +99,8 @@ class Server:
         if VALGRIND:
             argv = ['valgrind', '--error-exitcode=99', '--leak-check=full',
                     '--errors-for-leak-kinds=definite,indirect',
-                    '--show-leak-kinds=definite,indirect', '--quiet'] + argv
+                    '--show-leak-kinds=definite,indirect',
+                    '--fair-sched=yes', '--quiet'] + argv  # see harness.mjs underValgrind()
         env = dict(os.environ)
         env.update(self.env)
         with open(self.log_path, 'ab') as log:
