@@ -623,7 +623,6 @@ int sgm_sub_match(const struct sgm_sub *s, const char *topic, char *room, size_t
 
 const char *sgm_dead_letter(const struct sgm_binding *b) { return b->dead_letter; }
 const char *sgm_namespace(const struct sgm_binding *b) { return b->nsp; }
-int sgm_binding_is_pattern(const struct sgm_binding *b) { return b->is_pattern; }
 
 int sgm_binding_waits_for_backend(const struct sgm_binding *b)
 {
@@ -641,7 +640,6 @@ int sgm_route_reply(const struct sgm_binding *b, int route, unsigned *timeout_ms
 	return 1;
 }
 const struct sgm_events *sgm_binding_events(const struct sgm_binding *b) { return b->events; }
-const struct sgm_flavor *sgm_binding_flavor(const struct sgm_binding *b) { return b->fl; }
 int sgm_binding_set_driver(struct sgm_binding *b, struct sgm_evdrv *d)
 {
 	if (sgm_evdrv_add(d, b, b->nsp, b->is_pattern, b->events))

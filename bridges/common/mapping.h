@@ -73,13 +73,10 @@ int sgm_build(struct sgm_binding *b, int route, const struct sg_bridge_event *ev
 	      const struct sg_host_api *api, struct sg_host *h, struct sgm_out *out, char *why, size_t whylen);
 /* The dead-letter topic, or NULL. */
 const char *sgm_dead_letter(const struct sgm_binding *b);
-/* The namespace's name, or the regex of a dynamic namespace (then is_pattern is 1). */
+/* The namespace's name, or the regex of a dynamic namespace. */
 const char *sgm_namespace(const struct sgm_binding *b);
-int sgm_binding_is_pattern(const struct sgm_binding *b);
 /* The binding's "events" (events.h), or NULL. */
 const struct sgm_events *sgm_binding_events(const struct sgm_binding *b);
-/* The flavor the binding was built with (its broker's topic rules). */
-const struct sgm_flavor *sgm_binding_flavor(const struct sgm_binding *b);
 /* Gives the binding to an events driver (events.h, at bind time): the driver produces its
  * lifecycle records and heartbeats and answers its presence queries; without one, queries are
  * refused as malformed. Returns 0, or -1 out of memory. */
