@@ -602,11 +602,10 @@ static void drain_replayer(void *ud)
 	int budget = POLL_BATCH;
 
 	atomic_store(&s->r_posted, 0);
-	if (!s->stopped && s->running && !r->assigned && brokers_up(s) && replay_assign(s, r)) {
-		replay_finish(s); /* nothing fetched: the held packets go live */
-		replay_next(s);
-		return;
-	}
+	/* Waiting for the brokers (replay_next): a failed assign marks every partition done, and
+	 * the replay ends below like one that has read everything. */
+	if (!s->stopped && s->running && !r->assigned && brokers_up(s))
+		replay_assign(s, r);
 	while (!s->stopped && s->running && r->assigned && budget--) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(s->replayer, 0);
 		int i;
